@@ -1,0 +1,5 @@
+"""The `consultant` command."""
+
+from consultant.cli.main import main
+
+__all__ = ["main"]

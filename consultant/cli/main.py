@@ -1,0 +1,25 @@
+"""Top-level command group; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from consultant.config import ConfigError, load_config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="CONSULTANT_CONFIG",
+    help="TOML config file (default: $CONSULTANT_CONFIG, else the embedded default).",
+)
+@click.version_option(package_name="caseconsultant")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """CaseConsultant: medical coding questions by email, answered from official code sets."""
+    try:
+        ctx.obj = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None

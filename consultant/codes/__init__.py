@@ -1,0 +1,1 @@
+"""The local code database: official code sets, their releases, lookup and search."""

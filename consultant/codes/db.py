@@ -1,0 +1,258 @@
+"""The code database file: schema, connections, and atomic release replacement.
+
+The code database is reference data read on every draft, so it is a local SQLite
+file on each machine that drafts (FTS5 for search, no network round trip per lookup).
+Tickets live in the service database; this file holds only public code sets and the
+customer's licensed CPT file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS releases (
+    code_set    TEXT PRIMARY KEY,   -- key from systems.CODE_SETS, e.g. 'icd10cm', 'ncci-ptp'
+    version     TEXT NOT NULL,      -- the release's own name: '2026', 'April 1, 2026', '2019'
+    effective   TEXT,               -- ISO date the release takes effect, when known
+    source_file TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    row_count   INTEGER NOT NULL,
+    imported_at TEXT NOT NULL
+);
+
+-- Every code of every system; headers too (billable = 0).
+CREATE TABLE IF NOT EXISTS codes (
+    system      TEXT NOT NULL,
+    code        TEXT NOT NULL,      -- normalized: 'E11.22', '0SRC0J9', 'J1100', '99213'
+    title       TEXT NOT NULL,
+    short_title TEXT,
+    billable    INTEGER NOT NULL,   -- 1: a complete code a claim can carry
+    parent      TEXT,               -- parent code in the same system
+    kind        TEXT NOT NULL,      -- chapter|block|category|subcategory|code|table|modifier
+    effective   TEXT,               -- ISO dates (HCPCS)
+    terminated  TEXT,
+    action      TEXT,               -- HCPCS action code
+    code_set    TEXT NOT NULL,      -- which release wrote the row
+    PRIMARY KEY (system, code)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS codes_parent ON codes(system, parent);
+CREATE INDEX IF NOT EXISTS codes_set ON codes(code_set);
+
+-- Instructional notes at any level; kind is one of NOTE_KINDS.
+CREATE TABLE IF NOT EXISTS notes (
+    system TEXT NOT NULL,
+    code   TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    text   TEXT NOT NULL,
+    code_set TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_code ON notes(system, code);
+CREATE INDEX IF NOT EXISTS notes_set ON notes(code_set);
+
+-- 7th-character definitions, on the category or subcategory that defines them.
+CREATE TABLE IF NOT EXISTS seventh_chars (
+    code  TEXT NOT NULL,            -- ICD-10-CM code that carries the sevenChrDef
+    char  TEXT NOT NULL,
+    title TEXT NOT NULL,
+    PRIMARY KEY (code, char)
+) WITHOUT ROWID;
+
+-- Codes that a release deleted, so a customer quoting one hears that, not 'invalid'.
+CREATE TABLE IF NOT EXISTS deleted_codes (
+    system     TEXT NOT NULL,
+    code       TEXT NOT NULL,
+    title      TEXT,
+    deleted_on TEXT,                -- ISO date or release name
+    code_set   TEXT NOT NULL,
+    PRIMARY KEY (system, code)
+) WITHOUT ROWID;
+
+-- Search entries: titles, inclusion terms, index paths. `code` may be incomplete
+-- (an index pointing at 'L89.15-'); search completes or drops it.
+CREATE TABLE IF NOT EXISTS search_terms (
+    id       INTEGER PRIMARY KEY,
+    system   TEXT NOT NULL,
+    code     TEXT NOT NULL,
+    text     TEXT NOT NULL,
+    source   TEXT NOT NULL,         -- title|inclusion|index|drug|neoplasm|eindex|short_title
+    code_set TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_terms_set ON search_terms(code_set);
+CREATE INDEX IF NOT EXISTS search_terms_code ON search_terms(system, code);
+
+CREATE TABLE IF NOT EXISTS ptp_edits (
+    column1            TEXT NOT NULL,
+    column2            TEXT NOT NULL,
+    prior_1996         INTEGER NOT NULL,
+    effective          TEXT NOT NULL,   -- ISO date
+    deleted            TEXT,            -- ISO date, NULL when the edit is in force
+    modifier_indicator TEXT NOT NULL,   -- '0' never, '1' allowed, '9' not applicable
+    rationale          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ptp_pair ON ptp_edits(column1, column2);
+CREATE INDEX IF NOT EXISTS ptp_col2 ON ptp_edits(column2);
+
+CREATE TABLE IF NOT EXISTS mue (
+    code      TEXT PRIMARY KEY,
+    value     INTEGER NOT NULL,
+    indicator TEXT NOT NULL,            -- MUE Adjudication Indicator, e.g. '2 Date of Service Edit: Policy'
+    rationale TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS addon_edits (
+    addon        TEXT NOT NULL,
+    addon_type   TEXT NOT NULL,         -- '1', '2' or '3' (CMS add-on code type)
+    primary_code TEXT NOT NULL,
+    effective    TEXT,
+    deleted      TEXT
+);
+CREATE INDEX IF NOT EXISTS addon_code ON addon_edits(addon);
+
+CREATE TABLE IF NOT EXISTS modifiers (
+    modifier TEXT PRIMARY KEY,
+    title    TEXT NOT NULL,
+    source   TEXT NOT NULL,             -- 'HCPCS 2019' or 'CaseConsultant'
+    code_set TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+NOTE_KINDS = (
+    "inclusion",
+    "includes",
+    "excludes1",
+    "excludes2",
+    "code_first",
+    "use_additional_code",
+    "code_also",
+    "note",
+)
+
+
+class CodeDatabaseError(Exception):
+    """The code database cannot be opened or an import cannot proceed."""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (and create) the code database in WAL mode so readers never block an import."""
+    if readonly:
+        if not path.exists():
+            raise CodeDatabaseError(
+                f"no code database at {path}; run `consultant codes import-bundled` first"
+            )
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Release:
+    code_set: str
+    version: str
+    effective: str | None
+    source_file: str
+    sha256: str
+    row_count: int
+    imported_at: str
+
+
+def get_release(conn: sqlite3.Connection, code_set: str) -> Release | None:
+    row = conn.execute("SELECT * FROM releases WHERE code_set = ?", (code_set,)).fetchone()
+    return Release(**dict(row)) if row else None
+
+
+def list_releases(conn: sqlite3.Connection) -> list[Release]:
+    return [Release(**dict(r)) for r in conn.execute("SELECT * FROM releases ORDER BY code_set")]
+
+
+# Tables whose rows carry `code_set`, cleared when that code set's release is replaced.
+_OWNED_TABLES = ("codes", "notes", "deleted_codes", "search_terms", "modifiers")
+# Tables that belong wholly to one code set.
+_WHOLE_TABLES = {"ncci-ptp": "ptp_edits", "ncci-mue": "mue", "ncci-addon": "addon_edits"}
+
+
+@contextmanager
+def replacing_release(conn: sqlite3.Connection, code_set: str) -> Iterator[sqlite3.Connection]:
+    """One transaction that removes CODE_SET's rows and lets the importer write new ones.
+
+    Readers keep seeing the old release until commit; any exception rolls back and
+    leaves the old release intact. The importer records the release with
+    `record_release` inside the block.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in _OWNED_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE code_set = ?", (code_set,))
+        if code_set == "icd10cm":
+            conn.execute("DELETE FROM seventh_chars")
+        if table := _WHOLE_TABLES.get(code_set):
+            conn.execute(f"DELETE FROM {table}")
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def record_release(
+    conn: sqlite3.Connection,
+    code_set: str,
+    *,
+    version: str,
+    effective: str | None,
+    source: Path,
+    sha256: str,
+    row_count: int,
+) -> Release:
+    release = Release(
+        code_set=code_set,
+        version=version,
+        effective=effective,
+        source_file=source.name,
+        sha256=sha256,
+        row_count=row_count,
+        imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO releases VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            release.code_set,
+            release.version,
+            release.effective,
+            release.source_file,
+            release.sha256,
+            release.row_count,
+            release.imported_at,
+        ),
+    )
+    return release
