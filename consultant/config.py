@@ -30,7 +30,6 @@ def default_data_dir() -> Path:
 @dataclass(frozen=True)
 class CodesConfig:
     database: Path
-    cpt_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {source} is not valid TOML: {exc}") from None
-    base = source.parent if source else Path.cwd()
+    base = source.resolve().parent if source else Path.cwd()
 
     paths = _table(data, "paths")
     data_dir = (
-        _path(paths["data_dir"], "paths.data_dir", base) if "data_dir" in paths else default_data_dir()
+        _path(paths["data_dir"], "paths.data_dir", base)
+        if "data_dir" in paths
+        else default_data_dir()
     )
 
     codes = _table(data, "codes")
@@ -90,7 +91,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         database=_path(codes["database"], "codes.database", base)
         if "database" in codes
         else data_dir / "codes.sqlite",
-        cpt_file=_path(codes["cpt_file"], "codes.cpt_file", base) if "cpt_file" in codes else None,
     )
 
     drafting = _table(data, "drafting")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from consultant.cli.analyze import analyze
+from consultant.cli.codes import codes
 from consultant.config import ConfigError, load_config
 
 
@@ -23,3 +25,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
         ctx.obj = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+main.add_command(codes)
+main.add_command(analyze)

@@ -105,7 +105,7 @@ CREATE INDEX IF NOT EXISTS ptp_col2 ON ptp_edits(column2);
 CREATE TABLE IF NOT EXISTS mue (
     code      TEXT PRIMARY KEY,
     value     INTEGER NOT NULL,
-    indicator TEXT NOT NULL,            -- MUE Adjudication Indicator, e.g. '2 Date of Service Edit: Policy'
+    indicator TEXT NOT NULL,            -- MUE Adjudication Indicator: '2 Date of Service Edit...'
     rationale TEXT NOT NULL
 ) WITHOUT ROWID;
 

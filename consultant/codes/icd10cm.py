@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
-from importlib import resources
+from datetime import date
+from importlib.util import find_spec
 from pathlib import Path
 
 from consultant.codes.importing import ImportFormatError, Loaded, Progress
@@ -33,18 +34,23 @@ NOTE_ELEMENTS = {
 # Note kinds that describe what a code covers, and so help a search find it.
 SEARCHABLE_NOTES = {"inclusion": "inclusion", "includes": "includes"}
 
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
+_MONTHS = [date(2000, month, 1).strftime("%B").lower() for month in range(1, 13)]
 
 
 def bundled_tabular() -> Path:
-    """The April 2026 tabular that ships inside the simple-icd-10-cm package."""
-    data = resources.files("simple_icd_10_cm") / "data"
-    for entry in data.iterdir():
-        if entry.name.startswith("icd10c-tabular") and entry.name.endswith(".xml"):
-            return Path(str(entry))
-    raise FileNotFoundError("simple-icd-10-cm is installed without its tabular XML")
+    """The April 2026 tabular that ships inside the simple-icd-10-cm package.
+
+    Found without importing the package, which parses the whole XML on import.
+    """
+    spec = find_spec("simple_icd_10_cm")
+    locations = spec.submodule_search_locations if spec else None
+    for location in locations or ():
+        for entry in sorted((Path(location) / "data").glob("icd10c-tabular*.xml")):
+            return entry
+    raise FileNotFoundError(
+        "the simple-icd-10-cm package is not installed with its tabular XML; "
+        "`pip install simple-icd-10-cm`, or load a CDC file: `consultant codes import icd10cm FILE`"
+    )
 
 
 def release_of(path: Path, version: str) -> tuple[str, str | None]:
@@ -87,7 +93,8 @@ class _Writer:
             self.notes,
         )
         self.conn.executemany(
-            "INSERT INTO search_terms (system, code, text, source, code_set) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO search_terms (system, code, text, source, code_set)"
+            " VALUES (?, ?, ?, ?, ?)",
             self.terms,
         )
         self.conn.executemany("INSERT INTO seventh_chars VALUES (?, ?, ?)", self.sevenths)

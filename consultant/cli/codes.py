@@ -1,0 +1,227 @@
+"""`consultant codes ...`: import, status, search and lookup over the code database."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from consultant.cli.output import emit_json, end_progress, progress_printer
+from consultant.codes import icd10cm, modifiers
+from consultant.codes.db import CodeDatabaseError, connect, list_releases
+from consultant.codes.importers import IMPORTERS, Importer, find_official_files
+from consultant.codes.importing import ImportResult, run_import
+from consultant.codes.search import CodeSearch
+from consultant.codes.status import release_status
+from consultant.codes.store import CodeStore
+from consultant.codes.systems import SYSTEMS
+from consultant.config import Config
+
+
+@click.group()
+def codes() -> None:
+    """The local code database: ICD-10-CM, ICD-10-PCS, HCPCS, CPT numbers, NCCI, modifiers."""
+
+
+def _import_one(
+    config: Config, importer: Importer, path: Path, *, force: bool
+) -> tuple[str, ImportResult]:
+    conn = connect(config.codes.database)
+    try:
+        code_set = importer.code_set(path)
+        result = run_import(
+            conn,
+            code_set,
+            path,
+            importer.loader,
+            force=force,
+            progress=progress_printer(f"{code_set} {path.name}"),
+        )
+    finally:
+        end_progress()
+        conn.close()
+    return code_set, result
+
+
+def _report(results: list[tuple[str, ImportResult]], as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            [
+                {**r.release.__dict__, "skipped": r.skipped, "seconds": round(r.seconds, 3)}
+                for _, r in results
+            ]
+        )
+        return
+    for code_set, r in results:
+        if r.skipped:
+            click.echo(
+                f"{code_set}: {r.release.source_file} is already loaded (use --force to reload)"
+            )
+        else:
+            click.echo(
+                f"{code_set}: {r.release.version}, {r.release.row_count:,} rows "
+                f"from {r.release.source_file} in {r.seconds:.1f} s"
+            )
+
+
+@codes.command("import")
+@click.argument("kind", type=click.Choice(sorted(IMPORTERS)))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Reload even if the same file is already loaded.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def import_(config: Config, kind: str, files: tuple[Path, ...], force: bool, as_json: bool) -> None:
+    """Load FILES as the current release of KIND, replacing the old release atomically.
+
+    A failed import leaves the previous release in place. `icd10cm` with no FILE loads
+    the tabular bundled with the simple-icd-10-cm package; `modifiers` needs no FILE.
+    """
+    importer = IMPORTERS[kind]
+    if not files:
+        if kind == "icd10cm":
+            files = (icd10cm.bundled_tabular(),)
+        elif kind == "modifiers":
+            files = (modifiers.bundled_file(),)
+        else:
+            raise click.UsageError(f"give the {importer.help} to import")
+    results = []
+    for path in files:
+        try:
+            results.append(_import_one(config, importer, path, force=force))
+        except CodeDatabaseError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    _report(results, as_json)
+
+
+@codes.command("import-bundled")
+@click.option("--force", is_flag=True, help="Reload even if already loaded.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def import_bundled(config: Config, force: bool, as_json: bool) -> None:
+    """Load what ships with the install: the ICD-10-CM tabular and the modifier explanations."""
+    results = [
+        _import_one(config, IMPORTERS["icd10cm"], icd10cm.bundled_tabular(), force=force),
+        _import_one(config, IMPORTERS["modifiers"], modifiers.bundled_file(), force=force),
+    ]
+    _report(results, as_json)
+
+
+@codes.command("import-dir")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Reload even if already loaded.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def import_dir(config: Config, directory: Path, force: bool, as_json: bool) -> None:
+    """Load every official file found under DIRECTORY, recognized by its CMS/CDC file name."""
+    found = find_official_files(directory)
+    if not found:
+        raise click.ClickException(
+            f"no official code files found under {directory}; "
+            "name them as CMS/CDC ship them or use `consultant codes import KIND FILE`"
+        )
+    results = []
+    for importer, path in found:
+        try:
+            results.append(_import_one(config, importer, path, force=force))
+        except CodeDatabaseError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    _report(results, as_json)
+
+
+@codes.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(config: Config, as_json: bool) -> None:
+    """List the loaded releases and warn about any older than the current period."""
+    if not config.codes.database.exists():
+        raise click.ClickException(
+            f"no code database at {config.codes.database}; run `consultant codes import-bundled`"
+        )
+    conn = connect(config.codes.database)
+    statuses = [release_status(r, date.today()) for r in list_releases(conn)]
+    if as_json:
+        emit_json([s.to_dict() for s in statuses])
+        return
+    if not statuses:
+        click.echo("No code sets loaded; run `consultant codes import-bundled`.")
+    for s in statuses:
+        r = s.release
+        click.echo(
+            f"{r.code_set:<17} {r.version:<32} effective {r.effective or '?':<10} "
+            f"{r.row_count:>9,} rows  {r.source_file}  (sha256 {r.sha256[:12]}, "
+            f"imported {r.imported_at})"
+        )
+        if s.warning:
+            click.secho(f"  warning: {s.warning}", fg="yellow", err=True)
+
+
+def open_store(config: Config) -> CodeStore:
+    """The store, loading the bundled ICD-10-CM first on a machine that has none yet."""
+    conn = connect(config.codes.database)
+    store = CodeStore(conn)
+    if not store.has("icd10cm"):
+        click.echo("First run: loading the bundled ICD-10-CM tabular (a few seconds)...", err=True)
+        run_import(conn, icd10cm.CODE_SET, icd10cm.bundled_tabular(), icd10cm.load)
+        run_import(conn, modifiers.CODE_SET, modifiers.bundled_file(), modifiers.load)
+        store = CodeStore(conn)
+    return store
+
+
+@codes.command()
+@click.argument("text", nargs=-1, required=True)
+@click.option("--system", type=click.Choice(SYSTEMS), help="Search one code system only.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def search(
+    config: Config, text: tuple[str, ...], system: str | None, limit: int, as_json: bool
+) -> None:
+    """Find complete, billable codes for a description in a coder's own words."""
+    hits = CodeSearch(open_store(config)).search(" ".join(text), system=system, limit=limit)
+    if as_json:
+        emit_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        click.echo("No matching codes.")
+    for h in hits:
+        click.echo(f"{h.code:<9} {h.system:<10} {h.score:6.2f}  {h.title}")
+
+
+@codes.command()
+@click.argument("codes_", metavar="CODE...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def lookup(config: Config, codes_: tuple[str, ...], as_json: bool) -> None:
+    """Show each CODE with its status, title, notes (inherited too), parent and children."""
+    store = open_store(config)
+    infos = [store.lookup(code) for code in codes_]
+    if as_json:
+        emit_json([i.to_dict() for i in infos])
+        return
+    for info in infos:
+        click.secho(f"{info.code}  [{info.system}, {info.status}]", bold=True)
+        click.echo(f"  {info.title or '(no title: ' + _why_no_title(info.status) + ')'}")
+        if info.section:
+            click.echo(f"  CPT section: {info.section}")
+        if info.parent:
+            click.echo(f"  parent: {info.parent.code} {info.parent.title}")
+        for note in info.notes:
+            where = "" if note.code == info.code else f" (at {note.code})"
+            click.echo(f"  {note.kind}{where}: {note.text}")
+        for char, meaning in info.seventh_characters.items():
+            click.echo(f"  7th character {char}: {meaning}")
+        for child in info.children[:40]:
+            mark = "billable" if child.billable else "header"
+            click.echo(f"  child {child.code:<9} {mark:<8} {child.title}")
+        if len(info.children) > 40:
+            click.echo(f"  ... and {len(info.children) - 40} more children")
+        if info.source:
+            click.echo(f"  source: {info.source}")
+
+
+def _why_no_title(status: str) -> str:
+    return {
+        "unverified": "CPT descriptor not loaded; import a licensed file with `codes import cpt`",
+        "invalid": "not a code in the loaded release",
+    }.get(status, "unknown")

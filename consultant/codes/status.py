@@ -1,0 +1,76 @@
+"""Is a loaded release current? Code sets change on their own calendars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from consultant.codes.db import Release
+
+# Code set -> how often it is replaced.
+FISCAL_YEAR = "fiscal year"  # ICD-10: every October 1 (with an April update)
+CALENDAR_YEAR = "calendar year"  # HCPCS annual file, CPT
+QUARTER = "quarter"  # NCCI edits
+CADENCE = {
+    "icd10cm": FISCAL_YEAR,
+    "icd10cm-index": FISCAL_YEAR,
+    "icd10cm-drug": FISCAL_YEAR,
+    "icd10cm-neoplasm": FISCAL_YEAR,
+    "icd10cm-eindex": FISCAL_YEAR,
+    "icd10cm-addenda": FISCAL_YEAR,
+    "icd10pcs": FISCAL_YEAR,
+    "hcpcs": CALENDAR_YEAR,
+    "cpt": CALENDAR_YEAR,
+    "ncci-ptp": QUARTER,
+    "ncci-mue": QUARTER,
+    "ncci-addon": QUARTER,
+}
+
+
+def import_kind(code_set: str) -> str:
+    """The `codes import` kind that loads CODE_SET (the index tables share one kind)."""
+    return (
+        "icd10cm-index"
+        if code_set.startswith("icd10cm-") and code_set != "icd10cm-addenda"
+        else code_set
+    )
+
+
+def period_start(cadence: str, today: date) -> date:
+    """First day of the period that TODAY falls in."""
+    if cadence == FISCAL_YEAR:
+        return date(today.year if today.month >= 10 else today.year - 1, 10, 1)
+    if cadence == QUARTER:
+        return date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return date(today.year, 1, 1)
+
+
+@dataclass(frozen=True)
+class ReleaseStatus:
+    release: Release
+    current: bool
+    warning: str | None
+
+    def to_dict(self) -> dict:
+        return {**self.release.__dict__, "current": self.current, "warning": self.warning}
+
+
+def release_status(release: Release, today: date) -> ReleaseStatus:
+    cadence = CADENCE.get(release.code_set)
+    if cadence is None:
+        return ReleaseStatus(release, True, None)
+    start = period_start(cadence, today)
+    if release.effective is None:
+        return ReleaseStatus(
+            release, False, f"effective date unknown; check that it is the current {cadence}'s file"
+        )
+    if date.fromisoformat(release.effective) < start:
+        label = f"FY{start.year + 1}" if cadence == FISCAL_YEAR else f"the {cadence} from {start}"
+        command = f"consultant codes import {import_kind(release.code_set)} FILE"
+        return ReleaseStatus(
+            release,
+            False,
+            f"older than {label} (began {start.isoformat()}); "
+            f"import the current file with `{command}`",
+        )
+    return ReleaseStatus(release, True, None)

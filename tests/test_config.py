@@ -1,0 +1,64 @@
+"""Configuration: nothing needed for the embedded default, clear errors for a bad file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from consultant.config import ConfigError, load_config
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
+
+
+def test_embedded_default_needs_no_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CONSULTANT_CONFIG", raising=False)
+    monkeypatch.setenv("CONSULTANT_HOME", str(tmp_path))
+    config = load_config()
+    assert config.source is None
+    assert config.codes.database == tmp_path / "codes.sqlite"
+    assert config.drafting.suggestions == 5
+
+
+def test_xdg_data_home_is_the_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CONSULTANT_CONFIG", raising=False)
+    monkeypatch.delenv("CONSULTANT_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert load_config().data_dir == tmp_path / "caseconsultant"
+
+
+def test_example_config_is_valid_and_relative_to_its_folder() -> None:
+    config = load_config(EXAMPLE)
+    assert config.codes.database == EXAMPLE.parent / "var" / "codes.sqlite"
+    assert config.drafting.templates_dir == EXAMPLE.parent / "templates-local"
+
+
+def test_environment_variable_names_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[codes]\ndatabase = "/srv/codes.sqlite"\n')
+    monkeypatch.setenv("CONSULTANT_CONFIG", str(path))
+    assert load_config().codes.database == Path("/srv/codes.sqlite")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[codes\n", "not valid TOML"),
+        ("codes = 3\n", "[codes] must be a table"),
+        ("[drafting]\nsuggestions = 500\n", "drafting.suggestions"),
+        ('[codes]\ndatabase = ""\n', "codes.database"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config.example.toml"):
+        load_config(tmp_path / "absent.toml")
