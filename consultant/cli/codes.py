@@ -82,7 +82,7 @@ def import_(config: Config, kind: str, files: tuple[Path, ...], force: bool, as_
         if kind == "icd10cm":
             files = (icd10cm.bundled_tabular(),)
         elif kind == "modifiers":
-            files = (modifiers.bundled_file(),)
+            files = (modifiers.builtin_path(),)
         else:
             raise click.UsageError(f"give the {importer.help} to import")
     results = []
@@ -102,7 +102,7 @@ def import_bundled(config: Config, force: bool, as_json: bool) -> None:
     """Load what ships with the install: the ICD-10-CM tabular and the modifier explanations."""
     results = [
         _import_one(config, IMPORTERS["icd10cm"], icd10cm.bundled_tabular(), force=force),
-        _import_one(config, IMPORTERS["modifiers"], modifiers.bundled_file(), force=force),
+        _import_one(config, IMPORTERS["modifiers"], modifiers.builtin_path(), force=force),
     ]
     _report(results, as_json)
 
@@ -163,7 +163,7 @@ def open_store(config: Config) -> CodeStore:
     if not store.has("icd10cm"):
         click.echo("First run: loading the bundled ICD-10-CM tabular (a few seconds)...", err=True)
         run_import(conn, icd10cm.CODE_SET, icd10cm.bundled_tabular(), icd10cm.load)
-        run_import(conn, modifiers.CODE_SET, modifiers.bundled_file(), modifiers.load)
+        run_import(conn, modifiers.CODE_SET, modifiers.builtin_path(), modifiers.load)
         store = CodeStore(conn)
     return store
 

@@ -118,11 +118,15 @@ CREATE TABLE IF NOT EXISTS addon_edits (
 );
 CREATE INDEX IF NOT EXISTS addon_code ON addon_edits(addon);
 
+-- Official HCPCS modifier titles (code_set 'hcpcs') beside the team's own notes
+-- (code_set 'modifiers'); CPT modifiers only ever have ours.
 CREATE TABLE IF NOT EXISTS modifiers (
-    modifier TEXT PRIMARY KEY,
-    title    TEXT NOT NULL,
-    source   TEXT NOT NULL,             -- 'HCPCS 2019' or 'CaseConsultant'
-    code_set TEXT NOT NULL
+    modifier    TEXT NOT NULL,
+    code_set    TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    explanation TEXT,
+    source      TEXT NOT NULL,          -- 'HCPCS 2019' or 'CaseConsultant'
+    PRIMARY KEY (modifier, code_set)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -58,6 +58,13 @@ IMPORTERS: dict[str, Importer] = {
             re.compile(r"^icd10cm_order_addenda_\d{4}\.txt$", re.I),
         ),
         Importer(
+            "icd10pcs-addenda",
+            "CMS ICD-10-PCS order addenda (deleted codes)",
+            _fixed(icd10cm_addenda.PCS_CODE_SET),
+            icd10cm_addenda.load_pcs,
+            re.compile(r"^order_addenda_\d{4}\.txt$", re.I),
+        ),
+        Importer(
             "icd10pcs",
             "CMS ICD-10-PCS order file (icd10pcs_order_*.txt)",
             _fixed(icd10pcs.CODE_SET),

@@ -46,6 +46,15 @@ class ImportFormatError(CodeDatabaseError):
     """The file is not the format the importer expects; the old release stays."""
 
 
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM) when it decodes, else Windows-1252, which CMS and
+    spreadsheet exports use; undefined bytes become U+FFFD rather than failing."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
 def _silent(_: int) -> None:
     return None
 

@@ -19,6 +19,7 @@ CADENCE = {
     "icd10cm-eindex": FISCAL_YEAR,
     "icd10cm-addenda": FISCAL_YEAR,
     "icd10pcs": FISCAL_YEAR,
+    "icd10pcs-addenda": FISCAL_YEAR,
     "hcpcs": CALENDAR_YEAR,
     "cpt": CALENDAR_YEAR,
     "ncci-ptp": QUARTER,

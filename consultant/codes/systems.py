@@ -14,13 +14,18 @@ SYSTEMS = (ICD10CM, ICD10PCS, HCPCS, CPT)
 CODE_SETS = {
     "icd10cm": ICD10CM,
     "icd10cm-index": ICD10CM,
+    "icd10cm-drug": ICD10CM,
+    "icd10cm-neoplasm": ICD10CM,
+    "icd10cm-eindex": ICD10CM,
     "icd10cm-addenda": ICD10CM,
     "icd10pcs": ICD10PCS,
+    "icd10pcs-addenda": ICD10PCS,
     "hcpcs": HCPCS,
     "cpt": CPT,
     "ncci-ptp": CPT,
     "ncci-mue": CPT,
     "ncci-addon": CPT,
+    "modifiers": HCPCS,  # our notes on CPT (Level I) and HCPCS (Level II) modifiers
 }
 
 # Statuses a code can have in an analysis.
