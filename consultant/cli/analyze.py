@@ -9,7 +9,7 @@ import click
 from consultant.cli.codes import open_store
 from consultant.cli.output import emit_json
 from consultant.codes.search import CodeSearch
-from consultant.config import Config
+from consultant.config import Config, ConfigError
 from consultant.drafting.analyze import analyze as run_analysis
 from consultant.templating import template_environment
 
@@ -27,13 +27,18 @@ def analyze(config: Config, source: click.utils.LazyFile, as_json: bool) -> None
     raw = source.read()
     if not raw.strip():
         raise click.UsageError("the question is empty; give an email file or pipe one in")
+    try:
+        templates = template_environment(config.drafting.templates_dir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     store = open_store(config)
     result = run_analysis(
         raw,
         store,
         CodeSearch(store),
         suggestions=config.drafting.suggestions,
-        templates=template_environment(config.drafting.templates_dir),
+        templates=templates,
+        service_name=config.drafting.service_name,
     ).to_dict()
     if as_json:
         emit_json(result)

@@ -113,13 +113,25 @@ def import_bundled(config: Config, force: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def import_dir(config: Config, directory: Path, force: bool, as_json: bool) -> None:
-    """Load every official file found under DIRECTORY, recognized by its CMS/CDC file name."""
+    """Load every official file found under DIRECTORY, recognized by its CMS/CDC file name.
+
+    When DIRECTORY has no ICD-10-CM tabular and none is loaded yet, the bundled one is
+    loaded first, since the index and addenda are read against it.
+    """
     found = find_official_files(directory)
     if not found:
         raise click.ClickException(
             f"no official code files found under {directory}; "
             "name them as CMS/CDC ship them or use `consultant codes import KIND FILE`"
         )
+    if not any(importer.kind == "icd10cm" for importer, _ in found):
+        conn = connect(config.codes.database)
+        loaded = CodeStore(conn).has(icd10cm.CODE_SET)
+        conn.close()
+        if not loaded:
+            found.insert(0, (IMPORTERS["icd10cm"], icd10cm.bundled_tabular()))
+    if not any(importer.kind == "modifiers" for importer, _ in found):
+        found.append((IMPORTERS["modifiers"], modifiers.builtin_path()))
     results = []
     for importer, path in found:
         try:
@@ -153,7 +165,7 @@ def status(config: Config, as_json: bool) -> None:
             f"imported {r.imported_at})"
         )
         if s.warning:
-            click.secho(f"  warning: {s.warning}", fg="yellow", err=True)
+            click.secho(f"  warning: {s.warning}", fg="yellow")
 
 
 def open_store(config: Config) -> CodeStore:

@@ -66,7 +66,11 @@ def release_status(release: Release, today: date) -> ReleaseStatus:
             release, False, f"effective date unknown; check that it is the current {cadence}'s file"
         )
     if date.fromisoformat(release.effective) < start:
-        label = f"FY{start.year + 1}" if cadence == FISCAL_YEAR else f"the {cadence} from {start}"
+        label = {
+            FISCAL_YEAR: f"FY{start.year + 1}",
+            CALENDAR_YEAR: f"calendar year {start.year}",
+            QUARTER: f"the NCCI quarter {start.year}Q{(start.month + 2) // 3}",
+        }[cadence]
         command = f"consultant codes import {import_kind(release.code_set)} FILE"
         return ReleaseStatus(
             release,

@@ -91,7 +91,9 @@ class CodeStore:
             return None
         label = {
             "icd10cm": "ICD-10-CM",
+            "icd10cm-addenda": "ICD-10-CM addenda",
             "icd10pcs": "ICD-10-PCS",
+            "icd10pcs-addenda": "ICD-10-PCS addenda",
             "hcpcs": "HCPCS Level II",
             "cpt": "CPT (licensed file)",
         }.get(code_set, code_set)

@@ -1,0 +1,769 @@
+"""Code search in a customer's own words: complete, billable codes only, best first.
+
+Coders write "DM2 w/ CKD 3a", "sacral decub stage 3", "f/u R distal radius fx", not
+official titles. A query is rewritten into the words the code sets use (abbreviations,
+lay phrases and drug names from synonyms.toml, misspellings corrected against the
+indexed vocabulary, porter stems), then ranked over titles, inclusion terms and the
+alphabetic index by how much of the query an entry covers and how little it adds.
+An entry that leads to a header or to an incomplete index code ("L89.15") is completed
+down the tree to the billable code the query's other words pick (laterality, stage,
+type; encounter words pick the 7th character), the "unspecified" branch when the query
+does not say; a code the loaded tabular does not have is dropped, never suggested.
+
+Everything a search needs is in the analyzed index (search_index.py); what a process
+keeps in memory (term counts, the spelling vocabulary, the ICD-10-CM tree) is loaded
+once per CodeStore and reloaded when a release changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+import sqlite3
+import tomllib
+import weakref
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from consultant.codes.db import CodeDatabaseError
+from consultant.codes.search_index import (
+    analyze,
+    analyzed_index_is_current,
+    stem,
+    unpack,
+    update_analyzed_index,
+)
+from consultant.codes.store import CodeStore
+from consultant.codes.systems import ICD10CM
+
+SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
+
+# -- ranking constants (tuned on tests/data/search_eval_dev.tsv) ------------------------
+# Entries scored in full per query, and codes completed down the tree.
+_CANDIDATES = 250
+_COMPLETED = 40
+# A term in more entries than this does not select candidates on its own ("left").
+_COMMON = 15000
+_IDF_CAP = 9.0
+# How much an entry's words that the query did not ask for cost, relative to coverage;
+# a word of an index cross reference costs _SEE of that.
+_EXTRA = 0.45
+_SEE = 0.5
+# "other"/"specified" name a residual category: wrong for a query that did not say so.
+_RESIDUAL_COST = 1.5
+# The entry says the opposite ("without hematuria" for "with hematuria").
+_CONFLICT = 0.8
+# "Concussion without loss of consciousness" says more than "concussion" asked.
+_UNASKED_NEGATION = 0.005
+# Weight of a query word that asks for a 7th character ("initial", "nonunion").
+_INTENT_WEIGHT = 1.2
+_SOFT = 0.35  # a synonym's word in parentheses: a hint, not a requirement
+_SHARED = 0.5  # each further word of an abbreviation's expansion counts this much
+# "UTI due to E. coli": the condition leads, its cause is a second code.
+_CAUSE = 0.6
+_CAUSE_CUES = (("due", "to"), ("secondary", "to"), ("caused", "by"))
+# A completion the query did not decide ("pneumonia" -> the first of J18's codes) ranks
+# just below an entry that names its code.
+_GUESS = 0.02
+# ICD-10-CM is what most questions are about: on a near tie, the diagnosis comes first.
+_OTHER_SYSTEM = 0.02
+_READING_PENALTY = 0.03  # per rank of a less likely reading of an ambiguous abbreviation
+_MAX_READINGS = 4
+# Below this, a hit covers too little of the query to be worth suggesting.
+_MIN_SCORE = 0.3
+_SOURCE_RANK = {"title": 0, "inclusion": 1, "includes": 1, "short_title": 1}
+
+# Words that only say a title is unspecific: an entry is not wrong for having them.
+_NEUTRAL = frozenset(
+    stem(w)
+    for w in [
+        "unspecified",
+        "unidentified",
+        "site",
+        "uncomplicated",
+        "encounter",
+        "initial",
+        "primary",
+        "classified",
+        "elsewhere",
+        # no intent documented means accidental (guidelines I.C.19.e.5.b)
+        "accidental",
+        "unintentional",
+    ]
+)
+_UNSPECIFIED = stem("unspecified")
+_RESIDUAL = frozenset(stem(w) for w in ("other", "specified", "identified"))
+# Query words that choose a 7th character rather than a condition.
+_INTENT = frozenset(
+    stem(w)
+    for w in [
+        "initial",
+        "subsequent",
+        "sequela",
+        "routine",
+        "healing",
+        "delayed",
+        "nonunion",
+        "malunion",
+    ]
+)
+_ENCOUNTER = stem("encounter")
+_MARKS = "+^~"
+_VOWELS = "aeiouy"
+
+Key = tuple[str, str]  # (system, code)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    code: str
+    system: str
+    title: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CodeSearch:
+    def __init__(self, store: CodeStore) -> None:
+        self.store = store
+        self._holder = _holder_for(store)
+
+    def search(self, text: str, *, system: str | None = None, limit: int = 10) -> list[SearchHit]:
+        """Billable codes for TEXT, best first; [] when nothing in TEXT is searchable."""
+        if limit <= 0 or not text or not text.strip():
+            return []
+        data = self._holder.current()
+        best: dict[Key, tuple[float, int, str]] = {}
+        for query in data.queries(text, system):
+            for key, found in data.rank(query, system).items():
+                if key not in best or found[0] > best[key][0]:
+                    best[key] = found
+        # On a tie: the diagnosis code, the title's own entry, the unspecified sibling.
+        ranked = sorted(
+            best.items(),
+            key=lambda kv: (
+                -kv[1][0],
+                kv[0][0] != ICD10CM,
+                kv[1][1],
+                "unspecified" not in kv[1][2].lower(),
+                kv[0][1],
+            ),
+        )
+        return [
+            SearchHit(code=code, system=system_, title=title, score=round(score, 3))
+            for (system_, code), (score, _, title) in ranked[:limit]
+            if score >= _MIN_SCORE
+        ]
+
+
+# -- per-database state -------------------------------------------------------------------
+
+_HOLDERS: weakref.WeakKeyDictionary[CodeStore, _Holder] = weakref.WeakKeyDictionary()
+
+
+def _holder_for(store: CodeStore) -> _Holder:
+    holder = _HOLDERS.get(store)
+    if holder is None:
+        holder = _HOLDERS[store] = _Holder(store.conn)
+    return holder
+
+
+class _Holder:
+    """The loaded search state of one database, reloaded when its releases change."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._signature: str | None = None
+        self._data: _SearchData | None = None
+
+    def current(self) -> _SearchData:
+        signature = self.conn.execute(
+            "SELECT group_concat(code_set || sha256 || imported_at) FROM"
+            " (SELECT * FROM releases ORDER BY code_set)"
+        ).fetchone()[0]
+        if self._data is None or signature != self._signature:
+            _ensure_index(self.conn)
+            self._data = _SearchData(self.conn)
+            self._signature = signature
+        return self._data
+
+
+def _ensure_index(conn: sqlite3.Connection) -> None:
+    """Bring the analyzed index up to date (a database built by an older version)."""
+    if analyzed_index_is_current(conn):
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise CodeDatabaseError(
+            f"the code database's search index is out of date and cannot be rebuilt here "
+            f"({exc}); open the database once with write access (any `consultant codes` "
+            "command does) to rebuild it"
+        ) from None
+    try:
+        update_analyzed_index(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# -- synonyms -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Synonyms:
+    terms: dict[str, list[str]]  # word or phrase -> readings, likeliest first
+    longest: int  # words in the longest phrase
+    ignore: frozenset[str]
+    equivalents: dict[str, frozenset[str]]  # stem -> stems that mean the same
+    emphasis: dict[str, float]  # stem -> weight factor
+
+
+@lru_cache(maxsize=1)
+def _synonyms() -> _Synonyms:
+    data = tomllib.loads(SYNONYMS_FILE.read_text(encoding="utf-8"))
+    terms: dict[str, list[str]] = {}
+    for table in ("abbreviations", "phrases", "procedures", "drugs"):
+        for key, value in data.get(table, {}).items():
+            terms[" ".join(_words(key))] = [value] if isinstance(value, str) else list(value)
+    equivalents: dict[str, frozenset[str]] = {}
+    for group in data.get("equivalents", {}).get("groups", []):
+        stems = frozenset(t for word in group for t in analyze(word))
+        for s in stems:
+            equivalents[s] = equivalents.get(s, frozenset()) | stems
+    return _Synonyms(
+        terms=terms,
+        longest=max((k.count(" ") + 1 for k in terms), default=1),
+        ignore=frozenset(data.get("ignore", {}).get("words", [])),
+        equivalents=equivalents,
+        emphasis={stem(w): float(x) for w, x in data.get("emphasis", {}).items()},
+    )
+
+
+# Query words keep "s/p", "w/o", "t2dm", "3a", "40-44.9", "crohn's" whole.
+_QUERY_WORD = re.compile(r"[a-z0-9]+(?:[/'.\-][a-z0-9]+)*/?")
+# "ckd3": an abbreviation run together with its stage.
+_GLUED = re.compile(r"^([a-z]{2,})(\d+[a-z]?)$")
+
+
+def _words(text: str) -> list[str]:
+    text = text.lower().replace("\u2019", "'")
+    return [w if w.endswith("w/") else w.rstrip("./") for w in _QUERY_WORD.findall(text)]
+
+
+# -- queries, entries and their scores -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Concept:
+    """One query word: the stems that express it, and what covering it is worth."""
+
+    alternatives: frozenset[str]
+    weight: float
+    negated: bool = False
+
+
+@dataclass
+class _Query:
+    concepts: list[_Concept]
+    penalty: float  # a less likely reading of an ambiguous abbreviation
+    asked: frozenset[str] = frozenset()  # every stem the query used: none is an extra
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.asked = frozenset(a for c in self.concepts for a in c.alternatives)
+        self.total = sum(c.weight for c in self.concepts)
+
+
+@dataclass
+class _Bag:
+    """An entry's tokens by kind (see search_index.analyze)."""
+
+    essential: set[str]
+    optional: set[str]
+    negated: set[str]  # kept with their "~"
+    see: set[str]
+
+    @property
+    def present(self) -> set[str]:
+        return self.essential.union(self.optional, self.negated, self.see)
+
+    def __or__(self, other: _Bag) -> _Bag:
+        return _Bag(
+            self.essential | other.essential,
+            self.optional | other.optional,
+            self.negated | other.negated,
+            self.see | other.see,
+        )
+
+
+def _bag(tokens: Iterable[str]) -> _Bag:
+    bag = _Bag(set(), set(), set(), set())
+    for token in tokens:
+        kind = token[0]
+        if kind == "+":
+            bag.optional.add(token[1:])
+        elif kind == "^":
+            bag.see.add(token[1:])
+        elif kind == "~":
+            bag.negated.add(token)
+        else:
+            bag.essential.add(token)
+    return bag
+
+
+@lru_cache(maxsize=100_000)
+def _analyzed(text: str) -> _Bag:
+    return _bag(analyze(text))
+
+
+@dataclass
+class _Node:
+    code: str
+    title: str
+    billable: bool
+    kind: str
+    children: list[str] = field(default_factory=list)
+
+
+class _SearchData:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.synonyms = _synonyms()
+        self.df: dict[str | None, dict[str, int]] = {None: {}}
+        for term, system, n in conn.execute(
+            "SELECT term, system, SUM(df) FROM search_df GROUP BY term, system"
+        ):
+            self.df.setdefault(system, {})[term] = n
+            self.df[None][term] = self.df[None].get(term, 0) + n
+        self.docs: dict[str | None, int] = dict(
+            conn.execute("SELECT system, COUNT(*) FROM search_docs GROUP BY system").fetchall()
+        )
+        self.docs[None] = sum(self.docs.values())
+        self.vocabulary: dict[str, int] = dict(
+            conn.execute("SELECT word, SUM(count) FROM search_words GROUP BY word").fetchall()
+        )
+        self.words = list(self.vocabulary)
+        self._tree: dict[str, _Node] | None = None
+        self._sevenths: dict[str, list[tuple[str, str]]] = {}
+        self._titles: dict[Key, tuple[str, bool] | None] = {}
+        self._reaches: dict[str, frozenset[str]] = {}
+        self._idfs: dict[str | None, dict[str, float]] = {}
+
+    # -- query analysis ---------------------------------------------------------------
+
+    def queries(self, text: str, system: str | None) -> list[_Query]:
+        """The readings of TEXT: one, or one per meaning of an ambiguous abbreviation."""
+        words = self._unglued(_words(text))
+        readings: list[tuple[list[str], float]] = [([], 0.0)]
+        factors: dict[str, float] = {}
+        i = 0
+        while i < len(words):
+            for size in range(min(self.synonyms.longest, len(words) - i), 0, -1):
+                options = self.synonyms.terms.get(" ".join(words[i : i + size]))
+                if options:
+                    for option in options:
+                        factors.update(_shares(option, size))
+                    i += size
+                    break
+            else:
+                i += 1
+                if words[i - 1] in self.synonyms.ignore:
+                    continue
+                options = [self._rewritten(words[i - 1])]
+            if len(options) == 1 or len(readings) >= _MAX_READINGS:
+                readings = [([*r, options[0]], p) for r, p in readings]
+            else:
+                readings = [
+                    ([*r, o], p + _READING_PENALTY * n)
+                    for r, p in readings
+                    for n, o in enumerate(options)
+                ]
+        for cue in _CAUSE_CUES:
+            at = _find(words, cue)
+            if at is not None:
+                for token in analyze(" ".join(words[at + len(cue) :])):
+                    base = token.lstrip(_MARKS)
+                    factors[base] = factors.get(base, 1.0) * _CAUSE
+        queries = [self._query(" ".join(r), system, p, factors) for r, p in readings]
+        return [q for q in queries if q.concepts]
+
+    def _unglued(self, words: list[str]) -> list[str]:
+        out = []
+        for word in words:
+            match = _GLUED.match(word)
+            if match and word not in self.synonyms.terms and match[1] in self.synonyms.terms:
+                out.extend(match.groups())
+            else:
+                out.append(word)
+        return out
+
+    def _rewritten(self, word: str) -> str:
+        """A word the synonyms do not know, spelled as the indexed text spells it."""
+        parts = word.split("-")
+        if len(parts) > 1 and all(p.isalpha() for p in parts):
+            joined = "".join(parts)
+            if stem(joined) in self.df[None]:
+                # "pre-diabetic" -> "prediabetic": the parts still count, a little.
+                return joined + "".join(f" ({p})" for p in parts)
+            return " ".join(self._corrected(p) for p in parts)
+        return self._corrected(word)
+
+    def _corrected(self, word: str) -> str:
+        """WORD, or the indexed word it is most likely a misspelling of."""
+        if not word.isalpha() or len(word) < 4 or word in self.vocabulary:
+            return word
+        if stem(word) in self.df[None]:
+            return word
+        cutoff = 88 if len(word) < 7 else 84
+        found = process.extract(word, self.words, scorer=fuzz.ratio, score_cutoff=cutoff, limit=8)
+        if len(word) < 7:
+            # A short word is too easily another word ("chole" -> "hole"): misspellings
+            # keep their first letter.
+            found = [f for f in found if f[0][0] == word[0]]
+        if not found:
+            return word
+        return max(found, key=lambda f: (round(f[1]), f[0][0] == word[0], self.vocabulary[f[0]]))[0]
+
+    def _query(
+        self, text: str, system: str | None, penalty: float, factors: dict[str, float]
+    ) -> _Query:
+        tokens = analyze(text)
+        wants_encounter = any(t.lstrip(_MARKS) in _INTENT for t in tokens)
+        concepts: list[_Concept] = []
+        seen: set[str] = set()
+        for token in tokens:
+            soft = token[0] in "+^"
+            token = token.lstrip("+^")
+            if token in seen or (token == _ENCOUNTER and wants_encounter):
+                continue
+            seen.add(token)
+            negated = token.startswith("~")
+            base = token.lstrip("~")
+            alternatives = self.synonyms.equivalents.get(base, frozenset({base})) | self._near(base)
+            if negated:
+                alternatives = frozenset("~" + a for a in alternatives)
+            if base in _INTENT:
+                weight = _INTENT_WEIGHT
+            else:
+                known = [a for a in alternatives if self._df(a.lstrip("~"), system)]
+                if not known:
+                    continue  # no entry has it: it cannot tell entries apart
+                weight = max(self._idf(a.lstrip("~"), system) for a in known)
+                weight *= self.synonyms.emphasis.get(base, 1.0) * factors.get(base, 1.0)
+            concepts.append(_Concept(alternatives, weight * (_SOFT if soft else 1.0), negated))
+        return _Query(concepts, penalty)
+
+    def _near(self, base: str) -> frozenset[str]:
+        """Indexed stems a vowel off BASE: "hypoxi"/"hypox", "emboli"/"embol"."""
+        if len(base) < 5 or not base.isalpha():
+            return frozenset()
+        near = {base + v for v in _VOWELS}
+        if base[-1] in _VOWELS:
+            near.add(base[:-1])
+        return frozenset(s for s in near if len(s) >= 5 and s in self.df[None])
+
+    def _df(self, term: str, system: str | None) -> int:
+        return self.df.get(system, {}).get(term, 0)
+
+    def _idf(self, term: str, system: str | None) -> float:
+        cache = self._idfs.setdefault(system, {})
+        idf = cache.get(term)
+        if idf is None:
+            n = self.docs.get(system, 0)
+            idf = cache[term] = min(math.log(1 + n / (self._df(term, system) + 0.5)), _IDF_CAP)
+        return idf
+
+    def _score(self, query: _Query, bag: _Bag, system: str | None) -> float:
+        """Share of the query an entry covers, less what it adds that was not asked."""
+        total = query.total
+        present = bag.present
+        matched = conflict = 0.0
+        for concept in query.concepts:
+            if not present.isdisjoint(concept.alternatives):
+                matched += concept.weight
+            elif concept.negated:
+                if any(a[1:] in bag.essential for a in concept.alternatives):
+                    conflict += concept.weight
+            elif bag.negated and any("~" + a in bag.negated for a in concept.alternatives):
+                conflict += concept.weight
+        extra = self._extra(bag.essential - query.asked, system)
+        extra += _SEE * self._extra(bag.see - bag.essential - query.asked, system)
+        unasked = min(len(bag.negated - query.asked), 3) * _UNASKED_NEGATION
+        return (
+            matched / total
+            - _EXTRA * extra / (total + extra)
+            - _CONFLICT * conflict / total
+            - unasked
+        )
+
+    def _extra(self, unasked: set[str], system: str | None) -> float:
+        cost = 0.0
+        for term in unasked:
+            if term in _RESIDUAL:
+                cost += _RESIDUAL_COST
+            elif term not in _NEUTRAL:
+                cost += self._idf(term, system) * self.synonyms.emphasis.get(term, 1.0)
+        return cost
+
+    # -- ranking ----------------------------------------------------------------------
+
+    def rank(self, query: _Query, system: str | None) -> dict[Key, tuple[float, int, str]]:
+        """(system, code) -> (score, source rank, title) of each billable code found."""
+        scored: dict[Key, tuple[float, int, _Bag]] = {}
+        for system_, code, source, tokens in self._candidates(query, system):
+            bag = _bag(tokens.split())
+            score = self._score(query, bag, system_)
+            rank = _SOURCE_RANK.get(source, 2)
+            key = (system_, code)
+            if key not in scored or (score, -rank) > (scored[key][0], -scored[key][1]):
+                scored[key] = (score, rank, bag)
+        # Complete the entries by what they could reach: a header's title may lack the
+        # words one of its codes has ("O13" -> "..., second trimester").
+        top = heapq.nlargest(
+            _COMPLETED,
+            scored.items(),
+            key=lambda kv: (self._reachable(query, kv[0], kv[1][2], kv[1][0]), -kv[1][1]),
+        )
+        found: dict[Key, tuple[float, int, str]] = {}
+        for (system_, code), (_, rank, bag) in top:
+            completed = self._complete(query, system_, code, bag)
+            if completed is None:
+                continue
+            full, title, score = completed
+            score -= query.penalty + (_OTHER_SYSTEM if system_ != ICD10CM else 0.0)
+            key = (system_, full)
+            if key not in found or (score, -rank) > (found[key][0], -found[key][1]):
+                found[key] = (score, rank, title)
+        return found
+
+    def _candidates(self, query: _Query, system: str | None) -> list[tuple[str, str, str, str]]:
+        """Entries holding the query's selective words, most of them first."""
+        concepts = sorted(query.concepts, key=lambda c: self._concept_df(c, system))
+        selective = [c for c in concepts if self._concept_df(c, system) <= _COMMON]
+        weights: dict[int, float] = {}
+        for concept in selective or concepts[:1]:
+            lists = self._postings(concept.alternatives, system)
+            ids: Iterable[int] = lists[0] if len(lists) == 1 else dict.fromkeys(chain(*lists))
+            get = weights.get
+            for doc_id in ids:
+                weights[doc_id] = get(doc_id, 0.0) + concept.weight
+        if not weights:
+            return []
+        # Postings list short entries first, and nlargest keeps that order among ties.
+        best = heapq.nlargest(_CANDIDATES, weights, key=weights.__getitem__)
+        marks = ",".join("?" * len(best))
+        return self.conn.execute(
+            f"SELECT system, code, source, tokens FROM search_docs WHERE id IN ({marks})", best
+        ).fetchall()
+
+    def _concept_df(self, concept: _Concept, system: str | None) -> int:
+        return sum(self._df(a, system) for a in concept.alternatives)
+
+    def _postings(self, terms: Iterable[str], system: str | None) -> list:
+        terms = list(terms)
+        sql = f"SELECT ids FROM search_postings WHERE term IN ({','.join('?' * len(terms))})"
+        args = terms
+        if system:
+            sql += " AND system = ?"
+            args = [*terms, system]
+        return [unpack(blob) for (blob,) in self.conn.execute(sql, args)]
+
+    def _reachable(self, query: _Query, key: Key, bag: _Bag, score: float) -> float:
+        """SCORE, raised by the query words a header's codes could still cover."""
+        system, code = key
+        if system != ICD10CM:
+            return score
+        node = self.tree().get(code)
+        if node is None or node.billable:
+            return score
+        below = self._reach(node)
+        present = bag.present
+        gain = sum(
+            c.weight
+            for c in query.concepts
+            if not c.alternatives & present and c.alternatives & below
+        )
+        return score + gain / query.total
+
+    def _reach(self, node: _Node) -> frozenset[str]:
+        """Every word of the titles under NODE."""
+        found = self._reaches.get(node.code)
+        if found is None:
+            tree = self.tree()
+            found = frozenset(
+                t.lstrip("~")
+                for leaf in self._leaves(node)
+                for t in _analyzed(tree[leaf].title).present
+            )
+            self._reaches[node.code] = found
+        return found
+
+    # -- completion -------------------------------------------------------------------
+
+    def _complete(
+        self, query: _Query, system: str, code: str, bag: _Bag
+    ) -> tuple[str, str, float] | None:
+        """The billable code an entry for CODE stands for, with its title and score; a
+        completion adds the words its code's title has beyond the entry's code's."""
+        if system != ICD10CM:
+            found = self._title(system, code)
+            if found is None or not found[1]:
+                return None
+            return code, found[0], self._score(query, bag, system)
+        node = self.tree().get(code)
+        if node is None:
+            found = self._title(system, code)  # a 7th-character code
+            if found is None or not found[1]:
+                return None  # not in the loaded tabular: never suggest it
+            return code, found[0], self._score(query, bag, system)
+        final, guess = bag, False
+        if bag.see:
+            # A cross reference leads to its target's code: what that code's title says
+            # beyond the entry counts too ("Neoplasm, pulmonary (see also Neoplasm, lung)"
+            # -> C34.1, the upper lobe).
+            final = bag | _as_see(_analyzed(node.title), bag)
+        if not node.billable:
+            chosen = self._best_leaf(query, node, bag)
+            if chosen is None:
+                return None
+            leaf, guess = self.tree()[chosen[0]], chosen[1]
+            final = bag | _added(_analyzed(leaf.title), _analyzed(node.title))
+            node = leaf
+        code, title = node.code, node.title
+        if not node.billable:
+            seventh = self._seventh(query, node, final)
+            if seventh is None:
+                return None
+            code, title, meaning = seventh
+            final = final | _Bag(set(), meaning, set(), set())
+        return code, title, self._score(query, final, system) - (_GUESS if guess else 0.0)
+
+    def _best_leaf(self, query: _Query, root: _Node, bag: _Bag) -> tuple[str, bool] | None:
+        """The descendant of ROOT (billable, or awaiting its 7th character) whose title
+        best fits the query, and whether no query word decided it."""
+        covered = bag.present
+        best: tuple[float, int, str, float] | None = None
+        least = math.inf
+        for leaf in self._leaves(root):
+            title = _analyzed(self.tree()[leaf].title)
+            present = title.present
+            gain = sum(c.weight for c in query.concepts if c.alternatives & present)
+            conflict = sum(
+                c.weight
+                for c in query.concepts
+                if (not c.negated and any("~" + a in title.negated for a in c.alternatives))
+                or (c.negated and any(a[1:] in title.essential for a in c.alternatives))
+            )
+            cost = self._extra(title.essential - query.asked - covered, ICD10CM)
+            value = gain - _EXTRA * cost - _CONFLICT * conflict
+            unspecific = int(_UNSPECIFIED in title.essential)
+            if best is None or (value, unspecific) > best[:2]:
+                best = (value, unspecific, leaf, gain)
+            least = min(least, gain)
+        if best is None:
+            return None
+        return best[2], best[2] != root.code and best[3] <= least
+
+    def _leaves(self, root: _Node) -> list[str]:
+        tree = self.tree()
+        out: list[str] = []
+        stack = [root.code]
+        while stack and len(out) < 2000:
+            node = tree[stack.pop()]
+            if node.billable or (not node.children and node.kind == "code"):
+                out.append(node.code)
+            else:
+                stack.extend(reversed(node.children))
+        return out
+
+    def _seventh(self, query: _Query, holder: _Node, bag: _Bag) -> tuple | None:
+        """The 7th-character code under HOLDER that the query's encounter words pick
+        (its code, title and meaning); the first (A: initial encounter, closed
+        fracture) when they pick none."""
+        options = self._sevenths.get(holder.code)
+        if options is None:
+            # A holder has no children of its own: its code range is its 7th characters.
+            options = self.conn.execute(
+                "SELECT code, title FROM codes WHERE system = ? AND code > ? AND code < ?"
+                " AND billable = 1 ORDER BY code",
+                (ICD10CM, holder.code, holder.code + "~"),
+            ).fetchall()
+            self._sevenths[holder.code] = options
+        covered = bag.present
+        best = None
+        for code, title in options:
+            meaning = _analyzed(title[len(holder.title) :]).present
+            meaning = {m.lstrip("~") for m in meaning}
+            gain = sum(
+                c.weight
+                for c in query.concepts
+                if not c.alternatives & covered and c.alternatives & meaning
+            )
+            if best is None or gain > best[0]:
+                best = (gain, code, title, meaning)
+        return best[1:] if best else None
+
+    def _title(self, system: str, code: str) -> tuple[str, bool] | None:
+        key = (system, code)
+        if key not in self._titles:
+            row = self.conn.execute(
+                "SELECT title, billable FROM codes WHERE system = ? AND code = ?", key
+            ).fetchone()
+            self._titles[key] = (row[0], bool(row[1])) if row else None
+        return self._titles[key]
+
+    def tree(self) -> dict[str, _Node]:
+        """ICD-10-CM without its 7th-character codes: what completion walks."""
+        if self._tree is None:
+            rows = self.conn.execute(
+                "SELECT c.code, c.title, c.billable, c.kind, c.parent FROM codes c"
+                " LEFT JOIN codes p ON p.system = c.system AND p.code = c.parent"
+                " WHERE c.system = ? AND (c.billable = 0 OR p.kind IS NULL"
+                " OR p.kind != 'code' OR p.billable = 1) ORDER BY c.code",
+                (ICD10CM,),
+            ).fetchall()
+            tree = {code: _Node(code, title, bool(b), kind) for code, title, b, kind, _ in rows}
+            for code, *_, parent in rows:
+                if parent in tree:
+                    tree[parent].children.append(code)
+            self._tree = tree
+        return self._tree
+
+
+def _as_see(title: _Bag, entry: _Bag) -> _Bag:
+    """A code's words the entry did not say, weighed as a cross reference's words."""
+    said = entry.essential | entry.optional | entry.see
+    return _Bag(set(), set(), set(), title.essential - said)
+
+
+def _added(title: _Bag, ancestor: _Bag) -> _Bag:
+    """What a code's title says beyond its ancestor's: the words a completion adds."""
+    said = ancestor.essential | ancestor.optional
+    return _Bag(title.essential - said, title.optional - said, set(title.negated), set())
+
+
+def _find(words: list[str], phrase: tuple[str, ...]) -> int | None:
+    for i in range(len(words) - len(phrase) + 1):
+        if tuple(words[i : i + len(phrase)]) == phrase:
+            return i
+    return None
+
+
+def _shares(expansion: str, words: int) -> dict[str, float]:
+    """Weight factors for the stems of an abbreviation's expansion: "MRSA" is one thing
+    the customer said, not four, though its four words count more than one."""
+    stems = {t for t in analyze(expansion) if t[0] not in _MARKS}
+    if len(stems) <= words:
+        return {}
+    factor = (words + _SHARED * (len(stems) - words)) / len(stems)
+    return dict.fromkeys(stems, factor)

@@ -1,0 +1,62 @@
+"""The reply draft: database facts with their sources, rendered from a Jinja2 template.
+
+The template sees only what the database says (codes, titles, notes, edits) and code
+numbers; nothing from the customer's text reaches it, so no patient identifier can
+be repeated back by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jinja2
+
+from consultant.codes.search import SearchHit
+from consultant.codes.store import CodeInfo
+from consultant.drafting.extract import ModifierMention
+from consultant.drafting.findings import Finding
+
+TEMPLATE = "draft/reply.txt.j2"
+
+
+def render_draft(
+    templates: jinja2.Environment,
+    *,
+    codes: Sequence[CodeInfo],
+    modifiers: Sequence[ModifierMention],
+    findings: Sequence[Finding],
+    suggestions: Sequence[SearchHit],
+    unknowns: Sequence[str],
+    service_name: str,
+) -> str:
+    """The reply text; the `phi` finding becomes the closing reminder."""
+    phi = next((f.message for f in findings if f.kind == "phi"), None)
+    context = {
+        "codes": [
+            {
+                "code": info.code,
+                "system": info.system,
+                "status": info.status,
+                "title": info.title,
+                "source": info.source,
+                "section": info.section,
+            }
+            for info in codes
+        ],
+        "modifiers": [
+            {"modifier": m.modifier, "title": m.title, "source": m.source} for m in modifiers
+        ],
+        "findings": [
+            {"kind": f.kind, "codes": f.codes, "message": f.message, "source": f.source}
+            for f in findings
+            if f.kind != "phi"
+        ],
+        "phi": phi,
+        "suggestions": [
+            {"code": s.code, "system": s.system, "title": s.title, "score": s.score}
+            for s in suggestions
+        ],
+        "unknowns": list(unknowns),
+        "service_name": service_name,
+    }
+    return templates.get_template(TEMPLATE).render(context)

@@ -1,0 +1,401 @@
+"""What the code sets and NCCI say about the codes a question mentions, each fact sourced.
+
+A finding is only as good as its citation: the reviewer checks it against the
+named release and note, and the draft repeats the source beside each fact, so every
+finding carries the code set, release and note (or edit) it comes from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from consultant.codes.ncci import (
+    ADDON,
+    MUE,
+    PTP,
+    PtpEdit,
+    addon_primaries,
+    mue_for,
+    ptp_edits_between,
+)
+from consultant.codes.store import SYSTEM_RELEASE, CodeInfo, CodeStore, Note
+from consultant.codes.systems import (
+    CPT,
+    DELETED,
+    HCPCS,
+    ICD10CM,
+    INVALID,
+    NEEDS_SEVENTH,
+    NOT_BILLABLE,
+    compact,
+    normalize,
+)
+
+KINDS = (
+    "invalid_code",
+    "not_billable",
+    "needs_seventh_character",
+    "excludes1",
+    "excludes2",
+    "use_additional_code",
+    "code_first",
+    "code_also",
+    "ptp_edit",
+    "mue",
+    "add_on_code",
+    "deleted_code",
+    "phi",
+)
+
+# Modifiers the NCCI Policy Manual (Chapter I) lists as able to bypass a PTP edit whose
+# modifier indicator is 1, when the documentation supports a distinct service.
+NCCI_ANATOMIC_MODIFIERS = frozenset(
+    [f"E{n}" for n in range(1, 5)]
+    + ["FA", *(f"F{n}" for n in range(1, 10)), "TA", *(f"T{n}" for n in range(1, 10))]
+    + ["LT", "RT", "LC", "LD", "RC", "LM", "RI"]
+)
+NCCI_PTP_MODIFIERS = NCCI_ANATOMIC_MODIFIERS | frozenset(
+    ["24", "25", "57", "58", "78", "79", "27", "59", "91", "XE", "XP", "XS", "XU"]
+)
+NCCI_MANUAL = "NCCI Policy Manual for Medicare Services, Chapter I (modifiers and indicators)"
+
+_NOTE_LABEL = {
+    "excludes1": "Excludes1",
+    "excludes2": "Excludes2",
+    "use_additional_code": "Use additional code",
+    "code_first": "Code first",
+    "code_also": "Code also",
+}
+_LISTED = 12  # billable codes named in a not_billable finding
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # one of KINDS
+    codes: list[str]
+    message: str
+    source: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- code references inside note text -------------------------------------------------
+
+_ICD = r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+_REF = re.compile(rf"\b(?P<first>{_ICD})(?:\s*-\s*(?P<last>{_ICD})\b|\.?-)?")
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A code, a code and everything below it ('E08.-', 'S72.0-'), or a range ('E08-E13')."""
+
+    first: str  # compact form
+    last: str | None = None
+
+    def covers(self, code: str) -> bool:
+        key = compact(code)
+        if self.last is None:
+            return key.startswith(self.first)
+        return key[: len(self.first)] >= self.first and key[: len(self.last)] <= self.last
+
+
+def note_references(text: str) -> list[CodeRef]:
+    """The ICD-10-CM codes and ranges a tabular note names: 'transection of abdomen
+    (S38.3)', '(E08-E13)', '(S72.0-)', '(N18.1-N18.6)', '(I12.-, I13.-)'."""
+    return [
+        CodeRef(compact(m.group("first")), compact(m.group("last")) if m.group("last") else None)
+        for m in _REF.finditer(text)
+    ]
+
+
+# --- findings -------------------------------------------------------------------------
+
+
+def code_findings(
+    store: CodeStore, codes: Sequence[CodeInfo], modifiers: Sequence[str], on: date
+) -> list[Finding]:
+    """Every finding about CODES (mentioned together) and the MODIFIERS named with them."""
+    findings: list[Finding] = []
+    for info in codes:
+        findings.extend(status_findings(store, info))
+    icd = [info for info in codes if info.system == ICD10CM and info.status != INVALID]
+    findings.extend(exclusion_findings(store, icd))
+    findings.extend(instruction_findings(store, icd))
+    findings.extend(ncci_findings(store, codes, modifiers, on))
+    return findings
+
+
+def _release(store: CodeStore, info: CodeInfo) -> str:
+    if info.system == CPT and not store.has("cpt"):
+        return "CPT section number ranges (no CPT file loaded)"
+    return (
+        info.source
+        or store.source(SYSTEM_RELEASE[info.system])
+        or f"{info.system} (no release loaded)"
+    )
+
+
+def status_findings(store: CodeStore, info: CodeInfo) -> list[Finding]:
+    """invalid_code, not_billable, needs_seventh_character or deleted_code for one code."""
+    source = _release(store, info)
+    if info.status == INVALID:
+        return [Finding("invalid_code", [info.code], _invalid_message(store, info), source)]
+    if info.status == DELETED:
+        when = f" as of {info.deleted_on}" if info.deleted_on else ""
+        title = f" ({info.title})" if info.title else ""
+        message = (
+            f"{info.code}{title} was deleted from {info.system}{when}; it is not valid for "
+            "services after its deletion."
+        )
+        return [Finding("deleted_code", [info.code], message, source)]
+    if info.status == NOT_BILLABLE:
+        below = store.billable_descendants(info.system, info.code)
+        named = ", ".join(f"{n.code} ({n.title})" for n in below[:_LISTED])
+        more = f", and {len(below) - _LISTED} more" if len(below) > _LISTED else ""
+        message = (
+            f"{info.code} ({info.title}) is a heading, not a billable code; a claim needs a "
+            f"complete code below it: {named}{more}."
+            if below
+            else f"{info.code} ({info.title}) is not a billable code."
+        )
+        return [Finding("not_billable", [info.code], message, source)]
+    if info.status == NEEDS_SEVENTH:
+        return [Finding("needs_seventh_character", [info.code], _seventh_message(info), source)]
+    return []
+
+
+def _invalid_message(store: CodeStore, info: CodeInfo) -> str:
+    if info.system == CPT and not store.has("cpt"):
+        return f"{info.code} is not in any CPT code range, so it is not a CPT code."
+    message = f"{info.code} is not a code in {_release(store, info)}."
+    if info.system == ICD10CM:
+        raw = compact(info.code)
+        for length in range(len(raw) - 1, 2, -1):
+            row = store.row(ICD10CM, normalize(ICD10CM, raw[:length]))
+            if row is not None:
+                kind = "a billable code" if row["billable"] else "a heading"
+                message += (
+                    f" The nearest existing code above it is {row['code']} ({row['title']}), "
+                    f"{kind}."
+                )
+                break
+    return message
+
+
+def _seventh_message(info: CodeInfo) -> str:
+    """Name the 7th characters that really complete this code (the tabular's exceptions
+    are applied in the materialized children), with what each means."""
+    chars = [compact(child.code)[-1] for child in info.children if child.billable]
+    chars = [c for c in chars if c in info.seventh_characters] or list(info.seventh_characters)
+    meanings = "; ".join(f"{c} = {info.seventh_characters[c]}" for c in chars)
+    example = info.children[0].code if info.children else None
+    placeholder = (
+        " Codes shorter than six characters take the placeholder X before the 7th character."
+        if len(compact(info.code)) < 6
+        else ""
+    )
+    return (
+        f"{info.code} ({info.title}) is not complete without a 7th character: {meanings}."
+        f"{placeholder}" + (f" For example {example}." if example else "")
+    )
+
+
+def exclusion_findings(store: CodeStore, icd: Sequence[CodeInfo]) -> list[Finding]:
+    """Excludes1/Excludes2 notes (own or inherited) of one mentioned code that name another.
+
+    A chapter's Excludes2 list only says which other chapters classify whole groups of
+    conditions ("endocrine, nutritional and metabolic diseases (E00-E88)"); nearly any
+    two codes from different chapters meet one, so those are left out to keep the notes
+    that matter visible. Chapter Excludes1 notes still count.
+    """
+    pairs: dict[tuple[str, frozenset[str]], list[tuple[CodeInfo, Note, CodeInfo]]] = {}
+    for subject in icd:
+        for note in subject.notes:
+            if note.kind not in ("excludes1", "excludes2"):
+                continue
+            if note.kind == "excludes2" and note.code.startswith("Chapter "):
+                continue
+            refs = note_references(note.text)
+            for other in icd:
+                if other.code == subject.code or not any(r.covers(other.code) for r in refs):
+                    continue
+                key = (note.kind, frozenset((subject.code, other.code)))
+                pairs.setdefault(key, []).append((subject, note, other))
+    release = store.source("icd10cm") or ICD10CM
+    findings = []
+    for (kind, _), hits in pairs.items():
+        first_subject, _note, first_other = hits[0]
+        statements = [
+            f"the {_NOTE_LABEL[kind]} note at {note.code} (which applies to {subject.code}) "
+            f'lists "{note.text}", and {other.code} falls under it'
+            for subject, note, other in hits
+        ]
+        if kind == "excludes1":
+            meaning = (
+                f"{first_subject.code} and {first_other.code} should not be reported together: "
+                "an Excludes1 note means the two conditions cannot occur together. The "
+                "exception is when the two conditions are unrelated to each other (ICD-10-CM "
+                "Official Guidelines, Section I.A.12.a)."
+            )
+        else:
+            meaning = (
+                f"Excludes2 means the excluded condition is not part of {first_subject.code}; "
+                f"when the patient has both, {first_subject.code} and {first_other.code} may "
+                "be reported together (ICD-10-CM Official Guidelines, Section I.A.12.b)."
+            )
+        joined = "; ".join(statements)
+        message = f"{joined[0].upper()}{joined[1:]}. {meaning}"
+        at = " and ".join(dict.fromkeys(note.code for _, note, _ in hits))
+        findings.append(
+            Finding(
+                kind,
+                [first_subject.code, first_other.code],
+                message,
+                f"{release}, {_NOTE_LABEL[kind]} note at {at}",
+            )
+        )
+    return findings
+
+
+def instruction_findings(store: CodeStore, icd: Sequence[CodeInfo]) -> list[Finding]:
+    """'Use additional code', 'Code first' and 'Code also' notes of the mentioned codes,
+    with whether a code satisfying each is among them."""
+    groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for subject in icd:
+        for note in subject.notes:
+            if note.kind not in ("use_additional_code", "code_first", "code_also"):
+                continue
+            lines, subjects = groups.setdefault((note.kind, note.code), ([], []))
+            if note.text not in lines:
+                lines.append(note.text)
+            if subject.code not in subjects:
+                subjects.append(subject.code)
+    release = store.source("icd10cm") or ICD10CM
+    findings = []
+    for (kind, at), (lines, subjects) in groups.items():
+        refs = [ref for line in lines for ref in note_references(line)]
+        satisfied = [
+            info.code
+            for info in icd
+            if info.code not in subjects and any(ref.covers(info.code) for ref in refs)
+        ]
+        label = _NOTE_LABEL[kind]
+        applies = ", ".join(subjects)
+        text = " ".join([*(_sentence(line) for line in lines[:-1]), _sentence(lines[-1], ".")])
+        if not refs:
+            verdict = "The note names no specific code, so it depends on the documentation."
+        elif satisfied:
+            verdict = f"{', '.join(satisfied)} in the question satisfies it."
+        else:
+            verdict = "None of the codes in the question satisfies it."
+        message = f"{label} (note at {at}, applies to {applies}): {text} {verdict}"
+        findings.append(
+            Finding(
+                kind,
+                subjects + satisfied,
+                message,
+                f"{release}, {label} note at {at}",
+            )
+        )
+    return findings
+
+
+def _sentence(line: str, end: str = ";") -> str:
+    return line if line.endswith((":", ".", ";")) else f"{line}{end}"
+
+
+def ncci_findings(
+    store: CodeStore, codes: Sequence[CodeInfo], modifiers: Sequence[str], on: date
+) -> list[Finding]:
+    """PTP edits between the mentioned CPT/HCPCS codes, their MUEs, and add-on codes
+    mentioned without a primary code."""
+    billing = [info.code for info in codes if info.system in (CPT, HCPCS)]
+    findings: list[Finding] = []
+    if not billing:
+        return findings
+    conn = store.conn
+    if store.has(PTP):
+        version = store.releases[PTP].version
+        for edit in ptp_edits_between(conn, billing, on):
+            findings.append(
+                Finding(
+                    "ptp_edit",
+                    [edit.column1, edit.column2],
+                    _ptp_message(edit, modifiers, on),
+                    f"NCCI PTP edits {version}, column 1 {edit.column1} / column 2 {edit.column2}",
+                )
+            )
+    if store.has(MUE):
+        version = store.releases[MUE].version
+        for code in billing:
+            if (mue := mue_for(conn, code)) is not None:
+                rationale = f"; rationale: {mue.rationale}" if mue.rationale else ""
+                findings.append(
+                    Finding(
+                        "mue",
+                        [code],
+                        f"MUE for {code}: {mue.value} unit(s) of service; adjudication "
+                        f"indicator {mue.indicator}{rationale}.",
+                        f"NCCI MUE {version}, {code}",
+                    )
+                )
+    if store.has(ADDON):
+        version = store.releases[ADDON].version
+        for code in billing:
+            addon = addon_primaries(conn, code, on)
+            if addon is None or not addon.primaries:
+                continue
+            if any(compact(other) in addon.primaries for other in billing):
+                continue
+            contractor = (
+                " The Medicare contractor may accept other primary codes as well."
+                if addon.contractor_defined
+                else ""
+            )
+            findings.append(
+                Finding(
+                    "add_on_code",
+                    [code],
+                    f"{code} is an add-on code (edit type {addon.addon_type}): it is paid only "
+                    f"with one of its primary codes ({', '.join(addon.primaries)}), and none of "
+                    f"them is in the question.{contractor}",
+                    f"NCCI add-on code edits {version}, {code}",
+                )
+            )
+    return findings
+
+
+def _ptp_message(edit: PtpEdit, modifiers: Sequence[str], on: date) -> str:
+    message = (
+        f"{edit.column1} (column 1) and {edit.column2} (column 2) are an NCCI "
+        f"procedure-to-procedure pair in force on {on.isoformat()} (effective "
+        f"{edit.effective.isoformat()}): {edit.column2} is not paid with {edit.column1} for "
+        "the same patient on the same day."
+    )
+    named = ", ".join(modifiers)
+    if edit.modifier_indicator == "0":
+        verdict = " Modifier indicator 0: no modifier lets both be paid."
+        if modifiers:
+            verdict += f" The modifier named in the question ({named}) does not change that."
+    elif edit.modifier_indicator == "1":
+        verdict = (
+            " Modifier indicator 1: an NCCI-associated modifier (anatomic, global surgery, "
+            "27, 59, 91, XE, XP, XS, XU) lets both be paid when the documentation shows a "
+            "distinct service."
+        )
+        allowed = [m for m in modifiers if m in NCCI_PTP_MODIFIERS]
+        other = [m for m in modifiers if m not in NCCI_PTP_MODIFIERS]
+        if allowed:
+            verdict += f" {', '.join(allowed)} in the question would be allowed."
+        if other:
+            verdict += f" {', '.join(other)} in the question is not one that bypasses the edit."
+        if not modifiers:
+            verdict += " The question names no modifier."
+    else:
+        verdict = " Modifier indicator 9: not applicable to this edit."
+    rationale = f" Rationale: {edit.rationale}." if edit.rationale else ""
+    return message + verdict + rationale

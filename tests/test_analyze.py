@@ -1,0 +1,321 @@
+"""`analyze`: one raw question in, the JSON object and the draft out."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consultant.codes import db
+from consultant.codes.importers import IMPORTERS
+from consultant.codes.importing import run_import
+from consultant.codes.search import CodeSearch
+from consultant.codes.store import CodeStore
+from consultant.codes.systems import STATUSES, SYSTEMS
+from consultant.config import ConfigError
+from consultant.drafting.analyze import analyze
+from consultant.drafting.findings import KINDS
+from consultant.templating import packaged_templates, template_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLE = (ROOT / "examples" / "question.eml").read_bytes()
+ON = date(2026, 5, 1)
+NCCI = (
+    ("ncci-ptp", FIXTURES / "ncci" / "ccipra-v321r0-f1.txt"),
+    ("ncci-mue", FIXTURES / "ncci" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv"),
+    ("ncci-addon", FIXTURES / "ncci" / "AOC_V2026Q2-MCR.txt"),
+)
+
+
+def _copy(code_db: Path, path: Path) -> Path:
+    with closing(sqlite3.connect(code_db)) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    return path
+
+
+@pytest.fixture(scope="module")
+def plain_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's full code database: no CPT file, no NCCI tables."""
+    return _copy(code_db, tmp_path_factory.mktemp("analyze") / "plain.sqlite")
+
+
+@pytest.fixture(scope="module")
+def ncci_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another copy, with the NCCI fixture files loaded."""
+    path = _copy(code_db, tmp_path_factory.mktemp("analyze") / "ncci.sqlite")
+    conn = db.connect(path)
+    for kind, file in NCCI:
+        importer = IMPORTERS[kind]
+        run_import(conn, importer.code_set(file), file, importer.loader)
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(ncci_db: Path) -> CodeStore:
+    return CodeStore.open(ncci_db)
+
+
+@pytest.fixture(scope="module")
+def templates() -> jinja2.Environment:
+    return template_environment(None)
+
+
+def run(raw: bytes, store: CodeStore, templates: jinja2.Environment, **kwargs) -> dict:
+    kwargs.setdefault("on", ON)
+    return analyze(raw, store, CodeSearch(store), templates=templates, **kwargs).to_dict()
+
+
+@pytest.fixture(scope="module")
+def example(store: CodeStore, templates: jinja2.Environment) -> dict:
+    return run(EXAMPLE, store, templates)
+
+
+# --- the JSON object ------------------------------------------------------------------
+
+
+def test_json_object_has_exactly_the_documented_shape(example: dict) -> None:
+    assert json.loads(json.dumps(example)) == example
+    assert list(example) == ["codes", "modifiers", "findings", "suggestions", "automated", "draft"]
+    for code in example["codes"]:
+        assert list(code) == ["code", "system", "status", "title"]
+        assert code["system"] in SYSTEMS and code["status"] in STATUSES
+    for mod in example["modifiers"]:
+        assert list(mod) == ["modifier", "title"]
+    for finding in example["findings"]:
+        assert list(finding) == ["kind", "codes", "message", "source"]
+        assert finding["kind"] in KINDS and finding["source"]
+    for hit in example["suggestions"]:
+        assert list(hit) == ["code", "system", "title", "score"]
+        assert isinstance(hit["score"], float)
+    assert example["automated"] is False
+    assert isinstance(example["draft"], str)
+
+
+def test_example_codes_modifiers_and_findings(example: dict) -> None:
+    assert [(c["code"], c["system"], c["status"], c["title"]) for c in example["codes"]] == [
+        ("29881", "CPT", "unverified", None),
+        ("29877", "CPT", "unverified", None),
+        (
+            "E11.22",
+            "ICD-10-CM",
+            "billable",
+            ("Type 2 diabetes mellitus with diabetic chronic kidney disease"),
+        ),
+        ("N18.3", "ICD-10-CM", "not_billable", "Chronic kidney disease, stage 3 (moderate)"),
+    ]
+    assert [m["modifier"] for m in example["modifiers"]] == ["59", "RT", "XS"]
+    assert all(m["title"] for m in example["modifiers"])
+    kinds = {f["kind"] for f in example["findings"]}
+    assert {"not_billable", "use_additional_code", "code_first", "ptp_edit", "mue", "phi"} <= kinds
+
+
+def test_only_the_senders_new_text_is_analyzed(example: dict) -> None:
+    """99213 is in the quoted earlier answer; ZIP, phone and NPI in the signature."""
+    assert "99213" not in {c["code"] for c in example["codes"]}
+    assert "25" not in {m["modifier"] for m in example["modifiers"]}
+
+
+def test_suggestions_come_from_the_clinical_phrases(example: dict, store: CodeStore) -> None:
+    hits = example["suggestions"]
+    assert 0 < len(hits) <= 5
+    mentioned = {(c["system"], c["code"]) for c in example["codes"]}
+    for hit in hits:
+        assert (hit["system"], hit["code"]) not in mentioned
+        assert store.lookup(hit["code"], hit["system"]).status == "billable"
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert "N18.31" in {h["code"] for h in hits}  # "chronic kidney disease, stage 3a"
+
+
+def test_suggestion_count_follows_the_setting(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    assert run(EXAMPLE, store, templates, suggestions=0)["suggestions"] == []
+    assert len(run(EXAMPLE, store, templates, suggestions=2)["suggestions"]) <= 2
+
+
+def test_question_without_codes_gets_suggestions(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = run(
+        b"What is the code for acute appendicitis with localized peritonitis?", store, templates
+    )
+    assert result["codes"] == [] and result["findings"] == []
+    assert any(hit["code"].startswith("K35.") for hit in result["suggestions"])
+    assert "We found no code numbers in your question" in result["draft"]
+
+
+# --- the draft ------------------------------------------------------------------------
+
+
+def test_draft_states_facts_with_their_sources(example: dict) -> None:
+    draft = " ".join(example["draft"].split())
+    assert (
+        "The CPT descriptor for 29881 is not loaded in our database, so this answer does not "
+        "restate it." in draft
+    )
+    assert (
+        "E11.22 (ICD-10-CM) is a billable code: Type 2 diabetes mellitus with diabetic chronic "
+        "kidney disease. Source: ICD-10-CM FY2026 (April 1, 2026 update)." in draft
+    )
+    assert "Source: NCCI PTP edits 32.1 revision 0, column 1 29881 / column 2 29877." in draft
+    assert "59, RT, XS in the question would be allowed." in draft
+    assert "does not cover individual payer policies" in draft
+    assert "No NCCI edits are loaded" not in draft
+
+
+def test_draft_says_plainly_when_ncci_is_not_loaded(
+    plain_db: Path, templates: jinja2.Environment
+) -> None:
+    result = run(EXAMPLE, CodeStore.open(plain_db), templates)
+    assert not {f["kind"] for f in result["findings"]} & {"ptp_edit", "mue", "add_on_code"}
+    draft = " ".join(result["draft"].split())
+    assert (
+        "No NCCI edits are loaded, so we could not check bundling (PTP edits), unit limits "
+        "(MUEs) or add-on code rules for 29881, 29877." in draft
+    )
+
+
+def test_draft_flags_an_old_release(store: CodeStore, templates: jinja2.Environment) -> None:
+    result = run(b"How many units of J1100 dexamethasone injection per day?", store, templates)
+    assert [c["code"] for c in result["codes"]] == ["J1100"]
+    draft = " ".join(result["draft"].split())
+    assert "Our HCPCS Level II 2019 release may not be the current one" in draft
+    assert "MUE for J1100: 150 unit(s) of service" in draft
+
+
+def test_draft_never_repeats_identifiers_or_the_customers_words(example: dict) -> None:
+    draft = example["draft"]
+    for value in (
+        "Jane",
+        "Testperson",
+        "03/04/1950",
+        "00123456",
+        "12345",
+        "555-0142",
+        "1234567893",
+        "27607",
+        "Dana",
+        "Whitfield",
+        "meniscectomy",
+        "payer denied",
+        "last week",
+    ):
+        assert value not in draft
+    assert "patient identifiers (patient name, date of birth and medical record number)" in (
+        " ".join(draft.split())
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.text(alphabet="bcdfghjklmnpqrstvwxz", min_size=4, max_size=9).map(lambda s: f"Q{s}"),
+    mrn=st.integers(10**7, 10**8 - 1),
+    born=st.dates(date(1920, 1, 1), date(2020, 12, 31)),
+    ssn=st.integers(100_00_0000, 899_99_9999).map(
+        lambda n: f"{n // 10**6:03d}-{n // 10**4 % 100:02d}-{n % 10**4:04d}"
+    ),
+)
+def test_patient_identifiers_never_reach_the_output(
+    store: CodeStore, templates: jinja2.Environment, name: str, mrn: int, born: date, ssn: str
+) -> None:
+    raw = (
+        f"Subject: E11.22 for {name}\n\nPatient: {name} Sample, DOB {born:%m/%d/%Y}, "
+        f"MRN {mrn}, SSN {ssn}. Is E11.22 billable with N18.31?"
+    ).encode()
+    result = run(raw, store, templates)
+    output = json.dumps(result)
+    assert [c["code"] for c in result["codes"]] == ["E11.22", "N18.31"]
+    assert any(f["kind"] == "phi" for f in result["findings"])
+    for value in (name, str(mrn), f"{born:%m/%d/%Y}", ssn):
+        assert value not in output
+
+
+# --- input forms and automated mail ---------------------------------------------------
+
+
+def test_plain_text_html_only_and_cr_only_questions(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    plain = run(b"Is E11.22 billable?", store, templates)
+    html = run(
+        b"From: a@example.test\nSubject: q\nContent-Type: text/html\n\n"
+        b"<p>Is <b>E11.22</b> billable?</p><blockquote>old: N18.31</blockquote>",
+        store,
+        templates,
+    )
+    cr_only = run(b"From: a@example.test\rSubject: q\r\rIs E11.22 billable?\r", store, templates)
+    for result in (plain, html, cr_only):
+        assert [c["code"] for c in result["codes"]] == ["E11.22"]
+        assert result["automated"] is False and result["draft"]
+
+
+@pytest.mark.parametrize("name", ["autoreply-cr-only.eml", "bounce-multipart-report.eml"])
+def test_automated_mail_gets_no_draft_and_no_suggestions(
+    name: str, store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = run((FIXTURES / "mail" / name).read_bytes(), store, templates)
+    assert result["automated"] is True
+    assert result["draft"] is None
+    assert result["suggestions"] == []
+
+
+def test_automated_reply_quoting_codes_still_reports_them_without_a_draft(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    raw = (
+        b"From: dana@example-clinic.test\nSubject: Automatic reply: E11.22\n"
+        b"Auto-Submitted: auto-replied\n\nI am out until Monday. Re: E11.22 and N18.31\n"
+    )
+    result = run(raw, store, templates)
+    assert result["automated"] is True and result["draft"] is None
+    assert [c["code"] for c in result["codes"]] == ["E11.22", "N18.31"]
+
+
+def test_the_analysis_date_picks_the_edits_in_force(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    raw = b"Can 99213 and 36415 be billed together?"
+    assert "ptp_edit" not in {f["kind"] for f in run(raw, store, templates)["findings"]}
+    old = run(raw, store, templates, on=date(2002, 5, 1))
+    assert "ptp_edit" in {f["kind"] for f in old["findings"]}
+
+
+# --- templates ------------------------------------------------------------------------
+
+
+def test_packaged_templates_are_found() -> None:
+    assert (packaged_templates() / "draft" / "reply.txt.j2").is_file()
+
+
+def test_override_folder_wins_and_missing_variables_fail(tmp_path: Path, store: CodeStore) -> None:
+    (tmp_path / "draft").mkdir()
+    (tmp_path / "draft" / "reply.txt.j2").write_text(
+        "Dear coder,{% for c in codes %} {{ c.code }}{% endfor %}.\n-- {{ service_name }}\n"
+    )
+    result = run(b"Is E11.22 billable?", store, template_environment(tmp_path), service_name="Acme")
+    assert result["draft"] == "Dear coder, E11.22.\n-- Acme\n"
+    (tmp_path / "draft" / "reply.txt.j2").write_text("{{ no_such_variable }}")
+    with pytest.raises(jinja2.UndefinedError):
+        run(b"Is E11.22 billable?", store, template_environment(tmp_path))
+
+
+def test_only_html_templates_are_escaped(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text("{{ x }}")
+    (tmp_path / "a.txt.j2").write_text("{{ x }}")
+    env = template_environment(tmp_path)
+    assert env.get_template("a.html").render(x="<b>") == "&lt;b&gt;"
+    assert env.get_template("a.txt.j2").render(x="<b>") == "<b>"
+
+
+def test_missing_override_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a folder; create it"):
+        template_environment(tmp_path / "nowhere")

@@ -1,0 +1,233 @@
+"""Code search: customer wording in, complete billable codes out."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from consultant.codes import db
+from consultant.codes.importing import Loaded, Progress, run_import
+from consultant.codes.search import CodeSearch, SearchHit
+from consultant.codes.store import CodeStore
+from consultant.codes.systems import BILLABLE, HCPCS, ICD10CM, ICD10PCS
+
+DATA_SETS = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def search(code_db: Path) -> CodeSearch:
+    # Read-only: a drafting process must not need to write to search.
+    return CodeSearch(CodeStore(db.connect(code_db, readonly=True)))
+
+
+def first(search: CodeSearch, text: str, **kwargs) -> str:
+    hits = search.search(text, **kwargs)
+    assert hits, f"no hit for {text!r}"
+    return hits[0].code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("HTN", "I10"),
+        ("DM2", "E11.9"),
+        ("T2DM w/ hyperglycemia", "E11.65"),
+        ("CKD stage 3a", "N18.31"),
+        ("ESRD", "N18.6"),
+        ("COPD with acute exacerbation", "J44.1"),
+        ("afib", "I48.91"),
+        ("NSTEMI", "I21.4"),
+        ("BPH with LUTS", "N40.1"),
+        ("OSA", "G47.33"),
+        ("hx of MI", "I25.2"),
+    ],
+)
+def test_abbreviations_are_expanded(search: CodeSearch, text: str, code: str) -> None:
+    assert first(search, text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("diabeties type 2", "E11.9"),
+        ("pnemonia", "J18.9"),
+        ("hypertention", "I10"),
+    ],
+)
+def test_misspellings_are_corrected(search: CodeSearch, text: str, code: str) -> None:
+    assert first(search, text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("osteoarthritis of left knee", "M17.12"),
+        ("osteoarthritis of right knee", "M17.11"),
+        ("bilateral knee osteoarthritis", "M17.0"),
+        ("pain in right shoulder", "M25.511"),
+        ("lt shoulder pain", "M25.512"),
+        ("stage 3 pressure ulcer of left heel", "L89.623"),
+    ],
+)
+def test_laterality_and_stage_pick_the_code(search: CodeSearch, text: str, code: str) -> None:
+    assert first(search, text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("closed fracture of right distal radius", "S52.501A"),
+        ("closed fracture of right distal radius initial encounter", "S52.501A"),
+        ("fracture of right distal radius subsequent encounter routine healing", "S52.501D"),
+        ("fracture of right distal radius subsequent encounter delayed healing", "S52.501G"),
+        ("fracture of right distal radius with nonunion", "S52.501K"),
+        ("fracture of right distal radius sequela", "S52.501S"),
+        ("open fracture of right distal radius initial encounter", "S52.501B"),
+        ("right ankle sprain subsequent encounter", "S93.401D"),
+        ("adverse effect of amoxicillin", "T36.0X5A"),
+    ],
+)
+def test_encounter_words_pick_the_seventh_character(
+    search: CodeSearch, text: str, code: str
+) -> None:
+    assert first(search, text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "diabetes",
+        "fracture of femur",
+        "pressure ulcer",
+        "pregnancy",
+        "poisoning by antidepressant",
+        "malignant neoplasm of breast",
+        "asthma",
+        "knee replacement",
+    ],
+)
+def test_only_complete_billable_codes_are_suggested(search: CodeSearch, text: str) -> None:
+    hits = search.search(text, limit=25)
+    assert hits
+    for hit in hits:
+        assert search.store.lookup(hit.code, hit.system).status == BILLABLE, hit
+
+
+def test_hits_are_ranked_and_unique(search: CodeSearch) -> None:
+    hits = search.search("type 2 diabetes with chronic kidney disease", limit=20)
+    keys = [(h.system, h.code) for h in hits]
+    assert len(keys) == len(set(keys))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].code == "E11.22"
+
+
+def test_system_filter(search: CodeSearch) -> None:
+    for system in (ICD10CM, ICD10PCS, HCPCS):
+        hits = search.search("knee replacement", system=system, limit=5)
+        assert hits, system
+        assert {h.system for h in hits} == {system}
+    assert first(search, "folding walker with wheels", system=HCPCS) == "E0143"
+
+
+def test_limit(search: CodeSearch) -> None:
+    assert len(search.search("diabetes", limit=3)) == 3
+    assert len(search.search("diabetes", limit=1)) == 1
+    assert search.search("diabetes", limit=0) == []
+
+
+@pytest.mark.parametrize("text", ["", "   ", "!!! ???", "qwxzv plorp", "the of and"])
+def test_empty_or_garbage_query_returns_nothing(search: CodeSearch, text: str) -> None:
+    assert search.search(text) == []
+
+
+def test_hit_to_dict(search: CodeSearch) -> None:
+    hit = search.search("essential hypertension", limit=1)[0]
+    assert isinstance(hit, SearchHit)
+    assert hit.to_dict() == {
+        "code": "I10",
+        "system": ICD10CM,
+        "title": "Essential (primary) hypertension",
+        "score": hit.score,
+    }
+
+
+# -- index codes that are incomplete or unknown -------------------------------------------
+
+
+def _made_up_index(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
+    """Index rows for invented words, pointing where real index codes may point."""
+    rows = [
+        ("L89.15", "Zorblex sore"),  # a header: needs its 5th/6th character
+        ("S52.501", "Frimble break"),  # needs a 7th character
+        ("E11.999", "Quuxitis"),  # no such code in the tabular
+    ]
+    conn.executemany(
+        "INSERT INTO search_terms (system, code, text, source, code_set)"
+        " VALUES (?, ?, ?, 'index', 'test-index')",
+        [(ICD10CM, code, text) for code, text in rows],
+    )
+    return Loaded(version="test", effective=None, row_count=len(rows))
+
+
+@pytest.fixture(scope="module")
+def extended(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> CodeSearch:
+    path = tmp_path_factory.mktemp("extended") / "codes.sqlite"
+    shutil.copy(code_db, path)
+    conn = db.connect(path)
+    source = path.with_name("made-up-index.txt")
+    source.write_text("made-up index rows\n")
+    run_import(conn, "test-index", source, _made_up_index)
+    return CodeSearch(CodeStore(conn))
+
+
+def test_incomplete_index_code_is_completed(extended: CodeSearch) -> None:
+    codes = [h.code for h in extended.search("zorblex sore")]
+    assert codes[0] == "L89.159"  # unspecified stage when the query names none
+    assert "L89.15" not in codes
+    assert first(extended, "zorblex sore stage 3") == "L89.153"
+    assert first(extended, "frimble break") == "S52.501A"
+    assert first(extended, "frimble break subsequent encounter") == "S52.501D"
+
+
+def test_index_code_missing_from_the_tabular_is_dropped(extended: CodeSearch) -> None:
+    assert extended.search("quuxitis") == []
+
+
+def test_search_index_follows_a_new_import(extended: CodeSearch) -> None:
+    # The shared database has never heard of the made-up words.
+    conn = extended.store.conn
+    assert conn.execute("SELECT COUNT(*) FROM search_docs WHERE code_set = 'test-index'").fetchone()
+    assert extended.search("frimble break")
+
+
+# -- quality guard ----------------------------------------------------------------------
+
+
+def read_set(name: str) -> list[tuple[str, str]]:
+    pairs = []
+    for line in (DATA_SETS / f"search_eval_{name}.tsv").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            phrase, code = line.split("\t")
+            pairs.append((phrase, code))
+    return pairs
+
+
+def test_eval_sets_hold_billable_codes(search: CodeSearch) -> None:
+    pairs = read_set("dev") + read_set("holdout")
+    assert len(pairs) >= 350
+    for phrase, code in pairs:
+        assert search.store.lookup(code, ICD10CM).status == BILLABLE, (phrase, code)
+
+
+def test_dev_set_accuracy_does_not_regress(search: CodeSearch) -> None:
+    pairs = read_set("dev")
+    top1 = top5 = 0
+    for phrase, code in pairs:
+        codes = [h.code for h in search.search(phrase, limit=5)]
+        top1 += codes[:1] == [code]
+        top5 += code in codes
+    assert top1 / len(pairs) >= 0.95
+    assert top5 / len(pairs) >= 0.97
