@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from consultant.codes import db, icd10cm, modifiers
-from consultant.codes.importers import find_official_files
+from consultant.codes.importers import IMPORTERS, find_official_files
 from consultant.codes.importing import run_import
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -28,5 +31,31 @@ def code_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     modifiers.load_builtin(conn)
     for importer, source in find_official_files(DATA):
         run_import(conn, importer.code_set(source), source, importer.loader)
+    conn.close()
+    return path
+
+
+NCCI_FIXTURES = (
+    ("ncci-ptp", FIXTURES / "ncci" / "ccipra-v321r0-f1.txt"),
+    ("ncci-mue", FIXTURES / "ncci" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv"),
+    ("ncci-addon", FIXTURES / "ncci" / "AOC_V2026Q2-MCR.txt"),
+)
+
+
+def copy_db(source: Path, target: Path) -> Path:
+    """A private copy of a code database, for tests that add to it."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
+@pytest.fixture(scope="session")
+def ncci_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`code_db` plus the NCCI fixture files (PTP, MUE, add-on); no CPT file."""
+    path = copy_db(code_db, tmp_path_factory.mktemp("ncci") / "codes.sqlite")
+    conn = db.connect(path)
+    for kind, file in NCCI_FIXTURES:
+        importer = IMPORTERS[kind]
+        run_import(conn, importer.code_set(file), file, importer.loader)
     conn.close()
     return path

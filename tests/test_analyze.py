@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -13,9 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consultant.codes import db
-from consultant.codes.importers import IMPORTERS
-from consultant.codes.importing import run_import
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import STATUSES, SYSTEMS
@@ -28,35 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLE = (ROOT / "examples" / "question.eml").read_bytes()
 ON = date(2026, 5, 1)
-NCCI = (
-    ("ncci-ptp", FIXTURES / "ncci" / "ccipra-v321r0-f1.txt"),
-    ("ncci-mue", FIXTURES / "ncci" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv"),
-    ("ncci-addon", FIXTURES / "ncci" / "AOC_V2026Q2-MCR.txt"),
-)
-
-
-def _copy(code_db: Path, path: Path) -> Path:
-    with closing(sqlite3.connect(code_db)) as source, closing(sqlite3.connect(path)) as target:
-        source.backup(target)
-    return path
-
-
-@pytest.fixture(scope="module")
-def plain_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session's full code database: no CPT file, no NCCI tables."""
-    return _copy(code_db, tmp_path_factory.mktemp("analyze") / "plain.sqlite")
-
-
-@pytest.fixture(scope="module")
-def ncci_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Another copy, with the NCCI fixture files loaded."""
-    path = _copy(code_db, tmp_path_factory.mktemp("analyze") / "ncci.sqlite")
-    conn = db.connect(path)
-    for kind, file in NCCI:
-        importer = IMPORTERS[kind]
-        run_import(conn, importer.code_set(file), file, importer.loader)
-    conn.close()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +139,9 @@ def test_draft_states_facts_with_their_sources(example: dict) -> None:
 
 
 def test_draft_says_plainly_when_ncci_is_not_loaded(
-    plain_db: Path, templates: jinja2.Environment
+    code_db: Path, templates: jinja2.Environment
 ) -> None:
-    result = run(EXAMPLE, CodeStore.open(plain_db), templates)
+    result = run(EXAMPLE, CodeStore.open(code_db), templates)
     assert not {f["kind"] for f in result["findings"]} & {"ptp_edit", "mue", "add_on_code"}
     draft = " ".join(result["draft"].split())
     assert (

@@ -4,8 +4,6 @@ ZIP codes, phone numbers, dates, amounts, NPIs, identifiers or prose."""
 from __future__ import annotations
 
 import re
-import sqlite3
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -13,9 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consultant.codes import db
-from consultant.codes.importers import IMPORTERS
-from consultant.codes.importing import run_import
 from consultant.codes.modifiers import modifier_info
 from consultant.codes.store import CodeStore
 from consultant.drafting.extract import clinical_phrases, extract, mask_non_codes
@@ -26,20 +21,9 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "email"
 
 
 @pytest.fixture(scope="module")
-def store(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> CodeStore:
-    """The session's full code database (a copy) with the NCCI fixture files; no CPT file."""
-    path = tmp_path_factory.mktemp("extract") / "codes.sqlite"
-    with closing(sqlite3.connect(code_db)) as source, closing(sqlite3.connect(path)) as target:
-        source.backup(target)
-    conn = db.connect(path)
-    for kind, file in (
-        ("ncci-ptp", FIXTURES / "ncci" / "ccipra-v321r0-f1.txt"),
-        ("ncci-mue", FIXTURES / "ncci" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv"),
-        ("ncci-addon", FIXTURES / "ncci" / "AOC_V2026Q2-MCR.txt"),
-    ):
-        importer = IMPORTERS[kind]
-        run_import(conn, importer.code_set(file), file, importer.loader)
-    return CodeStore(conn)
+def store(ncci_db: Path) -> CodeStore:
+    """The session's full code database with the NCCI fixture files; no CPT file."""
+    return CodeStore.open(ncci_db)
 
 
 def found(text: str, store: CodeStore) -> list[tuple[str, str, str]]:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from consultant.codes import db
-from consultant.codes.importers import IMPORTERS
-from consultant.codes.importing import run_import
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import HCPCS
 from consultant.drafting.findings import CodeRef, Finding, code_findings, note_references
@@ -19,24 +14,12 @@ from consultant.drafting.findings import CodeRef, Finding, code_findings, note_r
 FIXTURES = Path(__file__).parent / "fixtures"
 ON = date(2026, 5, 1)
 RELEASE = "ICD-10-CM FY2026 (April 1, 2026 update)"
-NCCI = (
-    ("ncci-ptp", FIXTURES / "ncci" / "ccipra-v321r0-f1.txt"),
-    ("ncci-mue", FIXTURES / "ncci" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv"),
-    ("ncci-addon", FIXTURES / "ncci" / "AOC_V2026Q2-MCR.txt"),
-)
 
 
 @pytest.fixture(scope="module")
-def store(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> CodeStore:
-    """The session's full code database (a copy) with the NCCI fixture files added."""
-    path = tmp_path_factory.mktemp("findings") / "codes.sqlite"
-    with closing(sqlite3.connect(code_db)) as source, closing(sqlite3.connect(path)) as target:
-        source.backup(target)
-    conn = db.connect(path)
-    for kind, file in NCCI:
-        importer = IMPORTERS[kind]
-        run_import(conn, importer.code_set(file), file, importer.loader)
-    return CodeStore(conn)
+def store(ncci_db: Path) -> CodeStore:
+    """The session's full code database with the NCCI fixture files added."""
+    return CodeStore.open(ncci_db)
 
 
 def findings(
@@ -280,6 +263,6 @@ def test_contractor_defined_add_on_cannot_be_judged(store: CodeStore) -> None:
 
 def test_no_ncci_findings_when_ncci_is_not_loaded(code_db: Path) -> None:
     bare = CodeStore.open(code_db)
-    assert not any(bare.has(code_set) for code_set, _ in NCCI)
+    assert not any(bare.has(code_set) for code_set in ("ncci-ptp", "ncci-mue", "ncci-addon"))
     found = findings(bare, ["29881", "29877", "99292"], ["59"])
     assert not {f.kind for f in found} & {"ptp_edit", "mue", "add_on_code"}

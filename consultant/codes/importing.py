@@ -92,4 +92,6 @@ def run_import(
             row_count=loaded.row_count,
         )
         rebuild_search_index(conn)
+        # Fresh statistics, or SQLite walks the primary key where an index serves.
+        conn.execute("ANALYZE")
     return ImportResult(release, skipped=False, seconds=time.perf_counter() - started)
