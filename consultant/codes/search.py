@@ -51,12 +51,18 @@ _COMPLETED = 40
 # A term in more entries than this does not select candidates on its own ("left").
 _COMMON = 15000
 _IDF_CAP = 9.0
-# How much an entry's words that the query did not ask for cost, relative to coverage;
-# a word of an index cross reference costs _SEE of that.
+# How much an entry's words that the query did not ask for cost, relative to coverage:
+# _EXTRA * extra / (asked + _SATURATION * extra), so a long entry that happens to hold
+# every query word (a quality-measure descriptor) still ranks low. A word of an index
+# cross reference costs _SEE of an entry's own.
 _EXTRA = 0.45
+_SATURATION = 0.6
 _SEE = 0.5
+# A descriptor this long (a quality-measure code's) names a situation, not a condition.
+_WORDY = 10
+_WORDY_COST = 0.01
 # "other"/"specified" name a residual category: wrong for a query that did not say so.
-_RESIDUAL_COST = 1.5
+_RESIDUAL_COST = 4.0
 # The entry says the opposite ("without hematuria" for "with hematuria").
 _CONFLICT = 0.8
 # "Concussion without loss of consciousness" says more than "concussion" asked.
@@ -75,6 +81,10 @@ _GUESS = 0.02
 _OTHER_SYSTEM = 0.02
 _READING_PENALTY = 0.03  # per rank of a less likely reading of an ambiguous abbreviation
 _MAX_READINGS = 4
+# A spelling this close to an indexed word is that word, even when its stem is indexed
+# too ("migrane" is migraine, though "migrans" shares its stem).
+_CLOSE = 90
+_COMMONER = 10
 # Below this, a hit covers too little of the query to be worth suggesting.
 _MIN_SCORE = 0.3
 _SOURCE_RANK = {"title": 0, "inclusion": 1, "includes": 1, "short_title": 1}
@@ -92,7 +102,7 @@ _NEUTRAL = frozenset(
         "primary",
         "classified",
         "elsewhere",
-        # no intent documented means accidental (guidelines I.C.19.e.5.b)
+        # a poisoning without documented intent is coded accidental
         "accidental",
         "unintentional",
     ]
@@ -202,18 +212,20 @@ def _ensure_index(conn: sqlite3.Connection) -> None:
         return
     try:
         conn.execute("BEGIN IMMEDIATE")
+        update_analyzed_index(conn)
+        conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise CodeDatabaseError(
             f"the code database's search index is out of date and cannot be rebuilt here "
             f"({exc}); open the database once with write access (any `consultant codes` "
             "command does) to rebuild it"
         ) from None
-    try:
-        update_analyzed_index(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 # -- synonyms -----------------------------------------------------------------------------
@@ -276,11 +288,12 @@ class _Concept:
 class _Query:
     concepts: list[_Concept]
     penalty: float  # a less likely reading of an ambiguous abbreviation
-    asked: frozenset[str] = frozenset()  # every stem the query used: none is an extra
+    asked: frozenset[str] = frozenset()  # stems an entry may have at no cost, besides...
     total: float = 0.0
 
     def __post_init__(self) -> None:
-        self.asked = frozenset(a for c in self.concepts for a in c.alternatives)
+        # ...every stem the query used
+        self.asked |= frozenset(a for c in self.concepts for a in c.alternatives)
         self.total = sum(c.weight for c in self.concepts)
 
 
@@ -353,6 +366,13 @@ class _SearchData:
             conn.execute("SELECT word, SUM(count) FROM search_words GROUP BY word").fetchall()
         )
         self.words = list(self.vocabulary)
+        # "hiv" -> the stems of "human immunodeficiency virus", as the titles spell it out.
+        self.spelled_out: dict[str, list[str]] = {}
+        for abbreviation, stems, _ in conn.execute(
+            "SELECT abbreviation, stems, SUM(count) AS n FROM search_abbreviations"
+            " GROUP BY abbreviation, stems ORDER BY n"
+        ):
+            self.spelled_out[abbreviation] = stems.split()
         self._tree: dict[str, _Node] | None = None
         self._sevenths: dict[str, list[tuple[str, str]]] = {}
         self._titles: dict[Key, tuple[str, bool] | None] = {}
@@ -422,17 +442,27 @@ class _SearchData:
         """WORD, or the indexed word it is most likely a misspelling of."""
         if not word.isalpha() or len(word) < 4 or word in self.vocabulary:
             return word
-        if stem(word) in self.df[None]:
-            return word
-        cutoff = 88 if len(word) < 7 else 84
-        found = process.extract(word, self.words, scorer=fuzz.ratio, score_cutoff=cutoff, limit=8)
+        found = process.extract(word, self.words, scorer=fuzz.ratio, score_cutoff=84, limit=10)
         if len(word) < 7:
             # A short word is too easily another word ("chole" -> "hole"): misspellings
             # keep their first letter.
-            found = [f for f in found if f[0][0] == word[0]]
-        if not found:
+            found = [f for f in found if f[0][0] == word[0] and f[1] >= 88]
+        df = self.df[None].get(stem(word), 0)
+        # An inflection the index does not spell out ("hypothyroid", "tripped") stays,
+        # unless a far more common word is a letter away ("migrane": migrans, migraine).
+        close = [f for f in found if f[1] >= _CLOSE and self.vocabulary[f[0]] > _COMMONER * df]
+        if df and not close:
             return word
-        return max(found, key=lambda f: (round(f[1]), f[0][0] == word[0], self.vocabulary[f[0]]))[0]
+        candidates = close or found
+        if not candidates:
+            return word
+        # Among near-equal spellings the common word wins ("osteoperosis" is osteoporosis,
+        # not osteopetrosis).
+        top = max(f[1] for f in candidates)
+        return max(
+            (f for f in candidates if f[1] >= top - 5),
+            key=lambda f: (self.vocabulary[f[0]], f[1]),
+        )[0]
 
     def _query(
         self, text: str, system: str | None, penalty: float, factors: dict[str, float]
@@ -441,6 +471,8 @@ class _SearchData:
         wants_encounter = any(t.lstrip(_MARKS) in _INTENT for t in tokens)
         concepts: list[_Concept] = []
         seen: set[str] = set()
+        # "HIV" asks for "human immunodeficiency virus [HIV]" without needing its words.
+        spelled = frozenset(s for t in tokens for s in self.spelled_out.get(t, ()))
         for token in tokens:
             soft = token[0] in "+^"
             token = token.lstrip("+^")
@@ -461,7 +493,7 @@ class _SearchData:
                 weight = max(self._idf(a.lstrip("~"), system) for a in known)
                 weight *= self.synonyms.emphasis.get(base, 1.0) * factors.get(base, 1.0)
             concepts.append(_Concept(alternatives, weight * (_SOFT if soft else 1.0), negated))
-        return _Query(concepts, penalty)
+        return _Query(concepts, penalty, spelled)
 
     def _near(self, base: str) -> frozenset[str]:
         """Indexed stems a vowel off BASE: "hypoxi"/"hypox", "emboli"/"embol"."""
@@ -499,11 +531,13 @@ class _SearchData:
         extra = self._extra(bag.essential - query.asked, system)
         extra += _SEE * self._extra(bag.see - bag.essential - query.asked, system)
         unasked = min(len(bag.negated - query.asked), 3) * _UNASKED_NEGATION
+        rambling = max(0, len(bag.essential) - _WORDY) * _WORDY_COST
         return (
             matched / total
-            - _EXTRA * extra / (total + extra)
+            - _EXTRA * extra / (total + _SATURATION * extra)
             - _CONFLICT * conflict / total
             - unasked
+            - rambling
         )
 
     def _extra(self, unasked: set[str], system: str | None) -> float:
@@ -637,7 +671,7 @@ class _SearchData:
             if chosen is None:
                 return None
             leaf, guess = self.tree()[chosen[0]], chosen[1]
-            final = bag | _added(_analyzed(leaf.title), _analyzed(node.title))
+            final = final | _added(_analyzed(leaf.title), _analyzed(node.title))
             node = leaf
         code, title = node.code, node.title
         if not node.billable:

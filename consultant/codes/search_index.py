@@ -28,7 +28,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
 """
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "7"
+INDEX_VERSION = "9"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -64,9 +64,18 @@ CREATE TABLE IF NOT EXISTS search_words (
     PRIMARY KEY (word, code_set)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS search_words_set ON search_words(code_set);
+-- Abbreviations the indexed text spells out: "hiv" -> "human immunodefici viru".
+CREATE TABLE IF NOT EXISTS search_abbreviations (
+    abbreviation TEXT NOT NULL,
+    code_set     TEXT NOT NULL,
+    stems        TEXT NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (abbreviation, code_set, stems)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_abbreviations_set ON search_abbreviations(code_set);
 """
 
-_TABLES = ("search_docs", "search_postings", "search_df", "search_words")
+_TABLES = ("search_docs", "search_postings", "search_df", "search_words", "search_abbreviations")
 _META_VERSION = "search_index_version"
 _META_SET = "search_index:"  # + code set -> the release signature it was built from
 
@@ -133,6 +142,7 @@ def _index_code_set(conn: sqlite3.Connection, code_set: str) -> None:
     docs: list[tuple[int, str, str, str, str, str]] = []
     analyzed: list[tuple[int, int, str, list[str]]] = []
     words: Counter[str] = Counter()
+    spelled: Counter[tuple[str, str]] = Counter()
     rows = conn.execute(
         "SELECT id, system, code, text, source FROM search_terms WHERE code_set = ?", (code_set,)
     )
@@ -145,6 +155,8 @@ def _index_code_set(conn: sqlite3.Connection, code_set: str) -> None:
         length = sum(1 for t in tokens if t[0] not in _MARKS)
         analyzed.append((length, doc_id, system, tokens))
         words.update(_SURFACE.findall(folded))
+        if "(" in folded or "[" in folded:
+            spelled.update((a, " ".join(stems)) for a, stems in abbreviations(folded))
     # Postings list the shortest entries first: among equal matches, the closest.
     analyzed.sort(key=itemgetter(0))
     postings: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -171,6 +183,10 @@ def _index_code_set(conn: sqlite3.Connection, code_set: str) -> None:
     )
     conn.executemany(
         "INSERT INTO search_words VALUES (?, ?, ?)", ((w, code_set, n) for w, n in words.items())
+    )
+    conn.executemany(
+        "INSERT INTO search_abbreviations VALUES (?, ?, ?, ?)",
+        ((a, code_set, stems, n) for (a, stems), n in spelled.items()),
     )
 
 
@@ -350,6 +366,21 @@ def _analyze_folded(text: str) -> list[str]:
     for piece, mark in _segments(text):
         out.extend(_piece(piece, mark))
     return out
+
+
+# "human immunodeficiency virus [HIV]": an abbreviation after the words it stands for.
+_ABBREVIATION = re.compile(r"[(\[]([a-z]{2,6})[)\]]")
+_CLAUSE = re.compile(r"[()\[\],]")
+
+
+def abbreviations(folded: str) -> Iterable[tuple[str, list[str]]]:
+    """(abbreviation, stems it stands for) that a folded text spells out."""
+    for match in _ABBREVIATION.finditer(folded):
+        letters = match[1]
+        before = _CLAUSE.split(folded[: match.start()])[-1]
+        words = [w for w in re.findall(r"[a-z0-9]+", before) if w not in _STOPWORDS]
+        if len(words) >= len(letters) and "".join(w[0] for w in words[-len(letters) :]) == letters:
+            yield letters, [stem(w) for w in words[-len(letters) :]]
 
 
 @lru_cache(maxsize=100_000)
