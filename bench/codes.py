@@ -54,6 +54,15 @@ NOISE = [
 ]
 
 
+def peak_rss_mb() -> float:
+    """This process's own high-water mark: VmHWM starts afresh at exec, unlike ru_maxrss,
+    which a child inherits from the parent that forked it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -105,8 +114,7 @@ def measure(database: Path, questions: int) -> None:
         f"analyze  p50 {percentile(analyses, 0.5):7.3f}  p99 {percentile(analyses, 0.99):7.3f}"
         f"  (mean {statistics.mean(analyses):.3f}, {len(batch)} questions)"
     )
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"== peak RSS of a drafting process with every code set loaded: {rss_kb / 1024:.0f} MB")
+    print(f"== peak RSS of a drafting process with every code set loaded: {peak_rss_mb():.0f} MB")
 
 
 def main() -> None:
@@ -135,8 +143,7 @@ def main() -> None:
                 f"  {path.name}"
             )
         conn.close()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS of the importing process: {peak:.0f} MB")
+        print(f"peak RSS of the importing process: {peak_rss_mb():.0f} MB")
         sys.stdout.flush()
         subprocess.run(
             [
