@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from operator import itemgetter
 
+import snowballstemmer
+
 FTS_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
     text,
@@ -28,7 +30,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
 """
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "9"
+INDEX_VERSION = "10"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -481,114 +483,9 @@ def _marked(token: str, mark: str, negated: bool) -> str:
     return "~" + token if negated else mark + token
 
 
-# -- Porter stemmer (M.F. Porter, 1980), the algorithm of SQLite's `porter` tokenizer --
-
-
-def _consonant(word: str, i: int) -> bool:
-    ch = word[i]
-    if ch in "aeiou":
-        return False
-    if ch == "y":
-        return i == 0 or not _consonant(word, i - 1)
-    return True
-
-
-def _measure(stem_: str) -> int:
-    """Porter's m: the number of vowel-consonant sequences in STEM_."""
-    n, i, length = 0, 0, len(stem_)
-    while i < length and _consonant(stem_, i):
-        i += 1
-    while i < length:
-        while i < length and not _consonant(stem_, i):
-            i += 1
-        if i >= length:
-            break
-        n += 1
-        while i < length and _consonant(stem_, i):
-            i += 1
-    return n
-
-
-def _has_vowel(stem_: str) -> bool:
-    return any(not _consonant(stem_, i) for i in range(len(stem_)))
-
-
-def _double_consonant(word: str) -> bool:
-    return len(word) >= 2 and word[-1] == word[-2] and _consonant(word, len(word) - 1)
-
-
-def _cvc(word: str) -> bool:
-    n = len(word)
-    return (
-        n >= 3
-        and _consonant(word, n - 3)
-        and not _consonant(word, n - 2)
-        and _consonant(word, n - 1)
-        and word[-1] not in "wxy"
-    )
-
-
-_STEP2 = (
-    ("ational", "ate"),
-    ("tional", "tion"),
-    ("enci", "ence"),
-    ("anci", "ance"),
-    ("izer", "ize"),
-    ("bli", "ble"),
-    ("alli", "al"),
-    ("entli", "ent"),
-    ("eli", "e"),
-    ("ousli", "ous"),
-    ("ization", "ize"),
-    ("ation", "ate"),
-    ("ator", "ate"),
-    ("alism", "al"),
-    ("iveness", "ive"),
-    ("fulness", "ful"),
-    ("ousness", "ous"),
-    ("aliti", "al"),
-    ("iviti", "ive"),
-    ("biliti", "ble"),
-    ("logi", "log"),
-)
-_STEP3 = (
-    ("icate", "ic"),
-    ("ative", ""),
-    ("alize", "al"),
-    ("iciti", "ic"),
-    ("ical", "ic"),
-    ("ful", ""),
-    ("ness", ""),
-)
-_STEP4 = [
-    "al",
-    "ance",
-    "ence",
-    "er",
-    "ic",
-    "able",
-    "ible",
-    "ant",
-    "ement",
-    "ment",
-    "ent",
-    "ion",
-    "ou",
-    "ism",
-    "ate",
-    "iti",
-    "ous",
-    "ive",
-    "ize",
-]
-
-
-def _replace(word: str, rules: tuple[tuple[str, str], ...], min_measure: int) -> str:
-    for suffix, replacement in rules:
-        if word.endswith(suffix):
-            base = word[: -len(suffix)]
-            return base + replacement if _measure(base) > min_measure else word
-    return word
+# The Porter stemmer (M.F. Porter, 1980), the algorithm of SQLite's `porter` tokenizer.
+_PORTER = snowballstemmer.stemmer("porter")
+_VOWEL_CONSONANT = re.compile(r"[aeiouy]+[^aeiouy]+")  # Porter's measure, near enough
 
 
 @lru_cache(maxsize=200_000)
@@ -596,47 +493,11 @@ def stem(word: str) -> str:
     # "-itis" names an inflammation: "esophagitis" must not become "esophageal".
     if len(word) <= 2 or not word.isalpha() or word.endswith("itis"):
         return word
-    # Step 1a
-    if word.endswith("sses") or word.endswith("ies"):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    # Step 1b
-    if word.endswith("eed"):
-        if _measure(word[:-3]) > 0:
-            word = word[:-1]
-    else:
-        for suffix in ("ed", "ing"):
-            if word.endswith(suffix) and _has_vowel(word[: -len(suffix)]):
-                word = word[: -len(suffix)]
-                if word.endswith(("at", "bl", "iz")):
-                    word += "e"
-                elif _double_consonant(word) and word[-1] not in "lsz":
-                    word = word[:-1]
-                elif _measure(word) == 1 and _cvc(word):
-                    word += "e"
-                break
-    # Step 1c
-    if word.endswith("y") and _has_vowel(word[:-1]):
-        word = word[:-1] + "i"
-    word = _replace(word, _STEP2, 0)
-    word = _replace(word, _STEP3, 0)
-    # Step 4
-    for suffix in _STEP4:
-        if word.endswith(suffix):
-            base = word[: -len(suffix)]
-            if _measure(base) > 1 and (suffix != "ion" or base.endswith(("s", "t"))):
-                word = base
-            break
-    # Step 5
-    if word.endswith("e"):
-        base = word[:-1]
-        m = _measure(base)
-        if m > 1 or (m == 1 and not _cvc(base)):
-            word = base
-    if word.endswith("ll") and _measure(word) > 1:
+    word = _PORTER.stemWord(word)
+    # SQLite's porter (the 1980 algorithm's C release) also folds "-logi" to "-log".
+    if word.endswith("logi"):
         word = word[:-1]
     # "chlamydia"/"chlamydial", "bacteria"/"bacterial": Porter keeps the noun's "a".
-    if word.endswith("ia") and _measure(word[:-1]) > 1:
+    if word.endswith("ia") and len(_VOWEL_CONSONANT.findall(word[:-1])) > 1:
         word = word[:-1]
     return word
