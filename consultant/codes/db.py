@@ -1,7 +1,7 @@
 """The code database file: schema, connections, and atomic release replacement.
 
 The code database is reference data read on every draft, so it is a local SQLite
-file on each machine that drafts (FTS5 for search, no network round trip per lookup).
+file on each machine that drafts (its own search index, no network round trip per lookup).
 Tickets live in the service database; this file holds only public code sets and the
 customer's licensed CPT file.
 """

@@ -1,7 +1,6 @@
 """The search indexes over `search_terms`, rebuilt inside each import's transaction.
 
-Two indexes: the FTS5 table `search_fts` (plain BM25, for ad hoc queries), and the
-analyzed index that `consultant.codes.search` ranks with. The analyzed index stores
+The analyzed index that `consultant.codes.search` ranks with stores
 every entry already tokenized and stemmed (`search_docs`), a posting list per term
 (`search_postings`) and the surface words of the indexed text (`search_words`, the
 spelling-correction vocabulary), so a search process loads almost nothing at start.
@@ -19,15 +18,6 @@ from functools import lru_cache
 from operator import itemgetter
 
 import snowballstemmer
-
-FTS_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-    text,
-    content='search_terms',
-    content_rowid='id',
-    tokenize='porter unicode61 remove_diacritics 2'
-);
-"""
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
 INDEX_VERSION = "10"
@@ -83,8 +73,6 @@ _META_SET = "search_index:"  # + code set -> the release signature it was built 
 
 
 def rebuild_search_index(conn: sqlite3.Connection) -> None:
-    conn.execute(FTS_SCHEMA)
-    conn.execute("INSERT INTO search_fts(search_fts) VALUES ('rebuild')")
     update_analyzed_index(conn)
 
 
