@@ -285,3 +285,28 @@ def test_only_html_templates_are_escaped(tmp_path: Path) -> None:
 def test_missing_override_folder_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a folder; create it"):
         template_environment(tmp_path / "nowhere")
+
+
+def test_every_real_world_message_is_analyzed_without_error(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    """Bounces, broken MIME, odd charsets, huge and empty files: each gets an analysis,
+    and automated mail (bounces, auto-replies) never gets a draft."""
+    corpora = ROOT.parent / "shared" / "corpora" / "email"
+    assert corpora.is_dir(), f"{corpora} is missing; CI keeps ../shared beside the checkout"
+    search = CodeSearch(store)
+    automated = drafted = 0
+    for path in sorted(corpora.rglob("*")):
+        if not path.is_file() or path.name in ("MANIFEST.txt", "STATS.txt"):
+            continue
+        result = analyze(path.read_bytes(), store, search, templates=templates, on=ON).to_dict()
+        if result["automated"]:
+            automated += 1
+            assert result["draft"] is None and result["suggestions"] == [], path
+        else:
+            drafted += 1
+            assert result["draft"], path
+    # STATS.txt: 1,662 messages; 511 delivery-status reports and 382 auto-replies
+    # (overlapping), and list mail besides; the rest are people's messages.
+    assert automated + drafted == 1662
+    assert 600 < automated < 1000
