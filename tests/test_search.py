@@ -244,3 +244,9 @@ def test_dev_set_accuracy_does_not_regress(search: CodeSearch) -> None:
     # Achieved: top-1 0.946, top-5 0.983 (bench/search_eval.py prints the figures).
     assert top1 / len(pairs) >= 0.93
     assert top5 / len(pairs) >= 0.97
+
+
+def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
+    # I12.9's "stage 1 through stage 4" spans 2; the "2" of "type 2" must not match it.
+    codes = [h.code for h in search.search("type 2 diabetes with diabetic CKD stage 3a")]
+    assert codes[:2] == ["E11.22", "N18.31"]

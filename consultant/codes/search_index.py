@@ -20,7 +20,7 @@ from operator import itemgetter
 import snowballstemmer
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "10"
+INDEX_VERSION = "11"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -396,7 +396,7 @@ def _tokens(words: list[str], mark: str) -> list[str]:
             previous = word
             continue
         if word not in _SPECIAL and "-" not in word and "." not in word and not in_range:
-            token = _plain_token(word)
+            token = _numbered(previous, _plain_token(word))
             # "unspecified site": the title only says what it does not say.
             if token and not (previous == "unspecified" and word in _DIMENSIONS):
                 out.append(("~" if negated else mark) + token)
@@ -435,6 +435,7 @@ def _tokens(words: list[str], mark: str) -> list[str]:
             token = _ORDINALS.get(part) or roman
             if token is None:
                 token = part[:-2] if part.endswith(".0") else part
+            token = _numbered(previous, token)
             # "type I or II", "type IIIA, IIIB, or IIIC": the list continues the numbering.
             previous = previous if roman or (part in ("or", "and") and numbering) else token
             numbering = roman is not None or (numbering and part in ("or", "and"))
@@ -443,6 +444,12 @@ def _tokens(words: list[str], mark: str) -> list[str]:
         if len(parts) > 1 and not any(p.isdigit() for p in parts):
             out.append("+" + stem("".join(parts)))
     return out
+
+
+def _numbered(previous: str, token: str) -> str:
+    """Make "type 2" one token, "type2": a bare "2" would match any range spanning it
+    ("stage 1 through stage 4")."""
+    return "type" + token if previous == "type" and token.isdigit() else token
 
 
 @lru_cache(maxsize=200_000)
