@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from consultant.codes import db, icd10cm, modifiers
-from consultant.codes.importers import find_official_files
+from consultant.codes import db
+from consultant.codes.importers import find_official_files, with_bundled
 from consultant.codes.importing import run_import
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
@@ -131,13 +131,9 @@ def main() -> None:
         database = Path(tmp) / "codes.sqlite"
         conn = db.connect(database)
         print("== import (full files)")
-        jobs = [
-            ("icd10cm", icd10cm.bundled_tabular(), icd10cm.load),
-            (modifiers.CODE_SET, modifiers.builtin_path(), modifiers.load),
-        ]
-        jobs += [(imp.code_set(p), p, imp.loader) for imp, p in find_official_files(args.data)]
-        for code_set, path, loader in jobs:
-            result = run_import(conn, code_set, path, loader)
+        for importer, path in with_bundled(find_official_files(args.data)):
+            code_set = importer.code_set(path)
+            result = run_import(conn, code_set, path, importer.loader)
             print(
                 f"{code_set:<17} {result.release.row_count:>8,} rows  {result.seconds:6.2f} s"
                 f"  {path.name}"

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from consultant.codes import db, icd10cm
-from consultant.codes.importers import find_official_files
+from consultant.codes import db
+from consultant.codes.importers import find_official_files, with_bundled
 from consultant.codes.importing import run_import
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
@@ -45,10 +45,9 @@ def read_set(path: Path) -> list[tuple[str, str]]:
 
 def build(database: Path, data: Path) -> None:
     conn = db.connect(database)
-    jobs = [("icd10cm", icd10cm.bundled_tabular(), icd10cm.load)]
-    jobs += [(imp.code_set(p), p, imp.loader) for imp, p in find_official_files(data)]
-    for code_set, path, loader in jobs:
-        result = run_import(conn, code_set, path, loader)
+    for importer, path in with_bundled(find_official_files(data)):
+        code_set = importer.code_set(path)
+        result = run_import(conn, code_set, path, importer.loader)
         print(f"imported {code_set:<17} {result.seconds:6.2f} s  {path.name}")
     conn.close()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from consultant.codes import db, icd10cm, modifiers
-from consultant.codes.importers import IMPORTERS, find_official_files
+from consultant.codes import db
+from consultant.codes.importers import IMPORTERS, find_official_files, with_bundled
 from consultant.codes.importing import run_import
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -27,9 +27,7 @@ def code_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(f"{DATA} is missing; CI keeps ../shared/data beside the checkout")
     path = tmp_path_factory.mktemp("codes") / "codes.sqlite"
     conn = db.connect(path)
-    run_import(conn, icd10cm.CODE_SET, icd10cm.bundled_tabular(), icd10cm.load)
-    modifiers.load_builtin(conn)
-    for importer, source in find_official_files(DATA):
+    for importer, source in with_bundled(find_official_files(DATA)):
         run_import(conn, importer.code_set(source), source, importer.loader)
     conn.close()
     return path

@@ -10,7 +10,7 @@ import pytest
 
 from consultant.codes import hcpcs, modifiers
 from consultant.codes.db import connect, get_release
-from consultant.codes.importing import ImportFormatError, run_import
+from consultant.codes.importing import ImportFormatError, ImportResult, run_import
 from consultant.codes.systems import CPT, HCPCS
 
 HCPCS_FIXTURE = Path(__file__).parent / "fixtures" / "hcpcs" / "HCPC2019_CONTR_ANWEB.txt"
@@ -43,20 +43,24 @@ def test_every_modifier_coders_ask_about_has_a_note() -> None:
         assert "Pitfall:" in entry["explanation"], modifier
 
 
+def _load_notes(conn: sqlite3.Connection) -> ImportResult:
+    return run_import(conn, modifiers.CODE_SET, modifiers.builtin_path(), modifiers.load)
+
+
 def test_builtin_import_records_a_release(conn: sqlite3.Connection) -> None:
-    result = modifiers.load_builtin(conn)
+    result = _load_notes(conn)
 
     notes = _notes()
     assert result.release.version == "2026.1"
     assert result.release.row_count == len(notes)
-    assert modifiers.load_builtin(conn).skipped is True
+    assert _load_notes(conn).skipped is True
     rows = conn.execute("SELECT modifier, source, code_set FROM modifiers").fetchall()
     assert {row[0] for row in rows} == set(notes)
     assert {(row[1], row[2]) for row in rows} == {("CaseConsultant", "modifiers")}
 
 
 def test_cpt_modifier_gets_our_words(conn: sqlite3.Connection) -> None:
-    modifiers.load_builtin(conn)
+    _load_notes(conn)
 
     info = modifiers.modifier_info(conn, " 25 ")
 
@@ -71,7 +75,7 @@ def test_cpt_modifier_gets_our_words(conn: sqlite3.Connection) -> None:
 
 
 def test_hcpcs_modifier_gets_the_official_title_and_our_note(conn: sqlite3.Connection) -> None:
-    modifiers.load_builtin(conn)
+    _load_notes(conn)
     run_import(conn, hcpcs.CODE_SET, HCPCS_FIXTURE, hcpcs.load)
 
     info = modifiers.modifier_info(conn, "ga")
@@ -99,7 +103,7 @@ def test_hcpcs_modifiers_without_our_notes_loaded(conn: sqlite3.Connection) -> N
 
 
 def test_bad_note_file_keeps_the_previous_release(conn: sqlite3.Connection, tmp_path: Path) -> None:
-    modifiers.load_builtin(conn)
+    _load_notes(conn)
     bad = tmp_path / "modifiers.toml"
     bad.write_text('version = "2026.2"\n[modifiers.25]\ntitle = "Only a title"\n')
 

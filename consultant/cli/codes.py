@@ -8,9 +8,15 @@ from pathlib import Path
 import click
 
 from consultant.cli.output import emit_json, end_progress, progress_printer
-from consultant.codes import icd10cm, modifiers
+from consultant.codes import icd10cm
 from consultant.codes.db import CodeDatabaseError, connect, list_releases
-from consultant.codes.importers import IMPORTERS, Importer, find_official_files
+from consultant.codes.importers import (
+    IMPORTERS,
+    Importer,
+    bundled_files,
+    find_official_files,
+    with_bundled,
+)
 from consultant.codes.importing import ImportResult, run_import
 from consultant.codes.search import CodeSearch
 from consultant.codes.status import release_status
@@ -24,24 +30,28 @@ def codes() -> None:
     """The local code database: ICD-10-CM, ICD-10-PCS, HCPCS, CPT numbers, NCCI, modifiers."""
 
 
-def _import_one(
-    config: Config, importer: Importer, path: Path, *, force: bool
-) -> tuple[str, ImportResult]:
+def _import_all(
+    config: Config, files: list[tuple[Importer, Path]], *, force: bool
+) -> list[tuple[str, ImportResult]]:
+    """Import each file in order; the first failure stops the run with its reason."""
     conn = connect(config.codes.database)
+    results = []
     try:
-        code_set = importer.code_set(path)
-        result = run_import(
-            conn,
-            code_set,
-            path,
-            importer.loader,
-            force=force,
-            progress=progress_printer(f"{code_set} {path.name}"),
-        )
+        for importer, path in files:
+            code_set = importer.code_set(path)
+            progress = progress_printer(f"{code_set} {path.name}")
+            try:
+                result = run_import(
+                    conn, code_set, path, importer.loader, force=force, progress=progress
+                )
+            finally:
+                end_progress()
+            results.append((code_set, result))
+    except CodeDatabaseError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
     finally:
-        end_progress()
         conn.close()
-    return code_set, result
+    return results
 
 
 def _report(results: list[tuple[str, ImportResult]], as_json: bool) -> None:
@@ -79,19 +89,10 @@ def import_(config: Config, kind: str, files: tuple[Path, ...], force: bool, as_
     """
     importer = IMPORTERS[kind]
     if not files:
-        if kind == "icd10cm":
-            files = (icd10cm.bundled_tabular(),)
-        elif kind == "modifiers":
-            files = (modifiers.builtin_path(),)
-        else:
+        if importer.bundled is None:
             raise click.UsageError(f"give the {importer.help} to import")
-    results = []
-    for path in files:
-        try:
-            results.append(_import_one(config, importer, path, force=force))
-        except CodeDatabaseError as exc:
-            raise click.ClickException(f"{path}: {exc}") from None
-    _report(results, as_json)
+        files = (importer.bundled(),)
+    _report(_import_all(config, [(importer, path) for path in files], force=force), as_json)
 
 
 @codes.command("import-bundled")
@@ -100,11 +101,7 @@ def import_(config: Config, kind: str, files: tuple[Path, ...], force: bool, as_
 @click.pass_obj
 def import_bundled(config: Config, force: bool, as_json: bool) -> None:
     """Load what ships with the install: the ICD-10-CM tabular and the modifier explanations."""
-    results = [
-        _import_one(config, IMPORTERS["icd10cm"], icd10cm.bundled_tabular(), force=force),
-        _import_one(config, IMPORTERS["modifiers"], modifiers.builtin_path(), force=force),
-    ]
-    _report(results, as_json)
+    _report(_import_all(config, bundled_files(), force=force), as_json)
 
 
 @codes.command("import-dir")
@@ -124,21 +121,10 @@ def import_dir(config: Config, directory: Path, force: bool, as_json: bool) -> N
             f"no official code files found under {directory}; "
             "name them as CMS/CDC ship them or use `consultant codes import KIND FILE`"
         )
-    if not any(importer.kind == "icd10cm" for importer, _ in found):
-        conn = connect(config.codes.database)
-        loaded = CodeStore(conn).has(icd10cm.CODE_SET)
-        conn.close()
-        if not loaded:
-            found.insert(0, (IMPORTERS["icd10cm"], icd10cm.bundled_tabular()))
-    if not any(importer.kind == "modifiers" for importer, _ in found):
-        found.append((IMPORTERS["modifiers"], modifiers.builtin_path()))
-    results = []
-    for importer, path in found:
-        try:
-            results.append(_import_one(config, importer, path, force=force))
-        except CodeDatabaseError as exc:
-            raise click.ClickException(f"{path}: {exc}") from None
-    _report(results, as_json)
+    conn = connect(config.codes.database)
+    loaded = CodeStore(conn).releases
+    conn.close()
+    _report(_import_all(config, with_bundled(found, loaded), force=force), as_json)
 
 
 @codes.command()
@@ -172,10 +158,10 @@ def open_store(config: Config) -> CodeStore:
     """The store, loading the bundled ICD-10-CM first on a machine that has none yet."""
     conn = connect(config.codes.database)
     store = CodeStore(conn)
-    if not store.has("icd10cm"):
+    if not store.has(icd10cm.CODE_SET):
         click.echo("First run: loading the bundled ICD-10-CM tabular (a few seconds)...", err=True)
-        run_import(conn, icd10cm.CODE_SET, icd10cm.bundled_tabular(), icd10cm.load)
-        run_import(conn, modifiers.CODE_SET, modifiers.builtin_path(), modifiers.load)
+        for importer, path in bundled_files():
+            run_import(conn, importer.code_set(path), path, importer.loader)
         store = CodeStore(conn)
     return store
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ class Importer:
     code_set: Callable[[Path], str]  # the release a file becomes (index files differ by table)
     loader: Loader
     file_pattern: re.Pattern[str]  # how `import-dir` recognizes an official file by name
+    bundled: Callable[[], Path] | None = None  # the file that ships with the install, if any
 
 
 def _fixed(code_set: str) -> Callable[[Path], str]:
@@ -42,6 +43,7 @@ IMPORTERS: dict[str, Importer] = {
             _fixed(icd10cm.CODE_SET),
             icd10cm.load,
             re.compile(r"^icd10c[m]?[-_]tabular.*\.xml$", re.I),
+            icd10cm.bundled_tabular,
         ),
         Importer(
             "icd10cm-index",
@@ -112,9 +114,29 @@ IMPORTERS: dict[str, Importer] = {
             _fixed(modifiers.CODE_SET),
             modifiers.load,
             re.compile(r"^$"),
+            modifiers.builtin_path,
         ),
     )
 }
+
+
+def bundled_files() -> list[tuple[Importer, Path]]:
+    """What ships with the install: the ICD-10-CM tabular and the modifier notes."""
+    return [(i, i.bundled()) for i in IMPORTERS.values() if i.bundled is not None]
+
+
+def with_bundled(
+    found: list[tuple[Importer, Path]], loaded: Collection[str] = ()
+) -> list[tuple[Importer, Path]]:
+    """FOUND, preceded by the bundled files of kinds it lacks whose release isn't LOADED:
+    the tabular first, since the index and addenda are read against it."""
+    kinds = {importer.kind for importer, _ in found}
+    extra = [
+        (importer, path)
+        for importer, path in bundled_files()
+        if importer.kind not in kinds and importer.code_set(path) not in loaded
+    ]
+    return extra + found
 
 
 def find_official_files(directory: Path) -> list[tuple[Importer, Path]]:

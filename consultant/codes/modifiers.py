@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from consultant.codes import hcpcs
-from consultant.codes.importing import ImportFormatError, ImportResult, Loaded, Progress, run_import
+from consultant.codes.importing import ImportFormatError, Loaded, Progress
 from consultant.codes.systems import CPT, HCPCS
 
 CODE_SET = "modifiers"
@@ -65,11 +65,6 @@ def load(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
     )
     progress(len(rows))
     return Loaded(version=version, effective=None, row_count=len(rows))
-
-
-def load_builtin(conn: sqlite3.Connection, *, force: bool = False) -> ImportResult:
-    """Import the notes that ship with this version (skipped when already current)."""
-    return run_import(conn, CODE_SET, builtin_path(), load, force=force)
 
 
 @dataclass(frozen=True)
