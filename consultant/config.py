@@ -40,11 +40,68 @@ class DraftingConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """Limits and rules every ingress (IMAP, pipe, SMTP) applies the same way."""
+
+    max_message_bytes: int = 50 * 1024 * 1024
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    rate_limit: int = 30  # messages per sender per window; 0 turns the limit off
+    rate_window_minutes: int = 60
+    allow: tuple[str, ...] = ()  # addresses and domains; empty means everyone
+    not_allowed: str = "hold"  # or "decline"
+    our_addresses: tuple[str, ...] = ()
+    due_hours: int = 24  # a new or reopened ticket is due this long after it arrives
+
+
+TLS_MODES = ("none", "starttls", "implicit")
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    name: str
+    host: str
+    username: str
+    port: int = 993
+    password: str | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+    tls: str = "implicit"
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = "Processed"
+    processed_flag: str = "$CaseConsultant"
+    batch_size: int = 200
+    idle: bool = True
+    poll_interval: float = 60.0
+    timeout: float = 60.0
+    lease_seconds: float = 60.0  # how long a dead poller blocks its successor at most
+
+
+@dataclass(frozen=True)
+class SmtpdConfig:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    recipients: tuple[str, ...] = ()  # addresses or "@domain"; empty accepts any
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     codes: CodesConfig
+    database_url: str
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    mailboxes: tuple[MailboxConfig, ...] = ()
+    smtpd: SmtpdConfig = field(default_factory=SmtpdConfig)
     source: Path | None = None
+
+    def mailbox(self, name: str) -> MailboxConfig:
+        for mailbox in self.mailboxes:
+            if mailbox.name == name:
+                return mailbox
+        known = ", ".join(m.name for m in self.mailboxes) or "none"
+        raise ConfigError(f"no mailbox named {name!r} in the config (configured: {known})")
 
 
 def _path(value: object, key: str, base: Path) -> Path:
@@ -59,6 +116,109 @@ def _table(data: dict, key: str) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"[{key}] must be a table")
     return value
+
+
+def _int(table: dict, key: str, prefix: str, default: int, low: int, high: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{prefix}.{key} must be a whole number from {low} to {high}")
+    return value
+
+
+def _str(table: dict, key: str, prefix: str, default: str | None = None) -> str | None:
+    value = table.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{prefix}.{key} must be a string")
+    return value
+
+
+def _strings(table: dict, key: str, prefix: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{prefix}.{key} must be a list of non-empty strings")
+    return tuple(v.strip().lower() for v in value)
+
+
+def _ingest(table: dict) -> IngestConfig:
+    not_allowed = _str(table, "not_allowed", "ingest", "hold")
+    if not_allowed not in ("hold", "decline"):
+        raise ConfigError('ingest.not_allowed must be "hold" or "decline"')
+    return IngestConfig(
+        max_message_bytes=_int(table, "max_message_bytes", "ingest", 50 << 20, 1024, 1 << 31),
+        max_attachment_bytes=_int(table, "max_attachment_bytes", "ingest", 25 << 20, 0, 1 << 31),
+        rate_limit=_int(table, "rate_limit", "ingest", 30, 0, 100_000),
+        rate_window_minutes=_int(table, "rate_window_minutes", "ingest", 60, 1, 7 * 24 * 60),
+        allow=_strings(table, "allow", "ingest"),
+        not_allowed=not_allowed,
+        our_addresses=_strings(table, "our_addresses", "ingest"),
+        due_hours=_int(table, "due_hours", "ingest", 24, 1, 24 * 365),
+    )
+
+
+def _mailbox(table: object, index: int, base: Path) -> MailboxConfig:
+    prefix = f"mailboxes[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{prefix} must be a table ([[mailboxes]])")
+    for key in ("name", "host", "username"):
+        if not isinstance(table.get(key), str) or not table[key]:
+            raise ConfigError(f"{prefix}.{key} is required (a non-empty string)")
+    tls = _str(table, "tls", prefix, "implicit")
+    if tls not in TLS_MODES:
+        raise ConfigError(f"{prefix}.tls must be one of {', '.join(TLS_MODES)}")
+    secrets = [k for k in ("password", "password_command", "oauth2_token_command") if k in table]
+    if len(secrets) != 1:
+        raise ConfigError(
+            f"{prefix} needs exactly one of password, password_command or oauth2_token_command"
+        )
+    verify = table.get("verify_tls", True)
+    idle = table.get("idle", True)
+    if not isinstance(verify, bool) or not isinstance(idle, bool):
+        raise ConfigError(f"{prefix}.verify_tls and {prefix}.idle must be true or false")
+    interval = table.get("poll_interval", 60)
+    timeout = table.get("timeout", 60)
+    lease = table.get("lease_seconds", 60)
+    for key, value in (("poll_interval", interval), ("timeout", timeout), ("lease_seconds", lease)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+            raise ConfigError(f"{prefix}.{key} must be a number of seconds from 0 to 3600")
+    processed = _str(table, "processed_folder", prefix, "Processed")
+    return MailboxConfig(
+        name=table["name"],
+        host=table["host"],
+        username=table["username"],
+        port=_int(table, "port", prefix, 143 if tls != "implicit" else 993, 1, 65535),
+        password=_str(table, "password", prefix),
+        password_command=_str(table, "password_command", prefix),
+        oauth2_token_command=_str(table, "oauth2_token_command", prefix),
+        tls=tls,
+        verify_tls=verify,
+        ca_file=_path(table["ca_file"], f"{prefix}.ca_file", base) if "ca_file" in table else None,
+        folder=_str(table, "folder", prefix, "INBOX") or "INBOX",
+        processed_folder=processed or None,
+        processed_flag=_str(table, "processed_flag", prefix) or "$CaseConsultant",
+        batch_size=_int(table, "batch_size", prefix, 200, 1, 10_000),
+        idle=idle,
+        poll_interval=float(interval),
+        timeout=float(timeout),
+        lease_seconds=float(lease),
+    )
+
+
+def _mailboxes(value: object, base: Path) -> tuple[MailboxConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("mailboxes must be an array of tables ([[mailboxes]])")
+    mailboxes = tuple(_mailbox(table, i, base) for i, table in enumerate(value))
+    names = [m.name for m in mailboxes]
+    if len(set(names)) != len(names):
+        raise ConfigError("mailboxes[].name must be unique: the poller's lock is per name")
+    return mailboxes
+
+
+def _smtpd(table: dict) -> SmtpdConfig:
+    return SmtpdConfig(
+        host=_str(table, "host", "smtpd", "127.0.0.1") or "127.0.0.1",
+        port=_int(table, "port", "smtpd", 8025, 0, 65535),
+        recipients=_strings(table, "recipients", "smtpd"),
+    )
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -104,4 +264,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         suggestions=suggestions,
         service_name=str(drafting.get("service_name", "CaseConsultant")),
     )
-    return Config(data_dir=data_dir, codes=codes_cfg, drafting=drafting_cfg, source=source)
+    database = _table(data, "database")
+    url = _str(database, "url", "database") or f"sqlite:///{data_dir / 'consultant.sqlite'}"
+    return Config(
+        data_dir=data_dir,
+        codes=codes_cfg,
+        database_url=url,
+        drafting=drafting_cfg,
+        ingest=_ingest(_table(data, "ingest")),
+        mailboxes=_mailboxes(data.get("mailboxes", []), base),
+        smtpd=_smtpd(_table(data, "smtpd")),
+        source=source,
+    )

@@ -6,6 +6,11 @@ import click
 
 from consultant.cli.analyze import analyze
 from consultant.cli.codes import codes
+from consultant.cli.db import db
+from consultant.cli.ingest import ingest
+from consultant.cli.poll import poll
+from consultant.cli.smtpd import smtpd
+from consultant.cli.tickets import tickets
 from consultant.config import ConfigError, load_config
 
 
@@ -29,3 +34,8 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 main.add_command(codes)
 main.add_command(analyze)
+main.add_command(db)
+main.add_command(ingest)
+main.add_command(poll)
+main.add_command(smtpd)
+main.add_command(tickets)

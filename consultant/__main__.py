@@ -1,0 +1,5 @@
+"""`python -m consultant` is the `consultant` command."""
+
+from consultant.cli import main
+
+main()

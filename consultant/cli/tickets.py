@@ -1,0 +1,89 @@
+"""`consultant tickets`: what arrived, and what became of it."""
+
+from __future__ import annotations
+
+import click
+from sqlmodel import Session
+
+from consultant.cli.database import open_for_command
+from consultant.cli.output import emit_json
+from consultant.config import Config
+from consultant.tickets.models import TICKET_STATUSES
+from consultant.tickets.queries import list_tickets, show_ticket
+from consultant.tickets.references import parse_reference
+
+
+@click.group()
+def tickets() -> None:
+    """List and show tickets."""
+
+
+@tickets.command("list")
+@click.option("--status", type=click.Choice(TICKET_STATUSES), help="Only tickets in this status.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_command(config: Config, status: str | None, limit: int, as_json: bool) -> None:
+    """Tickets, newest first."""
+    with Session(open_for_command(config)) as session:
+        rows = list_tickets(session, status, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("No tickets" + (f" with status {status}." if status else "."))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['ticket']}  {row['status']:<8}  {row['created'][:16]}  "
+            f"{row['messages']:>3} msg  {row['customer']:<30}  {row['subject'][:60]}"
+        )
+
+
+@tickets.command("show")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show_command(config: Config, reference: str, as_json: bool) -> None:
+    """One ticket (REFERENCE like CC-000123) with its messages and history."""
+    try:
+        ticket_id = parse_reference(reference)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+    with Session(open_for_command(config)) as session:
+        ticket = show_ticket(session, ticket_id)
+    if ticket is None:
+        raise click.ClickException(
+            f"no ticket {reference}; `consultant tickets list` shows the ones there are"
+        )
+    if as_json:
+        emit_json(ticket)
+        return
+    customer = ticket["customer"] or {}
+    click.echo(f"{ticket['ticket']}  {ticket['status']}  {ticket['subject']}")
+    click.echo(f"Customer: {customer.get('name') or ''} <{customer.get('email')}>")
+    click.echo(f"Created {ticket['created']}  due {ticket['due']}  version {ticket['version']}")
+    for message in ticket["messages"]:
+        click.echo("")
+        flags = [f for f in ("automated", "bounce", "list_mail") if message[f]]
+        click.echo(
+            f"--- {message['direction']} message {message['id']} ({message['outcome']}"
+            + (f": {message['reason']}" if message["reason"] else "")
+            + ")"
+            + (f" [{', '.join(flags)}]" if flags else "")
+        )
+        click.echo(f"From: {message['from_name']} <{message['from']}>")
+        click.echo(f"Date: {message['date'] or message['received']}")
+        click.echo(f"Subject: {message['subject']}")
+        for attachment in message["attachments"]:
+            stored = "" if attachment["stored"] else " (not stored: over the size cap)"
+            click.echo(
+                f"Attachment: {attachment['filename'] or '(unnamed)'} "
+                f"{attachment['content_type']} {attachment['size']:,} bytes{stored}"
+            )
+        click.echo("")
+        click.echo(message["text"])
+    click.echo("")
+    click.echo("History:")
+    for event in ticket["audit"]:
+        click.echo(f"  {event['at'][:19]}  {event['actor']:<16} {event['action']}")

@@ -1,0 +1,178 @@
+"""The ticket database's tables.
+
+(No `from __future__ import annotations` here: SQLModel reads these annotations at
+run time to build relationships.)
+
+Raw messages and attachment files are kept as content-addressed blobs in the database
+itself, so a ticket can be re-parsed on any machine and a backup of the database is a
+backup of everything.
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Column, Integer, LargeBinary, Text
+from sqlmodel import Field, Relationship, SQLModel
+
+from consultant.database.types import UTCDateTime, utcnow
+
+TICKET_STATUSES = ("new", "open", "waiting", "answered", "closed", "held")
+REOPENED_BY_REPLY = frozenset(("waiting", "answered", "closed"))
+
+
+def _when(*, index: bool = False, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
+
+
+class Blob(SQLModel, table=True):
+    """A raw message or attachment file, stored once however often it arrives."""
+
+    __tablename__ = "blobs"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)  # lowercased addr-spec
+    name: str = Field(default="", max_length=255)
+    domain: str = Field(max_length=255, index=True)
+    created_at: datetime = _when()
+
+
+REFERENCE_PREFIX = "CC-"
+
+
+def ticket_reference(ticket_id: int) -> str:
+    """The public name customers and consultants use, e.g. CC-000123."""
+    return f"{REFERENCE_PREFIX}{ticket_id:06d}"
+
+
+_ticket_version = Column("version", Integer, nullable=False)
+
+
+class Ticket(SQLModel, table=True):
+    """One customer question and everything said about it.
+
+    `version` is SQLAlchemy's optimistic lock: two consultants saving the same ticket
+    cannot silently overwrite each other.
+    """
+
+    __tablename__ = "tickets"
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": _ticket_version}
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="new", max_length=16, index=True)
+    subject: str = Field(default="", max_length=998)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    assignee: str | None = Field(default=None, max_length=255)
+    due_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(index=True)
+    updated_at: datetime = _when()
+    version: int = Field(default=1, sa_column=_ticket_version)
+
+    @property
+    def reference(self) -> str:
+        assert self.id is not None, "a ticket has its reference once it is flushed"
+        return ticket_reference(self.id)
+
+
+class Message(SQLModel, table=True):
+    """One email, in or out. Inbound mail that made no ticket (auto-replies, mail from
+    senders over the rate limit) is kept here too, with no ticket and its reason."""
+
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
+    direction: str = Field(max_length=8)  # inbound | outbound
+    # Message-ID, or "sha256:<raw hash>" when there is none: what makes a message the same.
+    dedupe_key: str = Field(max_length=1000, unique=True)
+    message_id: str | None = Field(default=None, max_length=998, index=True)
+    in_reply_to: list[str] = Field(default_factory=list, sa_type=JSON)
+    references: list[str] = Field(default_factory=list, sa_type=JSON)
+    from_address: str | None = Field(default=None, max_length=320, index=True)
+    from_name: str = Field(default="", max_length=998)
+    to: list[str] = Field(default_factory=list, sa_type=JSON)
+    cc: list[str] = Field(default_factory=list, sa_type=JSON)
+    date: datetime | None = _when(nullable=True)
+    subject: str = Field(default="", max_length=998)
+    text: str = Field(default="", sa_type=Text)
+    question: str = Field(default="", sa_type=Text)
+    html: str | None = Field(default=None, sa_type=Text)
+    automated: bool = False
+    bounce: bool = False
+    list_mail: bool = False
+    outcome: str = Field(max_length=16)  # created | appended | ignored | held | queued
+    reason: str = Field(default="", max_length=1000)
+    source: str = Field(default="", max_length=255)  # imap:<mailbox> | pipe | smtp | outbox
+    raw_sha256: str | None = Field(default=None, foreign_key="blobs.sha256", max_length=64)
+    defects: list[str] = Field(default_factory=list, sa_type=JSON)
+    received_at: datetime = _when(index=True)
+
+    attachments: list["Attachment"] = Relationship()
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    filename: str = Field(default="", max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64)
+    # None when the message's attachment cap was reached; the raw message still has it.
+    blob_sha256: str | None = Field(default=None, foreign_key="blobs.sha256", max_length=64)
+    text: str = Field(default="", sa_type=Text)
+    inline: bool = False
+
+
+class MailboxState(SQLModel, table=True):
+    """How far a mailbox has been read, and which poller holds it now.
+
+    The lease keeps one poller per mailbox across machines; it expires, so a poller
+    that died does not block its successor for long.
+    """
+
+    __tablename__ = "mailbox_state"
+
+    name: str = Field(primary_key=True, max_length=255)
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    lease_owner: str | None = Field(default=None, max_length=255)
+    lease_expires: datetime | None = _when(nullable=True)
+    updated_at: datetime = _when()
+
+
+class RejectedMessage(SQLModel, table=True):
+    """Input that could not become a ticket, kept with its reason for a person to see."""
+
+    __tablename__ = "rejected_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    raw_sha256: str = Field(foreign_key="blobs.sha256", max_length=64, unique=True)
+    size: int = Field(sa_type=BigInteger)
+    reason: str = Field(max_length=1000)
+    source: str = Field(default="", max_length=255)
+    received_at: datetime = _when(index=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which ticket, and when. Details never hold message text."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(index=True)
+    actor: str = Field(max_length=255)
+    action: str = Field(max_length=64, index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

@@ -1,0 +1,128 @@
+"""Tickets as plain data for the CLI (and, later, the review app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from consultant.tickets.models import (
+    Attachment,
+    AuditEvent,
+    Customer,
+    Message,
+    Ticket,
+)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def list_tickets(session: Session, status: str | None = None, limit: int = 200) -> list[dict]:
+    """Newest first, with each ticket's customer and message count."""
+    counts = (
+        select(Message.ticket_id, func.count().label("messages"))
+        .group_by(Message.ticket_id)
+        .subquery()
+    )
+    query = (
+        select(Ticket, Customer.email, counts.c.messages)
+        .join(Customer, col(Ticket.customer_id) == Customer.id)
+        .join(counts, counts.c.ticket_id == Ticket.id, isouter=True)
+        .order_by(col(Ticket.id).desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(Ticket.status == status)
+    return [
+        {
+            "ticket": ticket.reference,
+            "status": ticket.status,
+            "subject": ticket.subject,
+            "customer": email,
+            "assignee": ticket.assignee,
+            "messages": messages or 0,
+            "created": _iso(ticket.created_at),
+            "updated": _iso(ticket.updated_at),
+            "due": _iso(ticket.due_at),
+        }
+        for ticket, email, messages in session.exec(query).all()
+    ]
+
+
+def show_ticket(session: Session, ticket_id: int) -> dict | None:
+    """One ticket with its customer, every message in order, and its audit trail."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return None
+    customer = session.get(Customer, ticket.customer_id)
+    messages = session.exec(
+        select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.id))
+    ).all()
+    attachments: dict[int, list[Attachment]] = {}
+    for attachment in session.exec(
+        select(Attachment)
+        .where(col(Attachment.message_id).in_([m.id for m in messages]))
+        .order_by(col(Attachment.id))
+    ).all():
+        attachments.setdefault(attachment.message_id, []).append(attachment)
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.ticket_id == ticket_id).order_by(col(AuditEvent.id))
+    ).all()
+    return {
+        "ticket": ticket.reference,
+        "status": ticket.status,
+        "subject": ticket.subject,
+        "customer": {"email": customer.email, "name": customer.name} if customer else None,
+        "assignee": ticket.assignee,
+        "created": _iso(ticket.created_at),
+        "updated": _iso(ticket.updated_at),
+        "due": _iso(ticket.due_at),
+        "version": ticket.version,
+        "messages": [_message(m, attachments.get(m.id or 0, [])) for m in messages],
+        "audit": [
+            {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in events
+        ],
+    }
+
+
+def _message(message: Message, attachments: list[Attachment]) -> dict:
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "outcome": message.outcome,
+        "reason": message.reason,
+        "message_id": message.message_id,
+        "in_reply_to": message.in_reply_to,
+        "references": message.references,
+        "from": message.from_address,
+        "from_name": message.from_name,
+        "to": message.to,
+        "cc": message.cc,
+        "date": _iso(message.date),
+        "received": _iso(message.received_at),
+        "subject": message.subject,
+        "question": message.question,
+        "text": message.text,
+        "has_html": message.html is not None,
+        "automated": message.automated,
+        "bounce": message.bounce,
+        "list_mail": message.list_mail,
+        "source": message.source,
+        "raw_sha256": message.raw_sha256,
+        "defects": message.defects,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "stored": a.blob_sha256 is not None,
+                "text_chars": len(a.text),
+            }
+            for a in attachments
+        ],
+    }

@@ -1,0 +1,38 @@
+"""Which ticket a message continues, if any.
+
+Headers first: a reply to one of our outbound messages joins its ticket whoever sends
+it (a colleague copied on our answer may follow up); a reply to one of the customer's
+own messages joins only for that customer. Then the reference in the subject, which
+anybody can type, and so is trusted only from the ticket's own customer.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from consultant.mail.parse import ParsedMessage
+from consultant.tickets.models import Message, Ticket
+from consultant.tickets.references import reference_in
+
+
+def find_thread(session: Session, parsed: ParsedMessage, customer_id: int | None) -> Ticket | None:
+    ids = list(dict.fromkeys((*reversed(parsed.in_reply_to), *reversed(parsed.references))))
+    if ids:
+        rows = session.exec(
+            select(Message.message_id, Message.direction, Ticket)
+            .join(Ticket, col(Message.ticket_id) == Ticket.id)
+            .where(col(Message.message_id).in_(ids))
+        ).all()
+        by_id = {message_id: (direction, ticket) for message_id, direction, ticket in rows}
+        for message_id in ids:  # newest reference first
+            if message_id not in by_id:
+                continue
+            direction, ticket = by_id[message_id]
+            if direction == "outbound" or ticket.customer_id == customer_id:
+                return ticket
+    reference = reference_in(parsed.subject)
+    if reference is not None and customer_id is not None:
+        ticket = session.get(Ticket, reference)
+        if ticket is not None and ticket.customer_id == customer_id:
+            return ticket
+    return None

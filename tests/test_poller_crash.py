@@ -1,0 +1,99 @@
+"""SIGKILL the poller at random points mid-batch, restart it, and count: every message
+becomes a ticket exactly once, and ends in the processed folder."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from consultant.database.engine import make_engine
+from consultant.tickets.models import Message, Ticket
+from tests.mailmaker import question
+from tests.servers.dovecot import Dovecot
+
+MESSAGES = 240
+
+
+def write_config(path: Path, database_url: str, dovecot: Dovecot, user: str) -> None:
+    path.write_text(
+        f"""
+[database]
+url = "{database_url}"
+
+[ingest]
+rate_limit = 0
+
+[[mailboxes]]
+name = "consult"
+host = "{dovecot.host}"
+port = {dovecot.port("none")}
+tls = "none"
+username = "{user}"
+password = "{dovecot.password(user)}"
+batch_size = 8
+lease_seconds = 1
+"""
+    )
+
+
+def poll(config: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "consultant", "--config", str(config), "poll", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_mid_batch_loses_and_doubles_nothing(
+    dovecot: Dovecot, mail_user: str, database_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    write_config(config, database_url, dovecot, mail_user)
+    dovecot.append(
+        mail_user,
+        "INBOX",
+        [
+            question(f"Question {i} about J1100", message_id=f"<kill{i}@c.example>")
+            for i in range(MESSAGES)
+        ],
+    )
+    engine = make_engine(database_url)
+
+    def stored() -> int:
+        try:
+            with Session(engine) as session:
+                return session.exec(select(func.count()).select_from(Ticket)).one()
+        except Exception:  # the schema may not exist until the first poller creates it
+            return 0
+
+    rng = random.Random(20261125)
+    kills = 0
+    while stored() < MESSAGES and kills < 40:
+        process = poll(config)
+        start = stored()
+        target = start + rng.randint(1, 30)
+        deadline = time.monotonic() + 60
+        while stored() < target and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.05))  # land anywhere in the next batch
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        time.sleep(1.05)  # the killed poller's lease expires
+    assert kills >= 5, "the poller finished too fast to be killed mid-run"
+    finisher = poll(config, "--once")
+    assert finisher.wait(timeout=120) == 0
+
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(Ticket)).one() == MESSAGES
+        ids = session.exec(select(Message.message_id)).all()
+    assert sorted(ids) == sorted(f"kill{i}@c.example" for i in range(MESSAGES))
+    assert dovecot.folder_uids(mail_user, "INBOX") == []
+    assert len(dovecot.folder_uids(mail_user, "Processed")) == MESSAGES

@@ -1,0 +1,101 @@
+"""The SMTP ingress: 250 only after the message is stored, 451 when it cannot be, 550
+for strangers' recipients, 552 over the size limit."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from consultant.config import IngestConfig, SmtpdConfig
+from consultant.database.engine import make_engine
+from consultant.mail.smtp_ingress import make_controller, recipient_accepted
+from consultant.tickets.intake import Intake
+from consultant.tickets.models import Ticket
+from tests.mailmaker import question
+from tests.servers.ports import LOOPBACK, free_port
+
+OURS = "consult@caseconsultant.example"
+
+
+def serve(intake: Intake, max_bytes: int = 100_000) -> Iterator[int]:
+    port = free_port()
+    controller = make_controller(
+        intake, SmtpdConfig(host=LOOPBACK, port=port, recipients=(OURS, "@help.example")), max_bytes
+    )
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_port(engine: Engine) -> Iterator[int]:
+    yield from serve(Intake(engine, IngestConfig()))
+
+
+def tickets(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(Ticket)).one()
+
+
+def test_a_message_is_stored_before_250(smtp_port: int, engine: Engine) -> None:
+    with smtplib.SMTP(LOOPBACK, smtp_port, timeout=10) as client:
+        code, reply = client.ehlo()
+        assert code == 250 and b"SIZE 100000" in reply
+        client.sendmail("coder@clinic.example", [OURS], question())
+        # sendmail returned, so the server said 250: the ticket must already exist.
+        assert tickets(engine) == 1
+        client.sendmail("coder@clinic.example", ["anyone@help.example"], question("2nd"))
+    assert tickets(engine) == 2
+
+
+def test_unknown_recipients_are_refused_at_rcpt(smtp_port: int, engine: Engine) -> None:
+    with (
+        smtplib.SMTP(LOOPBACK, smtp_port, timeout=10) as client,
+        pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
+    ):
+        client.sendmail("coder@clinic.example", ["someone@else.example"], question())
+    assert refused.value.recipients["someone@else.example"][0] == 550
+    assert tickets(engine) == 0
+
+
+def test_the_size_limit_is_enforced(smtp_port: int, engine: Engine) -> None:
+    with smtplib.SMTP(LOOPBACK, smtp_port, timeout=10) as client:
+        client.ehlo()
+        client.does_esmtp = False  # skip the client's own SIZE check, as a careless sender would
+        with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as error:
+            client.sendmail("coder@clinic.example", [OURS], question("made-up notes\n" * 20_000))
+    assert error.value.smtp_code == 552
+    assert tickets(engine) == 0
+
+
+def test_a_database_outage_answers_451_so_the_sender_retries() -> None:
+    closed = free_port()
+    down = make_engine(f"postgresql+psycopg://postgres@{LOOPBACK}:{closed}/nothing")
+    for port in serve(Intake(down, IngestConfig())):
+        with (
+            smtplib.SMTP(LOOPBACK, port, timeout=10) as client,
+            pytest.raises(smtplib.SMTPDataError) as error,
+        ):
+            client.sendmail("coder@clinic.example", [OURS], question())
+        assert error.value.smtp_code == 451
+
+
+def test_recipient_rules() -> None:
+    assert recipient_accepted("Consult@CaseConsultant.example", (OURS,))
+    assert recipient_accepted("x@help.example", ("@help.example",))
+    assert not recipient_accepted("x@sub.help.example", ("@help.example",))
+    assert recipient_accepted("anyone@anywhere.example", ())
+
+
+def test_real_world_long_lines_are_accepted(smtp_port: int, engine: Engine) -> None:
+    long_line = b"<p>" + b"made-up table cell " * 400 + b"</p>"  # 7,600 octets on one line
+    raw = question().replace(b"\n\n", b"\n\n" + long_line + b"\n", 1)
+    with smtplib.SMTP(LOOPBACK, smtp_port, timeout=10) as client:
+        client.sendmail("coder@clinic.example", [OURS], raw)
+    assert tickets(engine) == 1
