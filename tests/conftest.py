@@ -1,16 +1,22 @@
-"""Shared fixtures: one fully loaded code database per test session."""
+"""Shared fixtures: one fully loaded code database per test session; ticket databases
+on SQLite and PostgreSQL; the real servers of tests/servers."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from consultant.codes import db
 from consultant.codes.importers import IMPORTERS, find_official_files, with_bundled
 from consultant.codes.importing import run_import
+from consultant.database.migrate import open_database
+
+pytest_plugins = ("tests.servers.fixtures",)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -57,3 +63,20 @@ def ncci_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         run_import(conn, importer.code_set(file), file, importer.loader)
     conn.close()
     return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty ticket database: the embedded default (SQLite) and production
+    (PostgreSQL); tests that take it run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tickets.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on `database_url` with the schema migrated to the newest revision."""
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()

@@ -62,3 +62,63 @@ def test_bad_values_are_named(tmp_path: Path, content: str, message: str) -> Non
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=re.escape("config.example.toml")):
         load_config(tmp_path / "absent.toml")
+
+
+def test_example_documents_every_ingestion_key() -> None:
+    config = load_config(EXAMPLE)
+    assert config.database_url == "sqlite:///var/consultant.sqlite"
+    assert config.ingest.allow == ("clinic.example", "billing@hospital.example")
+    assert config.ingest.not_allowed == "hold"
+    assert config.ingest.max_attachment_bytes == 25 * 1024 * 1024
+    (mailbox,) = config.mailboxes
+    assert (mailbox.name, mailbox.tls, mailbox.port, mailbox.processed_folder) == (
+        "consult",
+        "implicit",
+        993,
+        "Processed",
+    )
+    assert mailbox.password_command == "pass show mail/consult"
+    assert config.smtpd.recipients == ("consult@caseconsultant.example",)
+    assert config.mailbox("consult") is mailbox
+    with pytest.raises(ConfigError, match="configured: consult"):
+        config.mailbox("other")
+
+
+def test_embedded_default_database_is_sqlite_in_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CONSULTANT_CONFIG", raising=False)
+    monkeypatch.setenv("CONSULTANT_HOME", str(tmp_path))
+    config = load_config()
+    assert config.database_url == f"sqlite:///{tmp_path / 'consultant.sqlite'}"
+    assert config.mailboxes == ()
+    assert config.ingest.allow == () and config.ingest.rate_limit == 30
+
+
+MAILBOX = '[[mailboxes]]\nname = "m"\nhost = "h"\nusername = "u"\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[ingest]\nnot_allowed = "bounce"\n', 'ingest.not_allowed must be "hold" or "decline"'),
+        ("[ingest]\nrate_limit = -1\n", "ingest.rate_limit"),
+        ("[ingest]\nallow = [3]\n", "ingest.allow must be a list"),
+        ('[[mailboxes]]\nname = "m"\n', "mailboxes[0].host is required"),
+        (MAILBOX, "exactly one of password, password_command or oauth2_token_command"),
+        (MAILBOX + 'password = "p"\ntls = "ssl"\n', "mailboxes[0].tls must be one of"),
+        (MAILBOX + 'password = "p"\n' + MAILBOX + 'password = "p"\n', "must be unique"),
+        (MAILBOX + 'password = "p"\npoll_interval = 0\n', "mailboxes[0].poll_interval"),
+    ],
+)
+def test_bad_ingestion_values_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_starttls_defaults_to_port_143(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(MAILBOX + 'password = "p"\ntls = "starttls"\n')
+    assert load_config(path).mailboxes[0].port == 143

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -32,20 +32,18 @@ from consultant.database.types import utcnow
 from consultant.logs import log_event
 from consultant.mail.message import strip_reply_prefixes
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
-from consultant.tickets import audit
-from consultant.tickets.blobs import store_blob
 from consultant.tickets.declines import DECLINE_REASON, queue_decline
 from consultant.tickets.models import (
     REOPENED_BY_REPLY,
     Attachment,
-    Customer,
     Message,
     RejectedMessage,
     Ticket,
     ticket_reference,
 )
+from consultant.tickets.rows import RowWriter
 from consultant.tickets.rules import domain_of, is_allowed, is_ours, over_rate_limit
-from consultant.tickets.threading import find_thread
+from consultant.tickets.threading import Thread, find_thread
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +110,8 @@ class Intake:
         """
         prepared = [self._prepare(raw, source) for raw in raws]
         with transaction(self.engine) as session:
-            outcomes = [self._store(session, item) for item in prepared]
+            writer = RowWriter(session)
+            outcomes = [self._store(writer, item) for item in prepared]
             if also is not None:
                 also(session)
         for item, outcome in zip(prepared, outcomes, strict=True):
@@ -134,7 +133,7 @@ class Intake:
         item = _Prepared(
             header, hashlib.sha256(header).hexdigest(), source, None, self._too_big(size)
         )
-        return self._store(session, item)
+        return self._store(RowWriter(session), item)
 
     def _too_big(self, size: int) -> str:
         return (
@@ -152,23 +151,25 @@ class Intake:
             return _Prepared(raw, sha256, source, None, exc.reason)
         return _Prepared(raw, sha256, source, parsed, None)
 
-    def _store(self, session: Session, item: _Prepared) -> Outcome:
+    def _store(self, w: RowWriter, item: _Prepared) -> Outcome:
         """Decide and store ITEM inside a savepoint; a unique-key race with another
         ingress (the same message arriving twice at once) is retried once, and then
         finds the other's row."""
         for attempt in range(2):
             try:
-                with session.begin_nested():
-                    return self._decide(session, item)
+                with w.session.begin_nested():
+                    return self._decide(w, item)
             except IntegrityError:
+                w.forget()
                 if attempt:
                     raise
         raise AssertionError("unreachable")
 
-    def _decide(self, session: Session, item: _Prepared) -> Outcome:
+    def _decide(self, w: RowWriter, item: _Prepared) -> Outcome:
+        session = w.session
         parsed = item.parsed
         if parsed is None:
-            return self._reject(session, item, item.rejection or "unparsable")
+            return self._reject(w, item, item.rejection or "unparsable")
         dedupe = self._dedupe(session, parsed, item.sha256)
         if dedupe.seen is not None:
             seen_id, direction, ticket_id = dedupe.seen
@@ -181,41 +182,41 @@ class Intake:
         key = dedupe.key
         if dedupe.variant_of is not None:
             first_id, _direction, ticket_id = dedupe.variant_of
-            return self._keep_variant(session, item, parsed, key, first_id, ticket_id)
+            return self._keep_variant(w, item, parsed, key, first_id, ticket_id)
         address = parsed.from_address or parsed.reply_to
         if address is None and not parsed.automated:
-            return self._reject(session, item, "no sender address (From or Reply-To) to answer")
+            return self._reject(w, item, "no sender address (From or Reply-To) to answer")
 
-        message = self._message(session, item, parsed, key)
+        message, attachments = self._message(w, item, parsed, key)
         if is_ours(address, self.config):
-            return self._ignore(session, message, None, "sent from one of our own addresses")
+            reason = "sent from one of our own addresses"
+            return self._ignore(w, message, attachments, None, reason)
         if parsed.automated:
-            return self._ignore(
-                session, message, find_thread(session, parsed, None), parsed.automated
-            )
+            thread = find_thread(session, parsed, None)
+            return self._ignore(w, message, attachments, thread, parsed.automated)
         assert address is not None
-        customer = self._customer(session, address, parsed.from_name)
+        customer_id = w.customer(address, parsed.from_name)
         if (count := over_rate_limit(session, address, self.config)) is not None:
             return self._ignore(
-                session,
+                w,
                 message,
+                attachments,
                 None,
                 f"rate-limited: {count} messages from this sender in "
                 f"{self.config.rate_window_minutes} minutes (limit {self.config.rate_limit})",
             )
-        ticket = find_thread(session, parsed, customer.id)
-        if ticket is not None:
-            return self._append(session, message, ticket)
+        thread = find_thread(session, parsed, customer_id)
+        if thread is not None:
+            return self._append(w, message, attachments, thread)
         if not is_allowed(address, self.config.allow):
             if self.config.not_allowed == "decline":
                 queue_decline(
                     session, parsed, our_domain=self.our_domain, service_name=self.service_name
                 )
-                return self._ignore(session, message, None, DECLINE_REASON)
-            return self._open(
-                session, message, customer, "held", "held: the sender is not on the allowlist"
-            )
-        return self._open(session, message, customer, "new", "")
+                return self._ignore(w, message, attachments, None, DECLINE_REASON)
+            reason = "held: the sender is not on the allowlist"
+            return self._open(w, message, attachments, customer_id, "held", reason)
+        return self._open(w, message, attachments, customer_id, "new", "")
 
     def _dedupe(self, session: Session, parsed: ParsedMessage, sha256: str) -> _Dedupe:
         """The message's unique key, and what is stored under it already.
@@ -266,140 +267,150 @@ class Intake:
 
     # --- outcomes --------------------------------------------------------------------
 
-    def _reject(self, session: Session, item: _Prepared, reason: str) -> Outcome:
-        earlier = session.exec(
+    def _reject(self, w: RowWriter, item: _Prepared, reason: str) -> Outcome:
+        earlier = w.session.exec(
             select(RejectedMessage.reason).where(RejectedMessage.raw_sha256 == item.sha256)
         ).first()
         if earlier is not None:
             return Outcome("rejected", None, earlier)
-        store_blob(session, item.raw, item.sha256)
-        rejected = RejectedMessage(
-            raw_sha256=item.sha256, size=len(item.raw), reason=reason[:1000], source=item.source
+        w.blob(item.raw, item.sha256)
+        rejection_id = w.insert(
+            RejectedMessage(
+                raw_sha256=item.sha256, size=len(item.raw), reason=reason[:1000], source=item.source
+            )
         )
-        session.add(rejected)
-        session.flush()
-        audit.record(
-            session, item.source, "message.rejected", rejection_id=rejected.id, reason=reason
-        )
+        w.audit(item.source, "message.rejected", rejection_id=rejection_id, reason=reason)
         return Outcome("rejected", None, reason)
+
+    def _save(
+        self,
+        w: RowWriter,
+        message: Message,
+        attachments: list[Attachment],
+        *,
+        outcome: str,
+        reason: str,
+        ticket_id: int | None,
+    ) -> int:
+        message.outcome = outcome
+        message.reason = reason[:1000]
+        message.ticket_id = ticket_id
+        message_id = w.insert(message)
+        for attachment in attachments:
+            attachment.message_id = message_id
+        w.insert_many(attachments)
+        return message_id
 
     def _keep_variant(
         self,
-        session: Session,
+        w: RowWriter,
         item: _Prepared,
         parsed: ParsedMessage,
         key: str,
         first_id: int,
         ticket_id: int | None,
     ) -> Outcome:
-        message = self._message(session, item, parsed, key)
-        reason = f"Message-ID already used by message {first_id}; kept beside it"
-        message.outcome = "duplicate"
-        message.reason = reason
-        message.ticket_id = ticket_id
+        message, attachments = self._message(w, item, parsed, key)
         message.defects = [*message.defects, "reused-message-id"]
-        session.add(message)
-        session.flush()
-        audit.record(
-            session,
+        reason = f"Message-ID already used by message {first_id}; kept beside it"
+        message_id = self._save(
+            w, message, attachments, outcome="duplicate", reason=reason, ticket_id=ticket_id
+        )
+        w.audit(
             item.source,
             "message.duplicate",
             ticket_id=ticket_id,
-            message_id=message.id,
+            message_id=message_id,
             reason=reason,
         )
         return Outcome("duplicate", _reference(ticket_id), reason)
 
     def _ignore(
-        self, session: Session, message: Message, ticket: Ticket | None, reason: str
+        self,
+        w: RowWriter,
+        message: Message,
+        attachments: list[Attachment],
+        thread: Thread | None,
+        reason: str,
     ) -> Outcome:
-        """Keep MESSAGE (on TICKET's thread when it has one, without reopening it)."""
-        message.outcome = "ignored"
-        message.reason = reason[:1000]
-        message.ticket_id = ticket.id if ticket else None
-        session.add(message)
-        session.flush()
-        audit.record(
-            session,
+        """Keep MESSAGE (on THREAD's ticket when it has one, without reopening it)."""
+        ticket_id = thread.ticket_id if thread else None
+        message_id = self._save(
+            w, message, attachments, outcome="ignored", reason=reason, ticket_id=ticket_id
+        )
+        w.audit(
             message.source,
             "message.ignored",
-            ticket_id=message.ticket_id,
-            message_id=message.id,
+            ticket_id=ticket_id,
+            message_id=message_id,
             reason=reason,
         )
-        return Outcome("ignored", ticket.reference if ticket else None, reason)
+        return Outcome("ignored", _reference(ticket_id), reason)
 
-    def _append(self, session: Session, message: Message, ticket: Ticket) -> Outcome:
-        message.outcome = "appended"
-        message.ticket_id = ticket.id
-        session.add(message)
-        reopened = ticket.status in REOPENED_BY_REPLY
+    def _append(
+        self, w: RowWriter, message: Message, attachments: list[Attachment], thread: Thread
+    ) -> Outcome:
+        message_id = self._save(
+            w, message, attachments, outcome="appended", reason="", ticket_id=thread.ticket_id
+        )
+        now = utcnow()
+        changes: dict = {"updated_at": now, "version": Ticket.version + 1}
+        reopened = thread.status in REOPENED_BY_REPLY
         if reopened:
-            ticket.status = "open"
-            ticket.due_at = utcnow() + timedelta(hours=self.config.due_hours)
-        ticket.updated_at = utcnow()
-        session.add(ticket)
-        session.flush()
-        audit.record(
-            session, message.source, "message.appended", ticket_id=ticket.id, message_id=message.id
+            changes |= {"status": "open", "due_at": now + timedelta(hours=self.config.due_hours)}
+        w.session.execute(update(Ticket).where(Ticket.id == thread.ticket_id).values(changes))
+        w.audit(
+            message.source, "message.appended", ticket_id=thread.ticket_id, message_id=message_id
         )
         if reopened:
-            audit.record(
-                session,
+            w.audit(
                 message.source,
                 "ticket.reopened",
-                ticket_id=ticket.id,
-                message_id=message.id,
+                ticket_id=thread.ticket_id,
+                message_id=message_id,
             )
-        return Outcome("appended", ticket.reference, "reopened" if reopened else "")
+        return Outcome("appended", _reference(thread.ticket_id), "reopened" if reopened else "")
 
     def _open(
-        self, session: Session, message: Message, customer: Customer, status: str, reason: str
+        self,
+        w: RowWriter,
+        message: Message,
+        attachments: list[Attachment],
+        customer_id: int,
+        status: str,
+        reason: str,
     ) -> Outcome:
         now = utcnow()
-        ticket = Ticket(
-            status=status,
-            subject=strip_reply_prefixes(message.subject)[:998],
-            customer_id=customer.id,
-            due_at=now + timedelta(hours=self.config.due_hours),
-            created_at=now,
-            updated_at=now,
+        ticket_id = w.insert(
+            Ticket(
+                status=status,
+                subject=strip_reply_prefixes(message.subject)[:998],
+                customer_id=customer_id,
+                due_at=now + timedelta(hours=self.config.due_hours),
+                created_at=now,
+                updated_at=now,
+            )
         )
-        session.add(ticket)
-        session.flush()
-        message.outcome = "held" if status == "held" else "created"
-        message.reason = reason
-        message.ticket_id = ticket.id
-        session.add(message)
-        session.flush()
-        audit.record(
-            session,
+        outcome = "held" if status == "held" else "created"
+        message_id = self._save(
+            w, message, attachments, outcome=outcome, reason=reason, ticket_id=ticket_id
+        )
+        w.audit(
             message.source,
             "ticket.created",
-            ticket_id=ticket.id,
-            message_id=message.id,
+            ticket_id=ticket_id,
+            message_id=message_id,
             status=status,
         )
-        return Outcome("created", ticket.reference, reason)
+        return Outcome("created", _reference(ticket_id), reason)
 
     # --- rows ------------------------------------------------------------------------
 
-    def _customer(self, session: Session, address: str, name: str) -> Customer:
-        customer = session.exec(select(Customer).where(Customer.email == address)).first()
-        if customer is None:
-            customer = Customer(email=address, name=name[:255], domain=domain_of(address))
-            session.add(customer)
-            session.flush()
-        elif name and not customer.name:
-            customer.name = name[:255]
-            session.add(customer)
-        return customer
-
     def _message(
-        self, session: Session, item: _Prepared, parsed: ParsedMessage, key: str
-    ) -> Message:
-        """The Message row (not yet added) with its raw blob and attachments stored."""
-        raw_sha256 = store_blob(session, item.raw, item.sha256)
+        self, w: RowWriter, item: _Prepared, parsed: ParsedMessage, key: str
+    ) -> tuple[Message, list[Attachment]]:
+        """The message's row and its attachments' rows, not yet inserted; the raw
+        message and the attachment files are stored."""
         message = Message(
             direction="inbound",
             dedupe_key=key,
@@ -420,24 +431,23 @@ class Intake:
             list_mail=parsed.list_mail,
             outcome="",
             source=item.source,
-            raw_sha256=raw_sha256,
+            raw_sha256=w.blob(item.raw, item.sha256),
             defects=list(parsed.defects),
         )
-        message.attachments = [
+        attachments = [
             Attachment(
+                message_id=0,
                 filename=part.filename,
                 content_type=part.content_type,
                 size=part.size,
                 sha256=part.sha256,
-                blob_sha256=store_blob(session, part.data, part.sha256)
-                if part.data is not None
-                else None,
+                blob_sha256=w.blob(part.data, part.sha256) if part.data is not None else None,
                 text=part.text,
                 inline=part.inline,
             )
             for part in parsed.attachments
         ]
-        return message
+        return message, attachments
 
 
 def _reference(ticket_id: int | None) -> str | None:

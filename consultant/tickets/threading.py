@@ -8,6 +8,8 @@ anybody can type, and so is trusted only from the ticket's own customer.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlmodel import Session, col, select
 
 from consultant.mail.parse import ParsedMessage
@@ -15,24 +17,35 @@ from consultant.tickets.models import Message, Ticket
 from consultant.tickets.references import reference_in
 
 
-def find_thread(session: Session, parsed: ParsedMessage, customer_id: int | None) -> Ticket | None:
+class Thread(NamedTuple):
+    ticket_id: int
+    status: str
+
+
+def find_thread(session: Session, parsed: ParsedMessage, customer_id: int | None) -> Thread | None:
     ids = list(dict.fromkeys((*reversed(parsed.in_reply_to), *reversed(parsed.references))))
     if ids:
         rows = session.exec(
-            select(Message.message_id, Message.direction, Ticket)
+            select(
+                Message.message_id, Message.direction, Ticket.id, Ticket.customer_id, Ticket.status
+            )
             .join(Ticket, col(Message.ticket_id) == Ticket.id)
             .where(col(Message.message_id).in_(ids))
         ).all()
-        by_id = {message_id: (direction, ticket) for message_id, direction, ticket in rows}
+        by_id = {row[0]: row[1:] for row in rows}
         for message_id in ids:  # newest reference first
             if message_id not in by_id:
                 continue
-            direction, ticket = by_id[message_id]
-            if direction == "outbound" or ticket.customer_id == customer_id:
-                return ticket
+            direction, ticket_id, owner, status = by_id[message_id]
+            if direction == "outbound" or owner == customer_id:
+                return Thread(ticket_id, status)
     reference = reference_in(parsed.subject)
     if reference is not None and customer_id is not None:
-        ticket = session.get(Ticket, reference)
-        if ticket is not None and ticket.customer_id == customer_id:
-            return ticket
+        row = session.exec(
+            select(Ticket.id, Ticket.status).where(
+                Ticket.id == reference, Ticket.customer_id == customer_id
+            )
+        ).first()
+        if row is not None:
+            return Thread(row[0], row[1])
     return None
