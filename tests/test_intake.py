@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine, func
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
@@ -25,6 +26,7 @@ from consultant.tickets.models import (
     Ticket,
 )
 from consultant.tickets.references import parse_reference
+from consultant.tickets.rows import RowWriter
 from tests.mailmaker import question
 
 CONFIG = IngestConfig(our_addresses=("consult@caseconsultant.example",))
@@ -373,3 +375,48 @@ def test_logs_name_ids_never_message_text(intake: Intake, caplog: pytest.LogCapt
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "status=created" in logged
     assert "Quarterfield" not in logged and "Zelda" not in logged
+
+
+def test_a_race_lost_mid_batch_is_retried_message_by_message(
+    intake: Intake, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another ingress stores a message after this batch looked (simulated by a lookup
+    that misses once): the batch is redone carefully and the message is a duplicate."""
+    raw = question(message_id="<raced@clinic.example>")
+    first = intake.accept(raw, "smtp")
+    real = RowWriter.stored
+    misses = {"left": 1}
+
+    def stale(self: RowWriter, key: str):  # type: ignore[no-untyped-def]
+        if key == "raced@clinic.example" and misses["left"]:
+            misses["left"] -= 1
+            return None
+        return real(self, key)
+
+    monkeypatch.setattr(RowWriter, "prefetch", lambda *args: None)
+    monkeypatch.setattr(RowWriter, "stored", stale)
+    outcomes = intake.accept_batch([question("before"), raw, question("after")], "imap:consult")
+    assert [o.status for o in outcomes] == ["created", "duplicate", "created"]
+    assert outcomes[1].ticket == first.ticket
+    assert count(engine, Ticket) == 3
+
+
+def test_data_the_database_refuses_is_a_recorded_rejection(
+    intake: Intake, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = RowWriter.message
+
+    def refuse(self: RowWriter, key: str, values: dict):  # type: ignore[no-untyped-def]
+        if values["subject"] == "poison":
+            raise DataError("INSERT INTO messages ...", {}, ValueError("invalid byte sequence"))
+        return real(self, key, values)
+
+    monkeypatch.setattr(RowWriter, "message", refuse)
+    outcomes = intake.accept_batch(
+        [question("one"), question("two", subject="poison"), question("three")], "pipe"
+    )
+    assert [o.status for o in outcomes] == ["created", "rejected", "created"]
+    assert outcomes[1].reason == "the database refused it (ValueError); it is kept raw"
+    with Session(engine) as session:
+        assert session.exec(select(RejectedMessage.reason)).one() == outcomes[1].reason
+    assert count(engine, Ticket) == 2

@@ -23,26 +23,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session
 
 from consultant.config import IngestConfig
-from consultant.database.engine import transaction
+from consultant.database.engine import is_unavailable, transaction
 from consultant.database.types import utcnow
 from consultant.logs import log_event
 from consultant.mail.message import strip_reply_prefixes
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
 from consultant.tickets.declines import DECLINE_REASON, queue_decline
-from consultant.tickets.models import (
-    REOPENED_BY_REPLY,
-    Attachment,
-    Message,
-    RejectedMessage,
-    Ticket,
-    ticket_reference,
-)
-from consultant.tickets.rows import RowWriter
-from consultant.tickets.rules import domain_of, is_allowed, is_ours, over_rate_limit
+from consultant.tickets.models import REOPENED_BY_REPLY, Ticket, ticket_reference
+from consultant.tickets.rows import RowWriter, Stored
+from consultant.tickets.rules import domain_of, is_allowed, is_ours
 from consultant.tickets.threading import Thread, find_thread
 
 log = logging.getLogger(__name__)
@@ -64,19 +57,24 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class _Dedupe:
-    key: str
-    seen: tuple[int, str, int | None] | None  # (message id, direction, ticket id)
-    variant_of: tuple[int, str, int | None] | None
-
-
-@dataclass(frozen=True)
 class _Prepared:
     raw: bytes
     sha256: str
     source: str
     parsed: ParsedMessage | None
     rejection: str | None
+
+    @property
+    def key(self) -> str | None:
+        """The dedupe key: the Message-ID, or the raw hash when there is none."""
+        if self.parsed is None:
+            return None
+        return self.parsed.message_id or f"sha256:{self.sha256}"
+
+    @property
+    def address(self) -> str | None:
+        """Whom to answer: From, else Reply-To."""
+        return self.parsed and (self.parsed.from_address or self.parsed.reply_to)
 
 
 class Intake:
@@ -103,17 +101,23 @@ class Intake:
     ) -> list[Outcome]:
         """Store RAWS in one transaction; one message's bad data never spoils the others.
 
+        The batch is first stored in one go. Should any statement fail (another
+        ingress storing the same message at the same moment, data the database
+        refuses), the transaction is rolled back and the batch stored again message
+        by message, each in a savepoint, so the failure stays with its message.
+
         ALSO runs in the same transaction (the IMAP poller records how far it has read
         there, so progress and tickets commit together). Raises DatabaseUnavailable
         (nothing stored) when the database cannot be reached; the caller keeps the
         messages and tries again later.
         """
         prepared = [self._prepare(raw, source) for raw in raws]
-        with transaction(self.engine) as session:
-            writer = RowWriter(session)
-            outcomes = [self._store(writer, item) for item in prepared]
-            if also is not None:
-                also(session)
+        try:
+            outcomes = self._store_all(prepared, also, careful=False)
+        except DBAPIError as exc:
+            if is_unavailable(exc):
+                raise
+            outcomes = self._store_all(prepared, also, careful=True)
         for item, outcome in zip(prepared, outcomes, strict=True):
             log_event(
                 log,
@@ -133,7 +137,10 @@ class Intake:
         item = _Prepared(
             header, hashlib.sha256(header).hexdigest(), source, None, self._too_big(size)
         )
-        return self._store(RowWriter(session), item)
+        writer = self._writer(session)
+        outcome = self._decide(writer, item)
+        writer.flush()
+        return outcome
 
     def _too_big(self, size: int) -> str:
         return (
@@ -151,250 +158,197 @@ class Intake:
             return _Prepared(raw, sha256, source, None, exc.reason)
         return _Prepared(raw, sha256, source, parsed, None)
 
-    def _store(self, w: RowWriter, item: _Prepared) -> Outcome:
-        """Decide and store ITEM inside a savepoint; a unique-key race with another
-        ingress (the same message arriving twice at once) is retried once, and then
-        finds the other's row."""
+    def _writer(self, session: Session) -> RowWriter:
+        since = utcnow() - timedelta(minutes=self.config.rate_window_minutes)
+        return RowWriter(session, since)
+
+    def _store_all(
+        self,
+        items: list[_Prepared],
+        also: Callable[[Session], None] | None,
+        *,
+        careful: bool,
+    ) -> list[Outcome]:
+        with transaction(self.engine) as session:
+            writer = self._writer(session)
+            writer.prefetch(
+                (item.key for item in items if item.key),
+                (item.sha256 for item in items),
+                (item.address for item in items if item.address),
+            )
+            store = self._store_carefully if careful else self._decide
+            outcomes = [store(writer, item) for item in items]
+            writer.flush()
+            if also is not None:
+                also(session)
+        return outcomes
+
+    def _store_carefully(self, w: RowWriter, item: _Prepared) -> Outcome:
+        """ITEM in its own savepoint: a unique-key race is retried once (and then finds
+        the other's row); data the database refuses becomes a recorded rejection."""
         for attempt in range(2):
+            checkpoint = w.checkpoint()
             try:
                 with w.session.begin_nested():
                     return self._decide(w, item)
             except IntegrityError:
+                w.rewind(checkpoint)
                 w.forget()
                 if attempt:
                     raise
+            except DBAPIError as exc:
+                w.rewind(checkpoint)
+                w.forget()
+                if is_unavailable(exc):
+                    raise
+                reason = f"the database refused it ({type(exc.orig).__name__}); it is kept raw"
+                with w.session.begin_nested():
+                    return self._reject(w, item, reason)
         raise AssertionError("unreachable")
 
+    # --- the decision ----------------------------------------------------------------
+
     def _decide(self, w: RowWriter, item: _Prepared) -> Outcome:
-        session = w.session
         parsed = item.parsed
-        if parsed is None:
+        if parsed is None or item.key is None:
             return self._reject(w, item, item.rejection or "unparsable")
-        dedupe = self._dedupe(session, parsed, item.sha256)
-        if dedupe.seen is not None:
-            seen_id, direction, ticket_id = dedupe.seen
-            if direction == "outbound":
+        key, stored, first = self._dedupe(w, parsed, item.key)
+        if stored is not None:
+            if stored.direction == "outbound":
                 reason = "our own outbound message came back"
-                return Outcome("ignored", _reference(ticket_id), reason)
-            return Outcome(
-                "duplicate", _reference(ticket_id), f"already received (message {seen_id})"
-            )
-        key = dedupe.key
-        if dedupe.variant_of is not None:
-            first_id, _direction, ticket_id = dedupe.variant_of
-            return self._keep_variant(w, item, parsed, key, first_id, ticket_id)
-        address = parsed.from_address or parsed.reply_to
+                return Outcome("ignored", _reference(stored.ticket_id), reason)
+            reason = f"already received (message {stored.id})"
+            return Outcome("duplicate", _reference(stored.ticket_id), reason)
+        if first is not None:  # a different message reusing the Message-ID
+            reason = f"Message-ID already used by message {first.id}; kept beside it"
+            message = self._message(w, item, parsed, key, defects=["reused-message-id"])
+            return self._keep(w, message, "duplicate", reason, first.ticket_id, "duplicate")
+        address = item.address
         if address is None and not parsed.automated:
             return self._reject(w, item, "no sender address (From or Reply-To) to answer")
-
-        message, attachments = self._message(w, item, parsed, key)
+        message = self._message(w, item, parsed, key)
         if is_ours(address, self.config):
             reason = "sent from one of our own addresses"
-            return self._ignore(w, message, attachments, None, reason)
+            return self._keep(w, message, "ignored", reason, None, "ignored")
         if parsed.automated:
-            thread = find_thread(session, parsed, None)
-            return self._ignore(w, message, attachments, thread, parsed.automated)
+            thread = find_thread(w.session, parsed, None)
+            ticket_id = thread.ticket_id if thread else None
+            return self._keep(w, message, "ignored", parsed.automated, ticket_id, "ignored")
         assert address is not None
         customer_id = w.customer(address, parsed.from_name)
-        if (count := over_rate_limit(session, address, self.config)) is not None:
-            return self._ignore(
-                w,
-                message,
-                attachments,
-                None,
+        limit = self.config.rate_limit
+        if limit and (count := w.sent_recently(address)) >= limit:
+            reason = (
                 f"rate-limited: {count} messages from this sender in "
-                f"{self.config.rate_window_minutes} minutes (limit {self.config.rate_limit})",
+                f"{self.config.rate_window_minutes} minutes (limit {limit})"
             )
-        thread = find_thread(session, parsed, customer_id)
+            return self._keep(w, message, "ignored", reason, None, "ignored")
+        thread = find_thread(w.session, parsed, customer_id)
         if thread is not None:
-            return self._append(w, message, attachments, thread)
+            return self._append(w, message, thread)
         if not is_allowed(address, self.config.allow):
             if self.config.not_allowed == "decline":
                 queue_decline(
-                    session, parsed, our_domain=self.our_domain, service_name=self.service_name
+                    w.session, parsed, our_domain=self.our_domain, service_name=self.service_name
                 )
-                return self._ignore(w, message, attachments, None, DECLINE_REASON)
+                return self._keep(w, message, "ignored", DECLINE_REASON, None, "ignored")
             reason = "held: the sender is not on the allowlist"
-            return self._open(w, message, attachments, customer_id, "held", reason)
-        return self._open(w, message, attachments, customer_id, "new", "")
+            return self._open(w, message, customer_id, "held", reason)
+        return self._open(w, message, customer_id, "new", "")
 
-    def _dedupe(self, session: Session, parsed: ParsedMessage, sha256: str) -> _Dedupe:
-        """The message's unique key, and what is stored under it already.
+    def _dedupe(self, w: RowWriter, parsed: ParsedMessage, key: str) -> tuple[str, Stored | None]:
+        """The key to store the message under, and what is stored there or under its ID.
 
-        The key is the Message-ID (the raw hash when there is none): the same message
-        twice never makes a second ticket. Some senders reuse one Message-ID for
-        different mail (fixed IDs on notifications, broken clients); a message whose
-        sender, subject or text differs from the stored one is still a duplicate, but
-        it is kept on the first one's thread under its ID plus a hash of its content,
-        so its text is not lost.
+        The same message twice never makes a second ticket. Some senders reuse one
+        Message-ID for different mail (fixed IDs on notifications, broken clients): a
+        message whose sender, subject or text differs from the one stored under its ID
+        is a duplicate too, but kept beside the first under its ID plus a hash of its
+        content, so its text is not lost.
         """
-        if parsed.message_id is None:
-            key = f"sha256:{sha256}"
-            return _Dedupe(key, self._seen(session, key), None)
-        seen = session.exec(
-            select(
-                Message.id,
-                Message.direction,
-                Message.ticket_id,
-                Message.from_address,
-                Message.subject,
-                Message.text,
-            ).where(Message.dedupe_key == parsed.message_id)
-        ).first()
-        if seen is None:
-            return _Dedupe(parsed.message_id, None, None)
-        seen_id, direction, ticket_id, from_address, subject, text = seen
-        first = (seen_id, direction, ticket_id)
-        if direction == "outbound" or (from_address, subject, text) == (
-            parsed.from_address,
+        stored = w.stored(key)
+        if stored is None or parsed.message_id is None or stored.direction == "outbound":
+            return key, stored, None
+        if (stored.from_address, stored.subject, stored.text) == (
+            parsed.from_address or parsed.reply_to,
             parsed.subject,
             parsed.text,
         ):
-            return _Dedupe(parsed.message_id, first, None)
+            return key, stored, None
         content = hashlib.sha256(
             "\n".join((parsed.from_address or "", parsed.subject, parsed.text)).encode()
         ).hexdigest()
-        key = f"{parsed.message_id[:900]} content:{content}"
-        return _Dedupe(key, self._seen(session, key), first)
-
-    def _seen(self, session: Session, key: str) -> tuple[int, str, int | None] | None:
-        row = session.exec(
-            select(Message.id, Message.direction, Message.ticket_id).where(
-                Message.dedupe_key == key
-            )
-        ).first()
-        return None if row is None else (row[0], row[1], row[2])
+        variant = f"{parsed.message_id[:900]} content:{content}"
+        return variant, w.stored(variant), stored
 
     # --- outcomes --------------------------------------------------------------------
 
     def _reject(self, w: RowWriter, item: _Prepared, reason: str) -> Outcome:
-        earlier = w.session.exec(
-            select(RejectedMessage.reason).where(RejectedMessage.raw_sha256 == item.sha256)
-        ).first()
+        earlier = w.rejected(item.sha256)
         if earlier is not None:
             return Outcome("rejected", None, earlier)
-        w.blob(item.raw, item.sha256)
-        rejection_id = w.insert(
-            RejectedMessage(
-                raw_sha256=item.sha256, size=len(item.raw), reason=reason[:1000], source=item.source
-            )
+        w.blobs([(item.sha256, item.raw)])
+        rejection_id = w.rejection(
+            {
+                "raw_sha256": item.sha256,
+                "size": len(item.raw),
+                "reason": reason[:1000],
+                "source": item.source,
+                "received_at": utcnow(),
+            }
         )
         w.audit(item.source, "message.rejected", rejection_id=rejection_id, reason=reason)
         return Outcome("rejected", None, reason)
 
-    def _save(
+    def _keep(
         self,
         w: RowWriter,
-        message: Message,
-        attachments: list[Attachment],
-        *,
+        message: _NewMessage,
         outcome: str,
         reason: str,
         ticket_id: int | None,
-    ) -> int:
-        message.outcome = outcome
-        message.reason = reason[:1000]
-        message.ticket_id = ticket_id
-        message_id = w.insert(message)
-        for attachment in attachments:
-            attachment.message_id = message_id
-        w.insert_many(attachments)
-        return message_id
-
-    def _keep_variant(
-        self,
-        w: RowWriter,
-        item: _Prepared,
-        parsed: ParsedMessage,
-        key: str,
-        first_id: int,
-        ticket_id: int | None,
+        status: str,
     ) -> Outcome:
-        message, attachments = self._message(w, item, parsed, key)
-        message.defects = [*message.defects, "reused-message-id"]
-        reason = f"Message-ID already used by message {first_id}; kept beside it"
-        message_id = self._save(
-            w, message, attachments, outcome="duplicate", reason=reason, ticket_id=ticket_id
-        )
-        w.audit(
-            item.source,
-            "message.duplicate",
-            ticket_id=ticket_id,
-            message_id=message_id,
-            reason=reason,
-        )
-        return Outcome("duplicate", _reference(ticket_id), reason)
-
-    def _ignore(
-        self,
-        w: RowWriter,
-        message: Message,
-        attachments: list[Attachment],
-        thread: Thread | None,
-        reason: str,
-    ) -> Outcome:
-        """Keep MESSAGE (on THREAD's ticket when it has one, without reopening it)."""
-        ticket_id = thread.ticket_id if thread else None
-        message_id = self._save(
-            w, message, attachments, outcome="ignored", reason=reason, ticket_id=ticket_id
-        )
+        """Store MESSAGE on TICKET_ID's thread (when it has one) without reopening it."""
+        message_id = message.save(w, outcome=outcome, reason=reason, ticket_id=ticket_id)
         w.audit(
             message.source,
-            "message.ignored",
+            f"message.{status}",
             ticket_id=ticket_id,
             message_id=message_id,
             reason=reason,
         )
-        return Outcome("ignored", _reference(ticket_id), reason)
+        return Outcome(status, _reference(ticket_id), reason)
 
-    def _append(
-        self, w: RowWriter, message: Message, attachments: list[Attachment], thread: Thread
-    ) -> Outcome:
-        message_id = self._save(
-            w, message, attachments, outcome="appended", reason="", ticket_id=thread.ticket_id
-        )
+    def _append(self, w: RowWriter, message: _NewMessage, thread: Thread) -> Outcome:
+        ticket_id = thread.ticket_id
+        message_id = message.save(w, outcome="appended", reason="", ticket_id=ticket_id)
         now = utcnow()
         changes: dict = {"updated_at": now, "version": Ticket.version + 1}
         reopened = thread.status in REOPENED_BY_REPLY
         if reopened:
             changes |= {"status": "open", "due_at": now + timedelta(hours=self.config.due_hours)}
-        w.session.execute(update(Ticket).where(Ticket.id == thread.ticket_id).values(changes))
-        w.audit(
-            message.source, "message.appended", ticket_id=thread.ticket_id, message_id=message_id
-        )
+        w.session.execute(update(Ticket).where(Ticket.id == ticket_id).values(changes))
+        w.audit(message.source, "message.appended", ticket_id=ticket_id, message_id=message_id)
         if reopened:
-            w.audit(
-                message.source,
-                "ticket.reopened",
-                ticket_id=thread.ticket_id,
-                message_id=message_id,
-            )
-        return Outcome("appended", _reference(thread.ticket_id), "reopened" if reopened else "")
+            w.audit(message.source, "ticket.reopened", ticket_id=ticket_id, message_id=message_id)
+        return Outcome("appended", _reference(ticket_id), "reopened" if reopened else "")
 
     def _open(
-        self,
-        w: RowWriter,
-        message: Message,
-        attachments: list[Attachment],
-        customer_id: int,
-        status: str,
-        reason: str,
+        self, w: RowWriter, message: _NewMessage, customer_id: int, status: str, reason: str
     ) -> Outcome:
         now = utcnow()
-        ticket_id = w.insert(
-            Ticket(
-                status=status,
-                subject=strip_reply_prefixes(message.subject)[:998],
-                customer_id=customer_id,
-                due_at=now + timedelta(hours=self.config.due_hours),
-                created_at=now,
-                updated_at=now,
-            )
+        ticket_id = w.ticket(
+            {
+                "status": status,
+                "subject": strip_reply_prefixes(message.values["subject"])[:998],
+                "customer_id": customer_id,
+                "due_at": now + timedelta(hours=self.config.due_hours),
+                "created_at": now,
+                "updated_at": now,
+            }
         )
         outcome = "held" if status == "held" else "created"
-        message_id = self._save(
-            w, message, attachments, outcome=outcome, reason=reason, ticket_id=ticket_id
-        )
+        message_id = message.save(w, outcome=outcome, reason=reason, ticket_id=ticket_id)
         w.audit(
             message.source,
             "ticket.created",
@@ -407,47 +361,74 @@ class Intake:
     # --- rows ------------------------------------------------------------------------
 
     def _message(
-        self, w: RowWriter, item: _Prepared, parsed: ParsedMessage, key: str
-    ) -> tuple[Message, list[Attachment]]:
-        """The message's row and its attachments' rows, not yet inserted; the raw
-        message and the attachment files are stored."""
-        message = Message(
-            direction="inbound",
-            dedupe_key=key,
-            message_id=parsed.message_id,
-            in_reply_to=list(parsed.in_reply_to),
-            references=list(parsed.references),
-            from_address=parsed.from_address or parsed.reply_to,
-            from_name=parsed.from_name,
-            to=list(parsed.to),
-            cc=list(parsed.cc),
-            date=parsed.date,
-            subject=parsed.subject,
-            text=parsed.text,
-            question=parsed.question,
-            html=parsed.html,
-            automated=parsed.automated is not None,
-            bounce=parsed.bounce,
-            list_mail=parsed.list_mail,
-            outcome="",
-            source=item.source,
-            raw_sha256=w.blob(item.raw, item.sha256),
-            defects=list(parsed.defects),
+        self,
+        w: RowWriter,
+        item: _Prepared,
+        parsed: ParsedMessage,
+        key: str,
+        defects: Sequence[str] = (),
+    ) -> _NewMessage:
+        """The message's row and its attachments', ready to insert; the raw message and
+        the attachment files are stored."""
+        w.blobs(
+            [
+                (item.sha256, item.raw),
+                *((part.sha256, part.data) for part in parsed.attachments if part.data is not None),
+            ]
         )
+        values = {
+            "direction": "inbound",
+            "dedupe_key": key,
+            "message_id": parsed.message_id,
+            "in_reply_to": list(parsed.in_reply_to),
+            "references": list(parsed.references),
+            "from_address": parsed.from_address or parsed.reply_to,
+            "from_name": parsed.from_name,
+            "to": list(parsed.to),
+            "cc": list(parsed.cc),
+            "date": parsed.date,
+            "subject": parsed.subject,
+            "text": parsed.text,
+            "question": parsed.question,
+            "html": parsed.html,
+            "automated": parsed.automated is not None,
+            "bounce": parsed.bounce,
+            "list_mail": parsed.list_mail,
+            "source": item.source,
+            "raw_sha256": item.sha256,
+            "defects": [*parsed.defects, *defects],
+            "received_at": utcnow(),
+        }
         attachments = [
-            Attachment(
-                message_id=0,
-                filename=part.filename,
-                content_type=part.content_type,
-                size=part.size,
-                sha256=part.sha256,
-                blob_sha256=w.blob(part.data, part.sha256) if part.data is not None else None,
-                text=part.text,
-                inline=part.inline,
-            )
+            {
+                "filename": part.filename,
+                "content_type": part.content_type,
+                "size": part.size,
+                "sha256": part.sha256,
+                "blob_sha256": part.sha256 if part.data is not None else None,
+                "text": part.text,
+                "inline": part.inline,
+            }
             for part in parsed.attachments
         ]
-        return message, attachments
+        return _NewMessage(values, attachments)
+
+
+@dataclass
+class _NewMessage:
+    values: dict
+    attachments: list[dict]
+
+    @property
+    def source(self) -> str:
+        return str(self.values["source"])
+
+    def save(self, w: RowWriter, *, outcome: str, reason: str, ticket_id: int | None) -> int:
+        key = self.values["dedupe_key"]
+        values = {**self.values, "outcome": outcome, "reason": reason[:1000]}
+        message_id = w.message(key, {**values, "ticket_id": ticket_id})
+        w.attachments([{**a, "message_id": message_id} for a in self.attachments])
+        return message_id
 
 
 def _reference(ticket_id: int | None) -> str | None:
