@@ -18,6 +18,7 @@ from consultant.config import ConfigError
 from consultant.drafting.analyze import analyze
 from consultant.drafting.findings import KINDS
 from consultant.templating import packaged_templates, template_environment
+from tests.corpus import corpus_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -292,13 +293,9 @@ def test_every_real_world_message_is_analyzed_without_error(
 ) -> None:
     """Bounces, broken MIME, odd charsets, huge and empty files: each gets an analysis,
     and automated mail (bounces, auto-replies) never gets a draft."""
-    corpora = ROOT.parent / "shared" / "corpora" / "email"
-    assert corpora.is_dir(), f"{corpora} is missing; CI keeps ../shared beside the checkout"
     search = CodeSearch(store)
     automated = drafted = 0
-    for path in sorted(corpora.rglob("*")):
-        if not path.is_file() or path.name in ("MANIFEST.txt", "STATS.txt"):
-            continue
+    for path in corpus_files():
         result = analyze(path.read_bytes(), store, search, templates=templates, on=ON).to_dict()
         if result["automated"]:
             automated += 1

@@ -1,4 +1,4 @@
-"""All 1,662 real-world messages of ../shared/corpora/email, through `consultant ingest`
+"""All 1,680 real-world messages of ../shared/corpora/email, through `consultant ingest`
 and through IMAP (a real Dovecot): each ends as a ticket, a recorded and flagged
 message, a duplicate or a recorded rejection with a reason, and nothing stops the
 messages behind it."""
@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
@@ -19,19 +18,8 @@ from consultant.database.migrate import open_database
 from consultant.mail.imap_poller import MailboxPoller
 from consultant.tickets.intake import STATUSES, Intake
 from consultant.tickets.models import Message, RejectedMessage, Ticket
+from tests.corpus import corpus_files
 from tests.servers.dovecot import Dovecot
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "email"
-
-
-def corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        pytest.fail(f"{CORPUS} is missing; CI keeps ../shared beside the checkout")
-    files = sorted(
-        p for p in CORPUS.rglob("*") if p.is_file() and p.name not in ("MANIFEST.txt", "STATS.txt")
-    )
-    assert len(files) == 1662
-    return files
 
 
 def rows(engine: Engine, model: type) -> int:
