@@ -406,10 +406,10 @@ def test_data_the_database_refuses_is_a_recorded_rejection(
 ) -> None:
     real = RowWriter.message
 
-    def refuse(self: RowWriter, key: str, values: dict):  # type: ignore[no-untyped-def]
+    def refuse(self: RowWriter, key: str, values: dict, attachments: list):  # type: ignore[no-untyped-def]
         if values["subject"] == "poison":
             raise DataError("INSERT INTO messages ...", {}, ValueError("invalid byte sequence"))
-        return real(self, key, values)
+        return real(self, key, values, attachments)
 
     monkeypatch.setattr(RowWriter, "message", refuse)
     outcomes = intake.accept_batch(
@@ -420,3 +420,27 @@ def test_data_the_database_refuses_is_a_recorded_rejection(
     with Session(engine) as session:
         assert session.exec(select(RejectedMessage.reason)).one() == outcomes[1].reason
     assert count(engine, Ticket) == 2
+
+
+def test_messages_of_one_batch_see_each_other(intake: Intake, engine: Engine) -> None:
+    created = intake.accept(question(message_id="<b0@clinic.example>"), "pipe")
+    assert created.ticket is not None
+    answer(engine, created.ticket, "answer4@caseconsultant.example")
+    batch = [
+        question("New one", message_id="<b1@clinic.example>", subject="Another"),
+        question("Follow-up to the new one", in_reply_to="<b1@clinic.example>"),
+        question("Reply one", in_reply_to="<answer4@caseconsultant.example>"),
+        question("Reply two", in_reply_to="<answer4@caseconsultant.example>"),
+        question("New one", message_id="<b1@clinic.example>", subject="Another"),
+    ]
+    outcomes = intake.accept_batch(batch, "imap:consult")
+    assert [(o.status, o.reason) for o in outcomes] == [
+        ("created", ""),
+        ("appended", ""),
+        ("appended", "reopened"),
+        ("appended", ""),  # the first reply already reopened it
+        ("duplicate", outcomes[4].reason),
+    ]
+    assert outcomes[1].ticket == outcomes[0].ticket == outcomes[4].ticket
+    assert outcomes[2].ticket == outcomes[3].ticket == created.ticket
+    assert ticket_of(engine, created.ticket).status == "open"

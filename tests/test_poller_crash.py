@@ -18,7 +18,7 @@ from consultant.tickets.models import Message, Ticket
 from tests.mailmaker import question
 from tests.servers.dovecot import Dovecot
 
-MESSAGES = 240
+MESSAGES = 400
 
 
 def write_config(path: Path, database_url: str, dovecot: Dovecot, user: str) -> None:
@@ -37,7 +37,7 @@ port = {dovecot.port("none")}
 tls = "none"
 username = "{user}"
 password = "{dovecot.password(user)}"
-batch_size = 8
+batch_size = 4
 lease_seconds = 1
 """
     )
@@ -75,14 +75,14 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(
 
     rng = random.Random(20261125)
     kills = 0
-    while stored() < MESSAGES and kills < 40:
+    while stored() < MESSAGES and kills < 12:
         process = poll(config)
         start = stored()
-        target = start + rng.randint(1, 30)
+        target = start + rng.randint(1, 12)
         deadline = time.monotonic() + 60
         while stored() < target and time.monotonic() < deadline:
             time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.05))  # land anywhere in the next batch
+        time.sleep(rng.uniform(0, 0.01))  # land anywhere in the next batch
         process.send_signal(signal.SIGKILL)
         process.wait()
         kills += 1

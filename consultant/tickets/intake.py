@@ -34,9 +34,9 @@ from consultant.mail.message import strip_reply_prefixes
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
 from consultant.tickets.declines import DECLINE_REASON, queue_decline
 from consultant.tickets.models import REOPENED_BY_REPLY, Ticket, ticket_reference
-from consultant.tickets.rows import RowWriter, Stored
+from consultant.tickets.rows import Pending, RowWriter, Stored
 from consultant.tickets.rules import domain_of, is_allowed, is_ours
-from consultant.tickets.threading import Thread, find_thread
+from consultant.tickets.threading import Thread, find_thread, referenced_ids
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ class Intake:
                 (item.key for item in items if item.key),
                 (item.sha256 for item in items),
                 (item.address for item in items if item.address),
+                (i for item in items if item.parsed for i in referenced_ids(item.parsed)),
             )
             store = self._store_carefully if careful else self._decide
             outcomes = [store(writer, item) for item in items]
@@ -184,26 +185,28 @@ class Intake:
         return outcomes
 
     def _store_carefully(self, w: RowWriter, item: _Prepared) -> Outcome:
-        """ITEM in its own savepoint: a unique-key race is retried once (and then finds
-        the other's row); data the database refuses becomes a recorded rejection."""
+        """ITEM in its own savepoint, written at once: a unique-key race is retried once
+        (and then finds the other's row); data the database refuses becomes a recorded
+        rejection."""
         for attempt in range(2):
-            checkpoint = w.checkpoint()
             try:
                 with w.session.begin_nested():
-                    return self._decide(w, item)
+                    outcome = self._decide(w, item)
+                    w.flush()
+                    return outcome
             except IntegrityError:
-                w.rewind(checkpoint)
-                w.forget()
+                w.discard()
                 if attempt:
                     raise
             except DBAPIError as exc:
-                w.rewind(checkpoint)
-                w.forget()
+                w.discard()
                 if is_unavailable(exc):
                     raise
                 reason = f"the database refused it ({type(exc.orig).__name__}); it is kept raw"
                 with w.session.begin_nested():
-                    return self._reject(w, item, reason)
+                    outcome = self._reject(w, item, reason)
+                    w.flush()
+                    return outcome
         raise AssertionError("unreachable")
 
     # --- the decision ----------------------------------------------------------------
@@ -217,10 +220,10 @@ class Intake:
             if stored.direction == "outbound":
                 reason = "our own outbound message came back"
                 return Outcome("ignored", _reference(stored.ticket_id), reason)
-            reason = f"already received (message {stored.id})"
+            reason = "already received"
             return Outcome("duplicate", _reference(stored.ticket_id), reason)
         if first is not None:  # a different message reusing the Message-ID
-            reason = f"Message-ID already used by message {first.id}; kept beside it"
+            reason = "Message-ID already used by a different message; kept beside it"
             message = self._message(w, item, parsed, key, defects=["reused-message-id"])
             return self._keep(w, message, "duplicate", reason, first.ticket_id, "duplicate")
         address = item.address
@@ -231,7 +234,7 @@ class Intake:
             reason = "sent from one of our own addresses"
             return self._keep(w, message, "ignored", reason, None, "ignored")
         if parsed.automated:
-            thread = find_thread(w.session, parsed, None)
+            thread = find_thread(w, parsed, None)
             ticket_id = thread.ticket_id if thread else None
             return self._keep(w, message, "ignored", parsed.automated, ticket_id, "ignored")
         assert address is not None
@@ -243,7 +246,7 @@ class Intake:
                 f"{self.config.rate_window_minutes} minutes (limit {limit})"
             )
             return self._keep(w, message, "ignored", reason, None, "ignored")
-        thread = find_thread(w.session, parsed, customer_id)
+        thread = find_thread(w, parsed, customer_id)
         if thread is not None:
             return self._append(w, message, thread)
         if not is_allowed(address, self.config.allow):
@@ -328,6 +331,7 @@ class Intake:
         if reopened:
             changes |= {"status": "open", "due_at": now + timedelta(hours=self.config.due_hours)}
         w.session.execute(update(Ticket).where(Ticket.id == ticket_id).values(changes))
+        w.ticket_changed(ticket_id, thread.customer_id, changes.get("status", thread.status))
         w.audit(message.source, "message.appended", ticket_id=ticket_id, message_id=message_id)
         if reopened:
             w.audit(message.source, "ticket.reopened", ticket_id=ticket_id, message_id=message_id)
@@ -337,7 +341,7 @@ class Intake:
         self, w: RowWriter, message: _NewMessage, customer_id: int, status: str, reason: str
     ) -> Outcome:
         now = utcnow()
-        ticket_id = w.ticket(
+        ticket_id = w.new_ticket(
             {
                 "status": status,
                 "subject": strip_reply_prefixes(message.values["subject"])[:998],
@@ -423,12 +427,14 @@ class _NewMessage:
     def source(self) -> str:
         return str(self.values["source"])
 
-    def save(self, w: RowWriter, *, outcome: str, reason: str, ticket_id: int | None) -> int:
-        key = self.values["dedupe_key"]
-        values = {**self.values, "outcome": outcome, "reason": reason[:1000]}
-        message_id = w.message(key, {**values, "ticket_id": ticket_id})
-        w.attachments([{**a, "message_id": message_id} for a in self.attachments])
-        return message_id
+    def save(self, w: RowWriter, *, outcome: str, reason: str, ticket_id: int | None) -> Pending:
+        values = {
+            **self.values,
+            "outcome": outcome,
+            "reason": reason[:1000],
+            "ticket_id": ticket_id,
+        }
+        return w.message(self.values["dedupe_key"], values, self.attachments)
 
 
 def _reference(ticket_id: int | None) -> str | None:

@@ -2,9 +2,10 @@
 
 Through the ORM, storing a message cost about 2.5 ms (unit of work, identity map,
 one query per lookup). Here a batch prefetches what it will ask (stored messages under
-its keys, earlier rejections, known blobs, customers, recent counts per sender) with
-one query each, stores new raw messages and files in one statement, inserts each
-ticket and message with a prepared statement, and writes the audit rows at the end.
+its keys, earlier rejections, customers, recent counts per sender, the threads its
+replies name) with one query each, inserts each new ticket as it decides (its reference
+is the outcome), and queues everything else for flush(): raw messages and files in one
+statement, messages in one multi-row INSERT, then attachments and audit rows.
 Every cache also learns what the batch itself inserts, so two messages of one batch
 see each other. After a failed statement the caches may lie: `forget()` empties them
 and every lookup then asks the database.
@@ -40,11 +41,20 @@ def _table(model: type) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
+class Pending:
+    """A message's id, known once flush() has inserted the row."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int | None = None) -> None:
+        self.value = value
+
+
 @dataclass(frozen=True)
 class Stored:
-    """A message already stored under a dedupe key."""
+    """A message already stored (or queued) under a dedupe key."""
 
-    id: int
+    id: Pending
     direction: str
     ticket_id: int | None
     from_address: str | None
@@ -59,16 +69,29 @@ class RowWriter:
         self._stored: dict[str, Stored | None] = {}
         self._rejected: dict[str, str | None] = {}
         self._blobs: set[str] = set()
-        self._customers: dict[str, int] = {}
+        self._customers: dict[str, int | None] = {}  # None: known not to exist yet
         self._sent: dict[str, int] = {}
         self._audit: list[dict[str, Any]] = []
+        self._pending_blobs: dict[str, bytes] = {}
+        self._pending_messages: list[tuple[dict[str, Any], list[dict], Pending]] = []
+        # Message-ID -> [(direction, ticket id)] of stored messages on a ticket, and
+        # ticket id -> (customer id, status): what threading asks.
+        self._on_tickets: dict[str, list[tuple[str, int]]] = {}
+        self._tickets: dict[int, tuple[int, str]] = {}
         dialect = session.get_bind().dialect.name
         self._insert_ignore = (postgresql if dialect == "postgresql" else sqlite).insert
 
     # --- prefetch --------------------------------------------------------------------
 
-    def prefetch(self, keys: Iterable[str], shas: Iterable[str], addresses: Iterable[str]) -> None:
+    def prefetch(
+        self,
+        keys: Iterable[str],
+        shas: Iterable[str],
+        addresses: Iterable[str],
+        referenced: Iterable[str],
+    ) -> None:
         """Answer the batch's lookups with one query per kind."""
+        self._load_threads(referenced)
         for chunk in _chunks(keys):
             self._stored.update(dict.fromkeys(chunk))
             for row in self.session.exec(
@@ -82,7 +105,7 @@ class RowWriter:
                     Message.text,
                 ).where(col(Message.dedupe_key).in_(chunk))
             ):
-                self._stored[row[0]] = Stored(*row[1:])
+                self._stored[row[0]] = Stored(Pending(row[1]), *row[2:])
         for chunk in _chunks(shas):
             self._rejected.update(dict.fromkeys(chunk))
             for sha, reason in self.session.exec(
@@ -92,6 +115,7 @@ class RowWriter:
             ):
                 self._rejected[sha] = reason
         for chunk in _chunks(addresses):
+            self._customers.update(dict.fromkeys(chunk))
             for email, customer_id in self.session.exec(
                 select(Customer.email, Customer.id).where(col(Customer.email).in_(chunk))
             ):
@@ -108,7 +132,27 @@ class RowWriter:
             ):
                 self._sent[address] = count
 
+    def _load_threads(self, message_ids: Iterable[str]) -> None:
+        for chunk in _chunks(message_ids):
+            for message_id in chunk:
+                self._on_tickets.setdefault(message_id, [])
+            for message_id, direction, ticket_id, customer_id, status in self.session.exec(
+                select(
+                    Message.message_id,
+                    Message.direction,
+                    Ticket.id,
+                    Ticket.customer_id,
+                    Ticket.status,
+                )
+                .join(Ticket, col(Message.ticket_id) == Ticket.id)
+                .where(col(Message.message_id).in_(chunk))
+            ):
+                self._on_tickets[message_id].append((direction, ticket_id))
+                self._tickets[ticket_id] = (customer_id, status)
+
     def forget(self) -> None:
+        self._on_tickets.clear()
+        self._tickets.clear()
         self._stored.clear()
         self._rejected.clear()
         self._blobs.clear()
@@ -129,7 +173,7 @@ class RowWriter:
                     Message.text,
                 ).where(Message.dedupe_key == key)
             ).first()
-            self._stored[key] = Stored(*row) if row else None
+            self._stored[key] = Stored(Pending(row[0]), *row[1:]) if row else None
         return self._stored[key]
 
     def rejected(self, sha256: str) -> str | None:
@@ -153,23 +197,55 @@ class RowWriter:
             ).one()
         return self._sent[address]
 
+    def tickets_of(self, message_id: str) -> list[tuple[str, int]]:
+        """(direction, ticket id) of the stored messages with MESSAGE_ID on a ticket."""
+        if message_id not in self._on_tickets:
+            self._load_threads([message_id])
+        return self._on_tickets[message_id]
+
+    def ticket(self, ticket_id: int) -> tuple[int, str] | None:
+        """(customer id, status) of a ticket, or None when there is no such ticket."""
+        if ticket_id not in self._tickets:
+            row = self.session.exec(
+                select(Ticket.customer_id, Ticket.status).where(Ticket.id == ticket_id)
+            ).first()
+            if row is None:
+                return None
+            self._tickets[ticket_id] = (row[0], row[1])
+        return self._tickets[ticket_id]
+
+    def ticket_changed(self, ticket_id: int, customer_id: int, status: str) -> None:
+        self._tickets[ticket_id] = (customer_id, status)
+
     # --- writes ----------------------------------------------------------------------
 
     def blobs(self, items: Iterable[tuple[str, bytes]]) -> None:
-        """Keep each (sha256, data) once; repeats and known ones cost nothing."""
-        rows = {sha: data for sha, data in items if sha not in self._blobs}
-        if rows:
+        """Keep each (sha256, data) once (stored at flush); repeats cost nothing."""
+        for sha, data in items:
+            if sha not in self._blobs:
+                self._pending_blobs[sha] = data
+
+    def _flush_blobs(self) -> None:
+        if self._pending_blobs:
             statement = self._insert_ignore(_table(Blob)).on_conflict_do_nothing()
             self.session.execute(
                 statement,
-                [{"sha256": sha, "size": len(data), "data": data} for sha, data in rows.items()],
+                [
+                    {"sha256": sha, "size": len(data), "data": data}
+                    for sha, data in self._pending_blobs.items()
+                ],
             )
-            self._blobs.update(rows)
+            self._blobs.update(self._pending_blobs)
+            self._pending_blobs = {}
 
     def customer(self, address: str, name: str) -> int:
         """The id of the customer with ADDRESS, created on first contact."""
-        if address not in self._customers:
-            found = self.session.exec(select(Customer.id).where(Customer.email == address)).first()
+        found = self._customers.get(address)
+        if found is None:
+            if address not in self._customers:
+                found = self.session.exec(
+                    select(Customer.id).where(Customer.email == address)
+                ).first()
             if found is None:
                 found = self._insert(
                     Customer,
@@ -181,31 +257,37 @@ class RowWriter:
                     },
                 )
             self._customers[address] = found
-        return self._customers[address]
+        return found
 
-    def ticket(self, values: dict[str, Any]) -> int:
-        return self._insert(Ticket, {"assignee": None, "version": 1, **values})
+    def new_ticket(self, values: dict[str, Any]) -> int:
+        ticket_id = self._insert(Ticket, {"assignee": None, "version": 1, **values})
+        self._tickets[ticket_id] = (values["customer_id"], values["status"])
+        return ticket_id
 
-    def message(self, key: str, values: dict[str, Any]) -> int:
-        message_id = self._insert(Message, values)
+    def message(self, key: str, values: dict[str, Any], attachments: list[dict]) -> Pending:
+        """Queue a message row and its attachments' for flush(); its id is known then."""
+        pending = Pending()
+        self._pending_messages.append((values, attachments, pending))
         self._stored[key] = Stored(
-            message_id,
+            pending,
             values["direction"],
             values["ticket_id"],
             values["from_address"],
             values["subject"],
             values["text"],
         )
+        # Later messages of the batch may reply to this one. Every ID the batch refers
+        # to was prefetched, so an ID missing here is one nobody in the batch asks for.
+        if values["ticket_id"] is not None and values["message_id"] in self._on_tickets:
+            entry = (values["direction"], values["ticket_id"])
+            self._on_tickets[values["message_id"]].append(entry)
         if values["direction"] == "inbound" and values["from_address"]:
             address = values["from_address"]
             self._sent[address] = self.sent_recently(address) + 1
-        return message_id
-
-    def attachments(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.session.execute(insert(_table(Attachment)), rows)
+        return pending
 
     def rejection(self, values: dict[str, Any]) -> int:
+        self._flush_blobs()  # the rejection's raw message first: a foreign key
         rejection_id = self._insert(RejectedMessage, values)
         self._rejected[values["raw_sha256"]] = values["reason"]
         return rejection_id
@@ -216,7 +298,7 @@ class RowWriter:
         action: str,
         *,
         ticket_id: int | None = None,
-        message_id: int | None = None,
+        message_id: Pending | None = None,
         **detail: object,
     ) -> None:
         """Queue an audit row for flush(); DETAIL holds ids, counts and reasons, never
@@ -232,16 +314,38 @@ class RowWriter:
             }
         )
 
-    def checkpoint(self) -> int:
-        return len(self._audit)
-
-    def rewind(self, checkpoint: int) -> None:
-        """Drop audit rows queued since CHECKPOINT (their savepoint rolled back)."""
-        del self._audit[checkpoint:]
+    def discard(self) -> None:
+        """Drop what is queued (its savepoint rolled back) and what the caches learned."""
+        self._audit = []
+        self._pending_blobs = {}
+        self._pending_messages = []
+        self.forget()
 
     def flush(self) -> None:
+        """Write what is queued: files, then messages (one multi-row INSERT), their
+        attachments, then the audit rows."""
+        self._flush_blobs()
+        if self._pending_messages:
+            table = _table(Message)
+            ids = self.session.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                [values for values, _attachments, _pending in self._pending_messages],
+            ).scalars()
+            rows = []
+            for message_id, (_values, attachments, pending) in zip(
+                ids, self._pending_messages, strict=True
+            ):
+                pending.value = message_id
+                rows += [{**attachment, "message_id": message_id} for attachment in attachments]
+            if rows:
+                self.session.execute(insert(_table(Attachment)), rows)
+            self._pending_messages = []
         if self._audit:
-            self.session.execute(insert(_table(AuditEvent)), self._audit)
+            rows = [
+                {**event, "message_id": event["message_id"] and event["message_id"].value}
+                for event in self._audit
+            ]
+            self.session.execute(insert(_table(AuditEvent)), rows)
             self._audit = []
 
     def _insert(self, model: type, values: dict[str, Any]) -> int:

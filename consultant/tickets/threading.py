@@ -10,42 +10,34 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlmodel import Session, col, select
-
 from consultant.mail.parse import ParsedMessage
-from consultant.tickets.models import Message, Ticket
 from consultant.tickets.references import reference_in
+from consultant.tickets.rows import RowWriter
 
 
 class Thread(NamedTuple):
     ticket_id: int
+    customer_id: int
     status: str
 
 
-def find_thread(session: Session, parsed: ParsedMessage, customer_id: int | None) -> Thread | None:
-    ids = list(dict.fromkeys((*reversed(parsed.in_reply_to), *reversed(parsed.references))))
-    if ids:
-        rows = session.exec(
-            select(
-                Message.message_id, Message.direction, Ticket.id, Ticket.customer_id, Ticket.status
-            )
-            .join(Ticket, col(Message.ticket_id) == Ticket.id)
-            .where(col(Message.message_id).in_(ids))
-        ).all()
-        by_id = {row[0]: row[1:] for row in rows}
-        for message_id in ids:  # newest reference first
-            if message_id not in by_id:
+def referenced_ids(parsed: ParsedMessage) -> list[str]:
+    """The Message-IDs a message answers, newest first."""
+    return list(dict.fromkeys((*reversed(parsed.in_reply_to), *reversed(parsed.references))))
+
+
+def find_thread(w: RowWriter, parsed: ParsedMessage, customer_id: int | None) -> Thread | None:
+    for message_id in referenced_ids(parsed):
+        for direction, ticket_id in w.tickets_of(message_id):
+            ticket = w.ticket(ticket_id)
+            if ticket is None:
                 continue
-            direction, ticket_id, owner, status = by_id[message_id]
+            owner, status = ticket
             if direction == "outbound" or owner == customer_id:
-                return Thread(ticket_id, status)
+                return Thread(ticket_id, owner, status)
     reference = reference_in(parsed.subject)
     if reference is not None and customer_id is not None:
-        row = session.exec(
-            select(Ticket.id, Ticket.status).where(
-                Ticket.id == reference, Ticket.customer_id == customer_id
-            )
-        ).first()
-        if row is not None:
-            return Thread(row[0], row[1])
+        ticket = w.ticket(reference)
+        if ticket is not None and ticket[0] == customer_id:
+            return Thread(reference, ticket[0], ticket[1])
     return None
