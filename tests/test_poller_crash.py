@@ -1,5 +1,6 @@
-"""SIGKILL the poller at random points mid-batch, restart it, and count: every message
-becomes a ticket exactly once, and ends in the processed folder."""
+"""`consultant poll` as a process: SIGKILL it at random points mid-batch, restart it, and
+count (every message
+becomes a ticket exactly once and ends in the processed folder); several mailboxes."""
 
 from __future__ import annotations
 
@@ -97,3 +98,47 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(
     assert sorted(ids) == sorted(f"kill{i}@c.example" for i in range(MESSAGES))
     assert dovecot.folder_uids(mail_user, "INBOX") == []
     assert len(dovecot.folder_uids(mail_user, "Processed")) == MESSAGES
+
+
+def test_poll_once_reads_every_configured_mailbox(dovecot: Dovecot, tmp_path: Path) -> None:
+    users = []
+    for number in (1, 2):
+        user = f"multi{number}"
+        dovecot.add_user(user, f"secret-{number}")
+        dovecot.append(user, "INBOX", [question(f"Mailbox {number}: is J1100 valid?")])
+        users.append(user)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "t.sqlite"}"\n'
+        + "".join(
+            f'[[mailboxes]]\nname = "box{n}"\nhost = "{dovecot.host}"\n'
+            f'port = {dovecot.port("none")}\ntls = "none"\nusername = "{user}"\n'
+            f'password = "{dovecot.password(user)}"\n'
+            for n, user in enumerate(users, 1)
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "consultant", "--config", str(config), "poll", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["box1: 1 message(s) stored", "box2: 1 message(s) stored"]
+    only = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "consultant",
+            "--config",
+            str(config),
+            "poll",
+            "--once",
+            "--mailbox",
+            "box3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert only.returncode == 1 and "configured: box1, box2" in only.stderr
