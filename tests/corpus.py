@@ -1,5 +1,5 @@
 """The real-world mail corpus in ../shared/corpora/email (CI keeps ../shared beside the
-checkout): 1,680 files from other mail projects' test suites."""
+checkout): 1,662 messages from other mail projects' test suites, and their MANIFESTs."""
 
 from __future__ import annotations
 

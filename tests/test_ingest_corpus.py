@@ -1,4 +1,4 @@
-"""All 1,680 real-world messages of ../shared/corpora/email, through `consultant ingest`
+"""All 1,662 real-world messages of ../shared/corpora/email, through `consultant ingest`
 and through IMAP (a real Dovecot): each ends as a ticket, a recorded and flagged
 message, a duplicate or a recorded rejection with a reason, and nothing stops the
 messages behind it."""
@@ -29,6 +29,7 @@ def rows(engine: Engine, model: type) -> int:
 
 def test_every_corpus_message_through_consultant_ingest(tmp_path: Path) -> None:
     files = corpus_files()
+    assert len(files) == 1662
     url = f"sqlite:///{tmp_path / 'tickets.sqlite'}"
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{url}"\n[ingest]\nrate_limit = 0\n')

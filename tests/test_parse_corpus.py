@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from email import message_from_bytes
 from email.message import Message
-from pathlib import Path
 
 import pytest
 
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "email"
-NOT_MAIL = ("MANIFEST.txt", "STATS.txt")
+from tests.corpus import CORPUS, corpus_files
 
 # The only files that are no email at all; anything else rejected is a regression.
 REJECTED = {
@@ -28,12 +25,8 @@ Corpus = dict[str, tuple[bytes, ParsedMessage | UnparsableMessage]]
 def corpus() -> Corpus:
     """Each corpus file (by its path in the corpus), its bytes, and what parse_message
     made of them."""
-    if not CORPUS.is_dir():
-        pytest.fail(f"{CORPUS} is missing; CI keeps ../shared beside the checkout")
     results: Corpus = {}
-    for path in sorted(CORPUS.rglob("*")):
-        if not path.is_file() or path.name in NOT_MAIL:
-            continue
+    for path in corpus_files():
         raw = path.read_bytes()
         try:
             outcome: ParsedMessage | UnparsableMessage = parse_message(raw)
