@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
@@ -33,8 +33,8 @@ from consultant.logs import log_event
 from consultant.mail.message import strip_reply_prefixes
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
 from consultant.tickets.declines import DECLINE_REASON, queue_decline
-from consultant.tickets.models import REOPENED_BY_REPLY, Ticket, ticket_reference
-from consultant.tickets.rows import Pending, RowWriter, Stored
+from consultant.tickets.models import REOPENED_BY_REPLY, ticket_reference
+from consultant.tickets.rows import Pending, RowWriter, Stored, resolve
 from consultant.tickets.rules import domain_of, is_allowed, is_ours
 from consultant.tickets.threading import Thread, find_thread, referenced_ids
 
@@ -54,6 +54,20 @@ class Outcome:
 
     def to_dict(self) -> dict[str, str | None]:
         return {"ticket": self.ticket, "status": self.status, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class _Result:
+    """An Outcome whose ticket may be a new one, numbered when the batch is flushed."""
+
+    status: str
+    ticket_id: int | Pending | None = None
+    reason: str = ""
+
+    def outcome(self) -> Outcome:
+        ticket_id = resolve(self.ticket_id)
+        ticket = None if ticket_id is None else ticket_reference(ticket_id)
+        return Outcome(self.status, ticket, self.reason)
 
 
 @dataclass(frozen=True)
@@ -138,9 +152,9 @@ class Intake:
             header, hashlib.sha256(header).hexdigest(), source, None, self._too_big(size)
         )
         writer = self._writer(session)
-        outcome = self._decide(writer, item)
+        result = self._decide(writer, item)
         writer.flush()
-        return outcome
+        return result.outcome()
 
     def _too_big(self, size: int) -> str:
         return (
@@ -178,22 +192,22 @@ class Intake:
                 (i for item in items if item.parsed for i in referenced_ids(item.parsed)),
             )
             store = self._store_carefully if careful else self._decide
-            outcomes = [store(writer, item) for item in items]
+            results = [store(writer, item) for item in items]
             writer.flush()
             if also is not None:
                 also(session)
-        return outcomes
+        return [result.outcome() for result in results]
 
-    def _store_carefully(self, w: RowWriter, item: _Prepared) -> Outcome:
+    def _store_carefully(self, w: RowWriter, item: _Prepared) -> _Result:
         """ITEM in its own savepoint, written at once: a unique-key race is retried once
         (and then finds the other's row); data the database refuses becomes a recorded
         rejection."""
         for attempt in range(2):
             try:
                 with w.session.begin_nested():
-                    outcome = self._decide(w, item)
+                    result = self._decide(w, item)
                     w.flush()
-                    return outcome
+                    return result
             except IntegrityError:
                 w.discard()
                 if attempt:
@@ -204,14 +218,14 @@ class Intake:
                     raise
                 reason = f"the database refused it ({type(exc.orig).__name__}); it is kept raw"
                 with w.session.begin_nested():
-                    outcome = self._reject(w, item, reason)
+                    result = self._reject(w, item, reason)
                     w.flush()
-                    return outcome
+                    return result
         raise AssertionError("unreachable")
 
     # --- the decision ----------------------------------------------------------------
 
-    def _decide(self, w: RowWriter, item: _Prepared) -> Outcome:
+    def _decide(self, w: RowWriter, item: _Prepared) -> _Result:
         parsed = item.parsed
         if parsed is None or item.key is None:
             return self._reject(w, item, item.rejection or "unparsable")
@@ -219,9 +233,9 @@ class Intake:
         if stored is not None:
             if stored.direction == "outbound":
                 reason = "our own outbound message came back"
-                return Outcome("ignored", _reference(stored.ticket_id), reason)
+                return _Result("ignored", stored.ticket_id, reason)
             reason = "already received"
-            return Outcome("duplicate", _reference(stored.ticket_id), reason)
+            return _Result("duplicate", stored.ticket_id, reason)
         if first is not None:  # a different message reusing the Message-ID
             reason = "Message-ID already used by a different message; kept beside it"
             message = self._message(w, item, parsed, key, defects=["reused-message-id"])
@@ -285,10 +299,10 @@ class Intake:
 
     # --- outcomes --------------------------------------------------------------------
 
-    def _reject(self, w: RowWriter, item: _Prepared, reason: str) -> Outcome:
+    def _reject(self, w: RowWriter, item: _Prepared, reason: str) -> _Result:
         earlier = w.rejected(item.sha256)
         if earlier is not None:
-            return Outcome("rejected", None, earlier)
+            return _Result("rejected", None, earlier)
         w.blobs([(item.sha256, item.raw)])
         rejection_id = w.rejection(
             {
@@ -300,7 +314,7 @@ class Intake:
             }
         )
         w.audit(item.source, "message.rejected", rejection_id=rejection_id, reason=reason)
-        return Outcome("rejected", None, reason)
+        return _Result("rejected", None, reason)
 
     def _keep(
         self,
@@ -308,9 +322,9 @@ class Intake:
         message: _NewMessage,
         outcome: str,
         reason: str,
-        ticket_id: int | None,
+        ticket_id: int | Pending | None,
         status: str,
-    ) -> Outcome:
+    ) -> _Result:
         """Store MESSAGE on TICKET_ID's thread (when it has one) without reopening it."""
         message_id = message.save(w, outcome=outcome, reason=reason, ticket_id=ticket_id)
         w.audit(
@@ -320,26 +334,25 @@ class Intake:
             message_id=message_id,
             reason=reason,
         )
-        return Outcome(status, _reference(ticket_id), reason)
+        return _Result(status, ticket_id, reason)
 
-    def _append(self, w: RowWriter, message: _NewMessage, thread: Thread) -> Outcome:
+    def _append(self, w: RowWriter, message: _NewMessage, thread: Thread) -> _Result:
         ticket_id = thread.ticket_id
         message_id = message.save(w, outcome="appended", reason="", ticket_id=ticket_id)
         now = utcnow()
-        changes: dict = {"updated_at": now, "version": Ticket.version + 1}
+        changes: dict = {"updated_at": now}
         reopened = thread.status in REOPENED_BY_REPLY
         if reopened:
             changes |= {"status": "open", "due_at": now + timedelta(hours=self.config.due_hours)}
-        w.session.execute(update(Ticket).where(Ticket.id == ticket_id).values(changes))
-        w.ticket_changed(ticket_id, thread.customer_id, changes.get("status", thread.status))
+        w.update_ticket(ticket_id, thread.customer_id, thread.status, changes)
         w.audit(message.source, "message.appended", ticket_id=ticket_id, message_id=message_id)
         if reopened:
             w.audit(message.source, "ticket.reopened", ticket_id=ticket_id, message_id=message_id)
-        return Outcome("appended", _reference(ticket_id), "reopened" if reopened else "")
+        return _Result("appended", ticket_id, "reopened" if reopened else "")
 
     def _open(
         self, w: RowWriter, message: _NewMessage, customer_id: int, status: str, reason: str
-    ) -> Outcome:
+    ) -> _Result:
         now = utcnow()
         ticket_id = w.new_ticket(
             {
@@ -360,7 +373,7 @@ class Intake:
             message_id=message_id,
             status=status,
         )
-        return Outcome("created", _reference(ticket_id), reason)
+        return _Result("created", ticket_id, reason)
 
     # --- rows ------------------------------------------------------------------------
 
@@ -427,7 +440,9 @@ class _NewMessage:
     def source(self) -> str:
         return str(self.values["source"])
 
-    def save(self, w: RowWriter, *, outcome: str, reason: str, ticket_id: int | None) -> Pending:
+    def save(
+        self, w: RowWriter, *, outcome: str, reason: str, ticket_id: int | Pending | None
+    ) -> Pending:
         values = {
             **self.values,
             "outcome": outcome,
@@ -435,7 +450,3 @@ class _NewMessage:
             "ticket_id": ticket_id,
         }
         return w.message(self.values["dedupe_key"], values, self.attachments)
-
-
-def _reference(ticket_id: int | None) -> str | None:
-    return None if ticket_id is None else ticket_reference(ticket_id)

@@ -3,9 +3,9 @@
 Through the ORM, storing a message cost about 2.5 ms (unit of work, identity map,
 one query per lookup). Here a batch prefetches what it will ask (stored messages under
 its keys, earlier rejections, customers, recent counts per sender, the threads its
-replies name) with one query each, inserts each new ticket as it decides (its reference
-is the outcome), and queues everything else for flush(): raw messages and files in one
-statement, messages in one multi-row INSERT, then attachments and audit rows.
+replies name) with one query each, and queues every write for flush(): tickets and
+messages in one multi-row INSERT each (a new row's id is Pending until then), files,
+attachments and audit rows in one statement each.
 Every cache also learns what the batch itself inserts, so two messages of one batch
 see each other. After a failed statement the caches may lie: `forget()` empties them
 and every lookup then asks the database.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert
+from sqlalchemy import Table, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -42,12 +42,16 @@ def _table(model: type) -> Table:
 
 
 class Pending:
-    """A message's id, known once flush() has inserted the row."""
+    """A new row's id, known once flush() has inserted the row."""
 
     __slots__ = ("value",)
 
     def __init__(self, value: int | None = None) -> None:
         self.value = value
+
+
+def resolve(value: int | Pending | None) -> int | None:
+    return value.value if isinstance(value, Pending) else value
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Stored:
 
     id: Pending
     direction: str
-    ticket_id: int | None
+    ticket_id: int | Pending | None
     from_address: str | None
     subject: str
     text: str
@@ -74,10 +78,11 @@ class RowWriter:
         self._audit: list[dict[str, Any]] = []
         self._pending_blobs: dict[str, bytes] = {}
         self._pending_messages: list[tuple[dict[str, Any], list[dict], Pending]] = []
+        self._pending_tickets: list[tuple[dict[str, Any], Pending]] = []
         # Message-ID -> [(direction, ticket id)] of stored messages on a ticket, and
         # ticket id -> (customer id, status): what threading asks.
-        self._on_tickets: dict[str, list[tuple[str, int]]] = {}
-        self._tickets: dict[int, tuple[int, str]] = {}
+        self._on_tickets: dict[str, list[tuple[str, int | Pending]]] = {}
+        self._tickets: dict[int | Pending, tuple[int, str]] = {}
         dialect = session.get_bind().dialect.name
         self._insert_ignore = (postgresql if dialect == "postgresql" else sqlite).insert
 
@@ -197,13 +202,13 @@ class RowWriter:
             ).one()
         return self._sent[address]
 
-    def tickets_of(self, message_id: str) -> list[tuple[str, int]]:
+    def tickets_of(self, message_id: str) -> list[tuple[str, int | Pending]]:
         """(direction, ticket id) of the stored messages with MESSAGE_ID on a ticket."""
         if message_id not in self._on_tickets:
             self._load_threads([message_id])
         return self._on_tickets[message_id]
 
-    def ticket(self, ticket_id: int) -> tuple[int, str] | None:
+    def ticket(self, ticket_id: int | Pending) -> tuple[int, str] | None:
         """(customer id, status) of a ticket, or None when there is no such ticket."""
         if ticket_id not in self._tickets:
             row = self.session.exec(
@@ -213,9 +218,6 @@ class RowWriter:
                 return None
             self._tickets[ticket_id] = (row[0], row[1])
         return self._tickets[ticket_id]
-
-    def ticket_changed(self, ticket_id: int, customer_id: int, status: str) -> None:
-        self._tickets[ticket_id] = (customer_id, status)
 
     # --- writes ----------------------------------------------------------------------
 
@@ -259,10 +261,29 @@ class RowWriter:
             self._customers[address] = found
         return found
 
-    def new_ticket(self, values: dict[str, Any]) -> int:
-        ticket_id = self._insert(Ticket, {"assignee": None, "version": 1, **values})
-        self._tickets[ticket_id] = (values["customer_id"], values["status"])
-        return ticket_id
+    def new_ticket(self, values: dict[str, Any]) -> Pending:
+        """Queue a ticket for flush(); its id (and reference) is known then."""
+        pending = Pending()
+        row = {"assignee": None, "version": 1, **values}
+        self._pending_tickets.append((row, pending))
+        self._tickets[pending] = (values["customer_id"], values["status"])
+        return pending
+
+    def update_ticket(
+        self, ticket_id: int | Pending, customer_id: int, status: str, changes: dict[str, Any]
+    ) -> None:
+        """Apply CHANGES to a ticket: a queued one in place, a stored one with an UPDATE
+        that bumps its version (the optimistic lock every writer honours)."""
+        if isinstance(ticket_id, Pending):
+            row = next(row for row, pending in self._pending_tickets if pending is ticket_id)
+            row.update(changes)
+        else:
+            self.session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket_id)
+                .values({**changes, "version": Ticket.version + 1})
+            )
+        self._tickets[ticket_id] = (customer_id, changes.get("status", status))
 
     def message(self, key: str, values: dict[str, Any], attachments: list[dict]) -> Pending:
         """Queue a message row and its attachments' for flush(); its id is known then."""
@@ -297,7 +318,7 @@ class RowWriter:
         actor: str,
         action: str,
         *,
-        ticket_id: int | None = None,
+        ticket_id: int | Pending | None = None,
         message_id: Pending | None = None,
         **detail: object,
     ) -> None:
@@ -319,18 +340,28 @@ class RowWriter:
         self._audit = []
         self._pending_blobs = {}
         self._pending_messages = []
+        self._pending_tickets = []
         self.forget()
 
     def flush(self) -> None:
-        """Write what is queued: files, then messages (one multi-row INSERT), their
-        attachments, then the audit rows."""
+        """Write what is queued: tickets and messages in one multi-row INSERT each, and
+        files, attachments and audit rows in one statement each."""
+        if self._pending_tickets:
+            rows = [row for row, _pending in self._pending_tickets]
+            for ticket_id, (_row, pending) in zip(
+                self._insert_all(Ticket, rows), self._pending_tickets, strict=True
+            ):
+                pending.value = ticket_id
+            self._pending_tickets = []
         self._flush_blobs()
         if self._pending_messages:
-            table = _table(Message)
-            ids = self.session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                [values for values, _attachments, _pending in self._pending_messages],
-            ).scalars()
+            ids = self._insert_all(
+                Message,
+                [
+                    {**values, "ticket_id": resolve(values["ticket_id"])}
+                    for values, _attachments, _pending in self._pending_messages
+                ],
+            )
             rows = []
             for message_id, (_values, attachments, pending) in zip(
                 ids, self._pending_messages, strict=True
@@ -342,11 +373,21 @@ class RowWriter:
             self._pending_messages = []
         if self._audit:
             rows = [
-                {**event, "message_id": event["message_id"] and event["message_id"].value}
+                {
+                    **event,
+                    "ticket_id": resolve(event["ticket_id"]),
+                    "message_id": resolve(event["message_id"]),
+                }
                 for event in self._audit
             ]
             self.session.execute(insert(_table(AuditEvent)), rows)
             self._audit = []
+
+    def _insert_all(self, model: type, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ROWS in one statement; their new ids, in order."""
+        table = _table(model)
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(self.session.execute(statement, rows).scalars())
 
     def _insert(self, model: type, values: dict[str, Any]) -> int:
         table = _table(model)

@@ -12,11 +12,11 @@ from typing import NamedTuple
 
 from consultant.mail.parse import ParsedMessage
 from consultant.tickets.references import reference_in
-from consultant.tickets.rows import RowWriter
+from consultant.tickets.rows import Pending, RowWriter
 
 
 class Thread(NamedTuple):
-    ticket_id: int
+    ticket_id: int | Pending  # Pending: opened earlier in the same batch
     customer_id: int
     status: str
 
