@@ -142,3 +142,28 @@ def test_poll_once_reads_every_configured_mailbox(dovecot: Dovecot, tmp_path: Pa
         timeout=60,
     )
     assert only.returncode == 1 and "configured: box1, box2" in only.stderr
+
+
+def test_sigterm_stops_the_poller_cleanly_and_frees_the_mailbox(
+    dovecot: Dovecot, mail_user: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 't.sqlite'}"
+    config = tmp_path / "config.toml"
+    write_config(config, url, dovecot, mail_user)
+    config.write_text(config.read_text().replace("lease_seconds = 1", "lease_seconds = 600"))
+    process = poll(config)
+    dovecot.append(mail_user, "INBOX", [question("Is Z79.4 billable?")])
+    engine = make_engine(url)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with Session(engine) as session:
+                if session.exec(select(func.count()).select_from(Ticket)).one() == 1:
+                    break
+        except Exception:  # the schema may not exist yet
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    # The lease was released: another poller takes the mailbox at once, not in 600 s.
+    assert poll(config, "--once").wait(timeout=60) == 0

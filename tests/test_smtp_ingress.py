@@ -3,8 +3,13 @@ for strangers' recipients, 552 over the size limit."""
 
 from __future__ import annotations
 
+import signal
 import smtplib
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func
@@ -99,3 +104,33 @@ def test_real_world_long_lines_are_accepted(smtp_port: int, engine: Engine) -> N
     with smtplib.SMTP(LOOPBACK, smtp_port, timeout=10) as client:
         client.sendmail("coder@clinic.example", [OURS], raw)
     assert tickets(engine) == 1
+
+
+def test_consultant_smtpd_serves_until_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.toml"
+    url = f"sqlite:///{tmp_path / 't.sqlite'}"
+    config.write_text(f'[database]\nurl = "{url}"\n[smtpd]\nrecipients = ["{OURS}"]\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consultant", "--config", str(config), "smtpd", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client = smtplib.SMTP(LOOPBACK, port, timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "smtpd did not start"
+                time.sleep(0.1)
+        with client:
+            client.sendmail("coder@clinic.example", [OURS], question())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert f"smtpd-listening host=127.0.0.1 port={port}" in err
+    assert "status=created" in err and "E11.65" not in err  # logs never carry text
+    assert tickets(make_engine(url)) == 1
