@@ -10,20 +10,22 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import psycopg
 import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, make_url
 from sqlmodel import Session, select
 
 from consultant.config import IngestConfig, MailboxConfig
-from consultant.database.engine import DatabaseUnavailable
+from consultant.database.migrate import open_database
 from consultant.mail.imap_poller import MailboxBusy, MailboxPoller
 from consultant.tickets.intake import Intake
 from consultant.tickets.mailbox_state import acquire_lease, load_progress
 from consultant.tickets.models import Message, Ticket
 from tests.mailmaker import question
 from tests.servers.dovecot import Dovecot
+from tests.servers.postgres import PostgresServer
 
 CONFIG = IngestConfig()
 
@@ -252,29 +254,35 @@ def test_polling_without_idle_and_reconnecting_after_a_drop(
     assert not thread.is_alive()
 
 
-def test_a_database_outage_is_waited_out_and_nothing_moves_meanwhile(
-    dovecot: Dovecot, mail_user: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_a_real_postgresql_outage_is_waited_out(
+    dovecot: Dovecot, mail_user: str, postgres_server: PostgresServer, postgres_url: str
 ) -> None:
-    dovecot.append(mail_user, "INBOX", questions(3, prefix="outage"))
-    intake = Intake(engine, CONFIG)
-    failures = {"left": 2}
-    real = intake.accept_batch
+    """The database refuses every connection (as when it is down) while mail arrives:
+    the poller waits, moves nothing, and stores everything once it is back."""
+    engine = open_database(postgres_url)
+    name = make_url(postgres_url).database
 
-    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if failures["left"]:
-            failures["left"] -= 1
-            assert len(dovecot.folder_uids(mail_user, "INBOX")) == 3  # nothing moved yet
-            raise DatabaseUnavailable("database is down (simulated)")
-        return real(*args, **kwargs)
+    def allow(on: bool) -> None:
+        with psycopg.connect(postgres_server.conninfo(), autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(on).lower()}')
+            if not on:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
 
-    monkeypatch.setattr(intake, "accept_batch", flaky)
-    poller = MailboxPoller(mailbox_for(dovecot, mail_user), intake)
+    dovecot.append(mail_user, "INBOX", questions(3, prefix="down"))
+    allow(False)
+    poller = MailboxPoller(mailbox_for(dovecot, mail_user), Intake(engine, CONFIG))
     thread = threading.Thread(target=poller.run_forever)
     thread.start()
     try:
-        wait_for(lambda: tickets(engine) == 3, seconds=30)
+        time.sleep(2)
+        assert len(dovecot.folder_uids(mail_user, "INBOX")) == 3
+        allow(True)
+        wait_for(lambda: tickets(engine) == 3, seconds=60)
     finally:
+        allow(True)
         poller.stop.set()
         thread.join(timeout=20)
-    assert failures["left"] == 0
     assert dovecot.folder_uids(mail_user, "INBOX") == []
