@@ -238,6 +238,9 @@ def test_our_own_mail_coming_back_is_recognized(intake: Intake, engine: Engine) 
     )
     outcome = intake.accept(echoed, "pipe")
     assert outcome.status == "ignored" and "own outbound" in outcome.reason
+    resent = question("our answer, resent whole", headers={"X-CaseConsultant-Id": "42"})
+    outcome = intake.accept(resent, "pipe")
+    assert outcome.status == "ignored" and "x-caseconsultant-id" in outcome.reason
     from_us = question("copy", sender="consult@caseconsultant.example")
     assert intake.accept(from_us, "pipe").reason == "sent from one of our own addresses"
     assert count(engine, Ticket) == 1

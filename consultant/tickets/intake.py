@@ -41,6 +41,9 @@ from consultant.tickets.threading import Thread, find_thread, referenced_ids
 log = logging.getLogger(__name__)
 
 STATUSES = ("created", "appended", "duplicate", "ignored", "rejected")
+# Delivery puts this header (our message's id) on everything we send, so a copy that
+# comes back forwarded or bounced whole is known for ours even under a new Message-ID.
+OUTBOUND_HEADER = "x-caseconsultant-id"
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,10 @@ class Intake:
             reason = "Message-ID already used by a different message; kept beside it"
             message = self._message(w, item, parsed, key, defects=["reused-message-id"])
             return self._keep(w, message, "duplicate", reason, first.ticket_id, "duplicate")
+        if OUTBOUND_HEADER in parsed.extra_headers:
+            reason = f"our own outbound message came back ({OUTBOUND_HEADER} header)"
+            message = self._message(w, item, parsed, key)
+            return self._keep(w, message, "ignored", reason, None, "ignored")
         address = item.address
         if address is None and not parsed.automated:
             return self._reject(w, item, "no sender address (From or Reply-To) to answer")
