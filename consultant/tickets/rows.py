@@ -97,45 +97,21 @@ class RowWriter:
     ) -> None:
         """Answer the batch's lookups with one query per kind."""
         self._load_threads(referenced)
-        for chunk in _chunks(keys):
-            self._stored.update(dict.fromkeys(chunk))
-            for row in self.session.exec(
-                select(
-                    Message.dedupe_key,
-                    Message.id,
-                    Message.direction,
-                    Message.ticket_id,
-                    Message.from_address,
-                    Message.subject,
-                    Message.text,
-                ).where(col(Message.dedupe_key).in_(chunk))
-            ):
-                self._stored[row[0]] = Stored(Pending(row[1]), *row[2:])
-        for chunk in _chunks(shas):
-            self._rejected.update(dict.fromkeys(chunk))
-            for sha, reason in self.session.exec(
-                select(RejectedMessage.raw_sha256, RejectedMessage.reason).where(
-                    col(RejectedMessage.raw_sha256).in_(chunk)
-                )
-            ):
-                self._rejected[sha] = reason
-        for chunk in _chunks(addresses):
-            self._customers.update(dict.fromkeys(chunk))
-            for email, customer_id in self.session.exec(
-                select(Customer.email, Customer.id).where(col(Customer.email).in_(chunk))
-            ):
-                self._customers[email] = customer_id
-            self._sent.update(dict.fromkeys(chunk, 0))
-            for address, count in self.session.exec(
-                select(Message.from_address, func.count())
-                .where(
-                    col(Message.from_address).in_(chunk),
-                    Message.direction == "inbound",
-                    Message.received_at >= self.rate_since,
-                )
-                .group_by(Message.from_address)
-            ):
-                self._sent[address] = count
+        self._load_stored(keys)
+        self._load_rejected(shas)
+        self._load_customers(addresses)
+        self._load_sent(addresses)
+
+    def forget(self) -> None:
+        self._on_tickets.clear()
+        self._tickets.clear()
+        self._stored.clear()
+        self._rejected.clear()
+        self._blobs.clear()
+        self._customers.clear()
+        self._sent.clear()
+
+    # --- loading: each marks what it asked for, found or not ---------------------------
 
     def _load_threads(self, message_ids: Iterable[str]) -> None:
         for chunk in _chunks(message_ids):
@@ -155,51 +131,70 @@ class RowWriter:
                 self._on_tickets[message_id].append((direction, ticket_id))
                 self._tickets[ticket_id] = (customer_id, status)
 
-    def forget(self) -> None:
-        self._on_tickets.clear()
-        self._tickets.clear()
-        self._stored.clear()
-        self._rejected.clear()
-        self._blobs.clear()
-        self._customers.clear()
-        self._sent.clear()
-
-    # --- lookups ---------------------------------------------------------------------
-
-    def stored(self, key: str) -> Stored | None:
-        if key not in self._stored:
-            row = self.session.exec(
+    def _load_stored(self, keys: Iterable[str]) -> None:
+        for chunk in _chunks(keys):
+            self._stored.update(dict.fromkeys(chunk))
+            for key, message_id, *rest in self.session.exec(
                 select(
+                    Message.dedupe_key,
                     Message.id,
                     Message.direction,
                     Message.ticket_id,
                     Message.from_address,
                     Message.subject,
                     Message.text,
-                ).where(Message.dedupe_key == key)
-            ).first()
-            self._stored[key] = Stored(Pending(row[0]), *row[1:]) if row else None
+                ).where(col(Message.dedupe_key).in_(chunk))
+            ):
+                self._stored[key] = Stored(Pending(message_id), *rest)
+
+    def _load_rejected(self, shas: Iterable[str]) -> None:
+        for chunk in _chunks(shas):
+            self._rejected.update(dict.fromkeys(chunk))
+            for sha, reason in self.session.exec(
+                select(RejectedMessage.raw_sha256, RejectedMessage.reason).where(
+                    col(RejectedMessage.raw_sha256).in_(chunk)
+                )
+            ):
+                self._rejected[sha] = reason
+
+    def _load_customers(self, addresses: Iterable[str]) -> None:
+        for chunk in _chunks(addresses):
+            self._customers.update(dict.fromkeys(chunk))
+            for email, customer_id in self.session.exec(
+                select(Customer.email, Customer.id).where(col(Customer.email).in_(chunk))
+            ):
+                self._customers[email] = customer_id
+
+    def _load_sent(self, addresses: Iterable[str]) -> None:
+        for chunk in _chunks(addresses):
+            self._sent.update(dict.fromkeys(chunk, 0))
+            for address, count in self.session.exec(
+                select(Message.from_address, func.count())
+                .where(
+                    col(Message.from_address).in_(chunk),
+                    Message.direction == "inbound",
+                    Message.received_at >= self.rate_since,
+                )
+                .group_by(Message.from_address)
+            ):
+                self._sent[address] = count
+
+    # --- lookups ---------------------------------------------------------------------
+
+    def stored(self, key: str) -> Stored | None:
+        if key not in self._stored:
+            self._load_stored([key])
         return self._stored[key]
 
     def rejected(self, sha256: str) -> str | None:
         if sha256 not in self._rejected:
-            self._rejected[sha256] = self.session.exec(
-                select(RejectedMessage.reason).where(RejectedMessage.raw_sha256 == sha256)
-            ).first()
+            self._load_rejected([sha256])
         return self._rejected[sha256]
 
     def sent_recently(self, address: str) -> int:
         """Inbound messages from ADDRESS since rate_since, this batch's included."""
         if address not in self._sent:
-            self._sent[address] = self.session.exec(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.from_address == address,
-                    Message.direction == "inbound",
-                    Message.received_at >= self.rate_since,
-                )
-            ).one()
+            self._load_sent([address])
         return self._sent[address]
 
     def tickets_of(self, message_id: str) -> list[tuple[str, int | Pending]]:
@@ -242,22 +237,19 @@ class RowWriter:
 
     def customer(self, address: str, name: str) -> int:
         """The id of the customer with ADDRESS, created on first contact."""
-        found = self._customers.get(address)
+        if address not in self._customers:
+            self._load_customers([address])
+        found = self._customers[address]
         if found is None:
-            if address not in self._customers:
-                found = self.session.exec(
-                    select(Customer.id).where(Customer.email == address)
-                ).first()
-            if found is None:
-                found = self._insert(
-                    Customer,
-                    {
-                        "email": address,
-                        "name": name[:255],
-                        "domain": domain_of(address),
-                        "created_at": utcnow(),
-                    },
-                )
+            found = self._insert(
+                Customer,
+                {
+                    "email": address,
+                    "name": name[:255],
+                    "domain": domain_of(address),
+                    "created_at": utcnow(),
+                },
+            )
             self._customers[address] = found
         return found
 
