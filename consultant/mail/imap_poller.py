@@ -204,6 +204,7 @@ class MailboxPoller:
         for batch, sizes in self._batches(client, uids):
             if self.stop.is_set():
                 break
+            self._take_lease()  # a long backlog must not outlast the lease
             stored += self._store_batch(client, batch, sizes, uidvalidity)
         return stored
 
