@@ -50,11 +50,11 @@ def count(engine: Engine, model: type) -> int:
 
 
 def answer(engine: Engine, reference: str, message_id: str) -> None:
-    """What delivery will do: record our outbound answer and mark the ticket answered."""
+    """What delivery will do: record our outbound answer and mark the ticket sent."""
     with Session(engine) as session, session.begin():
         ticket = session.get(Ticket, parse_reference(reference))
         assert ticket is not None
-        ticket.status = "answered"
+        ticket.status = "sent"
         session.add(ticket)
         session.add(
             Message(
@@ -201,7 +201,7 @@ def test_auto_replies_are_recorded_not_answered_and_do_not_reopen(
     outcome = intake.accept(auto, "pipe")
     assert (outcome.status, outcome.ticket) == ("ignored", created.ticket)
     assert "Auto-Submitted" in outcome.reason
-    assert ticket_of(engine, created.ticket).status == "answered"
+    assert ticket_of(engine, created.ticket).status == "sent"
     with Session(engine) as session:
         stored = session.exec(select(Message).where(Message.outcome == "ignored")).one()
     assert stored.automated and not stored.bounce

@@ -5,17 +5,27 @@ from __future__ import annotations
 import click
 from sqlmodel import Session
 
+from consultant.cli.codes import open_store
 from consultant.cli.database import open_for_command
 from consultant.cli.output import emit_json
-from consultant.config import Config
+from consultant.config import Config, ConfigError
+from consultant.drafting.ticket_draft import draft_ticket, make_analyzer
+from consultant.templating import template_environment
 from consultant.tickets.models import TICKET_STATUSES
 from consultant.tickets.queries import list_tickets, show_ticket
 from consultant.tickets.references import parse_reference
 
 
+def _ticket_id(reference: str) -> int:
+    try:
+        return parse_reference(reference)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+
+
 @click.group()
 def tickets() -> None:
-    """List and show tickets."""
+    """List, show and draft tickets."""
 
 
 @tickets.command("list")
@@ -46,10 +56,7 @@ def list_command(config: Config, status: str | None, limit: int, as_json: bool) 
 @click.pass_obj
 def show_command(config: Config, reference: str, as_json: bool) -> None:
     """One ticket (REFERENCE like CC-000123) with its messages and history."""
-    try:
-        ticket_id = parse_reference(reference)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+    ticket_id = _ticket_id(reference)
     with Session(open_for_command(config)) as session:
         ticket = show_ticket(session, ticket_id)
     if ticket is None:
@@ -83,7 +90,43 @@ def show_command(config: Config, reference: str, as_json: bool) -> None:
             )
         click.echo("")
         click.echo(message["text"])
+    if ticket["drafts"]:
+        draft = ticket["drafts"][-1]
+        click.echo("")
+        click.echo(f"=== draft version {draft['version']} ({draft['author']}, {draft['created']})")
+        click.echo(draft["body"])
     click.echo("")
     click.echo("History:")
     for event in ticket["audit"]:
         click.echo(f"  {event['at'][:19]}  {event['actor']:<16} {event['action']}")
+
+
+@tickets.command("draft")
+@click.argument("reference")
+@click.pass_obj
+def draft_command(config: Config, reference: str) -> None:
+    """Draft (or draft again, after a follow-up) the answer to ticket REFERENCE.
+
+    The queue's workers do this for every new ticket; this runs it by hand.
+    """
+    ticket_id = _ticket_id(reference)
+    try:
+        templates = template_environment(config.drafting.templates_dir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    analyzer = make_analyzer(
+        open_store(config),
+        templates=templates,
+        suggestions=config.drafting.suggestions,
+        service_name=config.drafting.service_name,
+    )
+    try:
+        outcome = draft_ticket(open_for_command(config), ticket_id, analyzer)
+    except LookupError:
+        raise click.ClickException(f"no ticket {reference}") from None
+    if outcome.status == "skipped":
+        click.echo(f"{reference}: not drafted ({outcome.reason})")
+    elif outcome.status == "already":
+        click.echo(f"{reference}: already drafted (version {outcome.draft_version})")
+    else:
+        click.echo(f"{reference}: draft version {outcome.draft_version} ready for review")

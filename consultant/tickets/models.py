@@ -11,13 +11,27 @@ backup of everything.
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, LargeBinary, Text
+from sqlalchemy import JSON, BigInteger, Column, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
 from consultant.database.types import UTCDateTime, utcnow
 
-TICKET_STATUSES = ("new", "open", "waiting", "answered", "closed", "held")
-REOPENED_BY_REPLY = frozenset(("waiting", "answered", "closed"))
+# new -> drafting -> ready (for review) -> approved -> sent; a customer's reply makes a
+# ticket open again (to be drafted again). held: a sender outside the allowlist.
+TICKET_STATUSES = (
+    "new",
+    "open",
+    "drafting",
+    "ready",
+    "approved",
+    "sent",
+    "failed",
+    "closed",
+    "ignored",
+    "held",
+)
+REOPENED_BY_REPLY = frozenset(("ready", "approved", "sent", "failed", "closed"))
+DRAFTABLE = frozenset(("new", "open", "drafting"))
 
 
 def _when(*, index: bool = False, nullable: bool = False) -> Any:
@@ -75,6 +89,7 @@ class Ticket(SQLModel, table=True):
     due_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when(index=True)
     updated_at: datetime = _when()
+    error: str | None = Field(default=None, sa_type=Text)  # why it is failed, for people
     version: int = Field(default=1, sa_column=_ticket_version)
 
     @property
@@ -132,6 +147,27 @@ class Attachment(SQLModel, table=True):
     blob_sha256: str | None = Field(default=None, foreign_key="blobs.sha256", max_length=64)
     text: str = Field(default="", sa_type=Text)
     inline: bool = False
+
+
+class Draft(SQLModel, table=True):
+    """One version of a ticket's answer: drafted from the code database, or edited by a
+    consultant. Every version is kept; the newest is the one under review."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("ticket_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    version: int
+    # The newest customer message the draft answers: a follow-up is drafted again.
+    basis_message_id: int | None = Field(default=None, foreign_key="messages.id")
+    author: str = Field(max_length=255)  # DRAFTER, or the consultant who edited it
+    body: str = Field(sa_type=Text)
+    analysis: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _when()
+
+
+DRAFTER = "drafting"
 
 
 class MailboxState(SQLModel, table=True):

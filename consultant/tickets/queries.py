@@ -11,6 +11,7 @@ from consultant.tickets.models import (
     Attachment,
     AuditEvent,
     Customer,
+    Draft,
     Message,
     Ticket,
 )
@@ -68,6 +69,9 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
         .order_by(col(Attachment.id))
     ).all():
         attachments.setdefault(attachment.message_id, []).append(attachment)
+    drafts = session.exec(
+        select(Draft).where(Draft.ticket_id == ticket_id).order_by(col(Draft.version))
+    ).all()
     events = session.exec(
         select(AuditEvent).where(AuditEvent.ticket_id == ticket_id).order_by(col(AuditEvent.id))
     ).all()
@@ -81,7 +85,19 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
         "updated": _iso(ticket.updated_at),
         "due": _iso(ticket.due_at),
         "version": ticket.version,
+        "error": ticket.error,
         "messages": [_message(m, attachments.get(m.id or 0, [])) for m in messages],
+        "drafts": [
+            {
+                "version": d.version,
+                "author": d.author,
+                "created": _iso(d.created_at),
+                "basis_message_id": d.basis_message_id,
+                "body": d.body,
+                "analysis": d.analysis,
+            }
+            for d in drafts
+        ],
         "audit": [
             {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
             for e in events

@@ -1,0 +1,143 @@
+"""Drafting a ticket: the analysis over the thread, versioned drafts, safe to repeat."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from consultant.cli import main
+from consultant.codes.store import CodeStore
+from consultant.config import IngestConfig
+from consultant.drafting.ticket_draft import Analyzer, draft_ticket, make_analyzer
+from consultant.templating import template_environment
+from consultant.tickets.intake import Intake
+from consultant.tickets.models import AuditEvent, Draft, Ticket
+from consultant.tickets.references import parse_reference
+from tests.mailmaker import question
+
+
+@pytest.fixture(scope="module")
+def analyzer(code_db: Path) -> Analyzer:
+    return make_analyzer(
+        CodeStore.open(code_db),
+        templates=template_environment(None),
+        suggestions=5,
+        service_name="CaseConsultant",
+    )
+
+
+def status(engine: Engine, ticket_id: int) -> str:
+    with Session(engine) as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        return ticket.status
+
+
+def drafts(engine: Engine, ticket_id: int) -> list[Draft]:
+    with Session(engine) as session:
+        return list(
+            session.exec(select(Draft).where(Draft.ticket_id == ticket_id).order_by(Draft.version))
+        )
+
+
+def codes_of(draft: Draft) -> set[str]:
+    return {code["code"] for code in draft.analysis["codes"]}
+
+
+def test_a_new_ticket_is_drafted_once(engine: Engine, analyzer: Analyzer) -> None:
+    outcome = Intake(engine, IngestConfig()).accept(
+        question("Is E11.65 billable for a made-up patient?", message_id="<d1@c.example>"),
+        "pipe",
+    )
+    assert outcome.ticket is not None
+    ticket_id = parse_reference(outcome.ticket)
+    first = draft_ticket(engine, ticket_id, analyzer)
+    assert (first.status, first.draft_version) == ("drafted", 1)
+    assert status(engine, ticket_id) == "ready"
+    (draft,) = drafts(engine, ticket_id)
+    assert "E11.65" in codes_of(draft) and "E11.65" in draft.body
+    assert draft.author == "drafting" and draft.analysis["draft"] == draft.body
+    again = draft_ticket(engine, ticket_id, analyzer)  # the queue delivered the task twice
+    assert (again.status, again.draft_version) == ("already", 1)
+    assert len(drafts(engine, ticket_id)) == 1
+    with Session(engine) as session:
+        actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions == ["ticket.created", "draft.created"]
+
+
+def test_a_follow_up_is_drafted_again_with_the_thread_in_view(
+    engine: Engine, analyzer: Analyzer
+) -> None:
+    intake = Intake(engine, IngestConfig())
+    created = intake.accept(
+        question("Is E11.65 billable?", message_id="<d2@c.example>", subject="Diabetes"),
+        "pipe",
+    )
+    assert created.ticket is not None
+    ticket_id = parse_reference(created.ticket)
+    draft_ticket(engine, ticket_id, analyzer)
+    follow = intake.accept(
+        question(
+            "And can CPT 29881 be billed with it?", subject=f"Re: Diabetes [{created.ticket}]"
+        ),
+        "pipe",
+    )
+    assert (follow.status, follow.reason) == ("appended", "reopened")
+    assert status(engine, ticket_id) == "open"
+    assert draft_ticket(engine, ticket_id, analyzer).draft_version == 2
+    first, second = drafts(engine, ticket_id)
+    assert second.basis_message_id != first.basis_message_id
+    assert {"E11.65", "29881"} <= codes_of(second)  # the earlier question is read too
+    assert status(engine, ticket_id) == "ready"
+
+
+def test_attachment_text_is_read(engine: Engine, analyzer: Analyzer) -> None:
+    message = EmailMessage()
+    message["From"] = "coder@clinic.example"
+    message["Subject"] = "Op note attached"
+    message["Message-ID"] = "<d3@c.example>"
+    message.set_content("Which code fits the attached note?")
+    message.add_attachment("Post-op diagnosis: E11.9 (made-up patient).", filename="note.txt")
+    outcome = Intake(engine, IngestConfig()).accept(message.as_bytes(), "pipe")
+    assert outcome.ticket is not None
+    ticket_id = parse_reference(outcome.ticket)
+    draft_ticket(engine, ticket_id, analyzer)
+    (draft,) = drafts(engine, ticket_id)
+    assert "E11.9" in codes_of(draft)
+
+
+def test_held_tickets_wait_for_a_consultant(engine: Engine, analyzer: Analyzer) -> None:
+    intake = Intake(engine, IngestConfig(allow=("clinic.example",)))
+    held = intake.accept(question("E11.65?", sender="who@else.example"), "pipe")
+    assert held.ticket is not None
+    outcome = draft_ticket(engine, parse_reference(held.ticket), analyzer)
+    assert (outcome.status, outcome.reason) == ("skipped", "the ticket is held")
+    assert drafts(engine, parse_reference(held.ticket)) == []
+
+
+def test_consultant_tickets_draft_and_show(tmp_path: Path, code_db: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "t.sqlite"}"\n[codes]\ndatabase = "{code_db}"\n'
+    )
+    eml = tmp_path / "q.eml"
+    eml.write_bytes(question("Is E11.65 billable?"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(config), "ingest", str(eml)]).exit_code == 0
+    drafted = runner.invoke(main, ["--config", str(config), "tickets", "draft", "CC-000001"])
+    assert drafted.output.strip() == "CC-000001: draft version 1 ready for review"
+    again = runner.invoke(main, ["--config", str(config), "tickets", "draft", "CC-000001"])
+    assert again.output.strip() == "CC-000001: already drafted (version 1)"
+    shown = runner.invoke(main, ["--config", str(config), "tickets", "show", "CC-1", "--json"])
+    ticket = json.loads(shown.output)
+    assert ticket["status"] == "ready"
+    assert [d["version"] for d in ticket["drafts"]] == [1]
+    assert "E11.65" in ticket["drafts"][0]["body"]
+    human = runner.invoke(main, ["--config", str(config), "tickets", "show", "CC-1"])
+    assert "=== draft version 1" in human.output
