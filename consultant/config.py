@@ -86,10 +86,20 @@ class SmtpdConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """Where drafting and delivery tasks wait for a worker."""
+
+    broker_url: str
+    sweep_seconds: float = 30.0  # how often tickets that missed the queue are found
+    task_time_limit: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     codes: CodesConfig
     database_url: str
+    queue: QueueConfig
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     mailboxes: tuple[MailboxConfig, ...] = ()
@@ -221,6 +231,20 @@ def _smtpd(table: dict) -> SmtpdConfig:
     )
 
 
+def _queue(table: dict, data_dir: Path) -> QueueConfig:
+    sweep = table.get("sweep_seconds", 30)
+    limit = table.get("task_time_limit", 300)
+    for key, value in (("sweep_seconds", sweep), ("task_time_limit", limit)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+            raise ConfigError(f"queue.{key} must be a number of seconds from 0 to 86400")
+    return QueueConfig(
+        broker_url=_str(table, "broker_url", "queue")
+        or f"sqla+sqlite:///{data_dir / 'queue.sqlite'}",
+        sweep_seconds=float(sweep),
+        task_time_limit=float(limit),
+    )
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read PATH, else $CONSULTANT_CONFIG, else use the embedded default."""
     chosen = path or os.environ.get(ENV_CONFIG)
@@ -274,5 +298,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         ingest=_ingest(_table(data, "ingest")),
         mailboxes=_mailboxes(data.get("mailboxes", []), base),
         smtpd=_smtpd(_table(data, "smtpd")),
+        queue=_queue(_table(data, "queue"), data_dir),
         source=source,
     )

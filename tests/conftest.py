@@ -65,6 +65,13 @@ def ncci_db(code_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Commands under test (and the processes they start) keep their embedded-default
+    files (queue, code database) in a temporary folder, never in the user's home."""
+    monkeypatch.setenv("CONSULTANT_HOME", str(tmp_path_factory.mktemp("home")))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty ticket database: the embedded default (SQLite) and production

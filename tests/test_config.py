@@ -122,3 +122,19 @@ def test_starttls_defaults_to_port_143(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(MAILBOX + 'password = "p"\ntls = "starttls"\n')
     assert load_config(path).mailboxes[0].port == 143
+
+
+def test_the_queue_defaults_to_a_file_broker_in_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CONSULTANT_CONFIG", raising=False)
+    monkeypatch.setenv("CONSULTANT_HOME", str(tmp_path))
+    queue = load_config().queue
+    assert queue.broker_url == f"sqla+sqlite:///{tmp_path / 'queue.sqlite'}"
+    assert (queue.sweep_seconds, queue.task_time_limit) == (30.0, 300.0)
+    example = load_config(EXAMPLE).queue
+    assert example.broker_url == "sqla+sqlite:///var/queue.sqlite"
+    path = tmp_path / "c.toml"
+    path.write_text("[queue]\nsweep_seconds = 0\n")
+    with pytest.raises(ConfigError, match=re.escape("queue.sweep_seconds")):
+        load_config(path)

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from consultant.cli.output import emit_json, end_progress, progress_printer
-from consultant.codes import icd10cm
 from consultant.codes.db import CodeDatabaseError, connect, list_releases
 from consultant.codes.importers import (
     IMPORTERS,
@@ -18,6 +17,7 @@ from consultant.codes.importers import (
     with_bundled,
 )
 from consultant.codes.importing import ImportResult, run_import
+from consultant.codes.opening import open_store as open_code_store
 from consultant.codes.search import CodeSearch
 from consultant.codes.status import release_status
 from consultant.codes.store import CodeStore
@@ -156,14 +156,7 @@ def status(config: Config, as_json: bool) -> None:
 
 def open_store(config: Config) -> CodeStore:
     """The store, loading the bundled ICD-10-CM first on a machine that has none yet."""
-    conn = connect(config.codes.database)
-    store = CodeStore(conn)
-    if not store.has(icd10cm.CODE_SET):
-        click.echo("First run: loading the bundled ICD-10-CM tabular (a few seconds)...", err=True)
-        for importer, path in bundled_files():
-            run_import(conn, importer.code_set(path), path, importer.loader)
-        store = CodeStore(conn)
-    return store
+    return open_code_store(config.codes.database, lambda text: click.echo(text, err=True))
 
 
 @codes.command()

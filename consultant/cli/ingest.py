@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
+from consultant.cli.queueing import queued_intake
 from consultant.config import Config
 from consultant.database.engine import DatabaseUnavailable
 from consultant.database.migrate import open_database
-from consultant.tickets.intake import Intake
 
 EX_TEMPFAIL = 75
 
@@ -31,11 +31,7 @@ def ingest(config: Config, files: tuple[str, ...], as_json: bool) -> None:
     rejected) and reason.
     """
     try:
-        intake = Intake(
-            open_database(config.database_url),
-            config.ingest,
-            service_name=config.drafting.service_name,
-        )
+        intake = queued_intake(config, open_database(config.database_url))
         for name in files or ("-",):
             raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
             outcome = intake.accept(raw, "pipe")

@@ -11,6 +11,7 @@ from consultant.cli.ingest import ingest
 from consultant.cli.poll import poll
 from consultant.cli.smtpd import smtpd
 from consultant.cli.tickets import tickets
+from consultant.cli.worker import worker
 from consultant.config import ConfigError, load_config
 
 
@@ -39,3 +40,4 @@ main.add_command(ingest)
 main.add_command(poll)
 main.add_command(smtpd)
 main.add_command(tickets)
+main.add_command(worker)

@@ -9,13 +9,13 @@ import threading
 import click
 
 from consultant.cli.ingest import EX_TEMPFAIL
+from consultant.cli.queueing import queued_intake
 from consultant.config import Config, ConfigError
 from consultant.database.engine import DatabaseUnavailable
 from consultant.database.migrate import open_database
 from consultant.logs import configure_logging
 from consultant.mail.imap_connection import MailboxConfigError
 from consultant.mail.imap_poller import CONNECTION_ERRORS, MailboxBusy, MailboxPoller
-from consultant.tickets.intake import Intake
 
 
 @click.command()
@@ -40,11 +40,7 @@ def poll(config: Config, once: bool, names: tuple[str, ...]) -> None:
     configure_logging()
     stop = threading.Event()
     try:
-        intake = Intake(
-            open_database(config.database_url),
-            config.ingest,
-            service_name=config.drafting.service_name,
-        )
+        intake = queued_intake(config, open_database(config.database_url))
         pollers = [MailboxPoller(m, intake, stop=stop) for m in mailboxes]
         if once:
             for poller in pollers:

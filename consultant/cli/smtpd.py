@@ -9,10 +9,10 @@ from dataclasses import replace
 import click
 
 from consultant.cli.database import open_for_command
+from consultant.cli.queueing import queued_intake
 from consultant.config import Config
 from consultant.logs import configure_logging, log_event
 from consultant.mail.smtp_ingress import log, make_controller
-from consultant.tickets.intake import Intake
 
 
 @click.command()
@@ -31,9 +31,7 @@ def smtpd(config: Config, host: str | None, port: int | None) -> None:
         host=host or config.smtpd.host,
         port=config.smtpd.port if port is None else port,
     )
-    intake = Intake(
-        open_for_command(config), config.ingest, service_name=config.drafting.service_name
-    )
+    intake = queued_intake(config, open_for_command(config))
     controller = make_controller(intake, smtp_config, config.ingest.max_message_bytes)
     controller.start()
     log_event(log, "smtpd-listening", host=smtp_config.host, port=controller.port)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import jinja2
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -153,3 +154,46 @@ def make_analyzer(
         ).to_dict()
 
     return run
+
+
+def awaiting_draft(engine: Engine, *, quiet_for: timedelta, stuck_after: timedelta) -> list[int]:
+    """Tickets the queue should draft but may have missed: new or reopened ones quiet
+    for QUIET_FOR (their ingress could not reach the broker), and ones left in
+    `drafting` longer than STUCK_AFTER (their worker died)."""
+    now = utcnow()
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(Ticket.id)
+                .where(
+                    or_(
+                        and_(
+                            col(Ticket.status).in_(("new", "open")),
+                            Ticket.updated_at < now - quiet_for,
+                        ),
+                        and_(Ticket.status == "drafting", Ticket.updated_at < now - stuck_after),
+                    )
+                )
+                .order_by(col(Ticket.id))
+            ).all()
+        )
+
+
+def mark_failed(engine: Engine, ticket_id: int, error: str) -> None:
+    """Leave the ticket visibly failed, with the error, for a consultant to see."""
+    with transaction(engine) as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            return
+        ticket.status = "failed"
+        ticket.error = error[:2000]
+        ticket.updated_at = utcnow()
+        session.add(ticket)
+        session.add(
+            AuditEvent(
+                actor=DRAFTER,
+                action="ticket.failed",
+                ticket_id=ticket_id,
+                detail={"error": error[:500]},
+            )
+        )

@@ -98,11 +98,19 @@ class Intake:
     """Turns raw messages into tickets in ENGINE's database under CONFIG's rules."""
 
     def __init__(
-        self, engine: Engine, config: IngestConfig, *, service_name: str = "CaseConsultant"
+        self,
+        engine: Engine,
+        config: IngestConfig,
+        *,
+        service_name: str = "CaseConsultant",
+        after_commit: Callable[[Sequence[Outcome]], None] | None = None,
     ) -> None:
+        """AFTER_COMMIT sees each batch's outcomes once they are committed (the queue
+        is asked for drafts there)."""
         self.engine = engine
         self.config = config
         self.service_name = service_name
+        self.after_commit = after_commit
         ours = config.our_addresses
         self.our_domain = domain_of(ours[0]) if ours else "caseconsultant.invalid"
 
@@ -135,6 +143,8 @@ class Intake:
             if is_unavailable(exc):
                 raise
             outcomes = self._store_all(prepared, also, careful=True)
+        if self.after_commit is not None:
+            self.after_commit(outcomes)
         for item, outcome in zip(prepared, outcomes, strict=True):
             log_event(
                 log,

@@ -14,6 +14,7 @@ import pytest
 from tests.servers.dovecot import Dovecot
 from tests.servers.postgres import PostgresServer
 from tests.servers.postgres import postgres_server as start_postgres
+from tests.servers.redis import RedisServer, redis_server
 
 _user_numbers = itertools.count(1)
 
@@ -46,3 +47,10 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """SQLAlchemy URL of a fresh, empty database, dropped after the test."""
     with postgres_server.database() as url:
         yield url
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A private Redis for one test (it may stop and restart it)."""
+    with redis_server() as server:
+        yield server
