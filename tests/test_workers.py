@@ -5,6 +5,7 @@ ticket committed while Redis is down is drafted once Redis is back (the sweep)."
 from __future__ import annotations
 
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from consultant.tickets.intake import Intake
 from consultant.tickets.models import Draft, Ticket
 from consultant.tickets.references import parse_reference
 from tests.mailmaker import question
+from tests.servers.ports import LOOPBACK, free_port
 from tests.servers.redis import RedisServer
 from workers.app import make_celery
 
@@ -151,3 +153,52 @@ def test_a_task_that_keeps_failing_leaves_the_ticket_failed_with_its_error(
     ticket = wait_for_status(tmp_path, "failed", seconds=5)
     assert ticket.error == "workers.tasks.draft: RuntimeError('code database file is corrupt')"
     tasks._engine.cache_clear()
+
+
+def test_consultant_run_takes_mail_and_drafts_it_with_no_servers(
+    code_db: Path, tmp_path: Path
+) -> None:
+    """The embedded default end to end: `consultant run`, a question mailed to its SMTP
+    ingress, a draft ready for review; SIGTERM stops everything."""
+    config = write_config(tmp_path, code_db, None)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "consultant",
+            "--config",
+            str(config),
+            "run",
+            "--smtp-port",
+            str(port),
+            "-c",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = smtplib.SMTP(LOOPBACK, port, timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the SMTP ingress did not start"
+                time.sleep(0.2)
+        with client:
+            client.sendmail(
+                "coder@clinic.example",
+                ["consult@caseconsultant.example"],
+                question("Is E11.65 billable?"),
+            )
+        wait_for_status(tmp_path, "ready")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert f"SMTP ingress: 127.0.0.1:{port}" in output
+    (draft,) = drafts(tmp_path)
+    assert "E11.65" in draft.body

@@ -9,6 +9,7 @@ from consultant.cli.codes import codes
 from consultant.cli.db import db
 from consultant.cli.ingest import ingest
 from consultant.cli.poll import poll
+from consultant.cli.run import run
 from consultant.cli.smtpd import smtpd
 from consultant.cli.tickets import tickets
 from consultant.cli.worker import worker
@@ -38,6 +39,7 @@ main.add_command(analyze)
 main.add_command(db)
 main.add_command(ingest)
 main.add_command(poll)
+main.add_command(run)
 main.add_command(smtpd)
 main.add_command(tickets)
 main.add_command(worker)
