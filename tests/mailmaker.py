@@ -5,6 +5,8 @@ Every patient, clinic and address here is invented.
 
 from __future__ import annotations
 
+import smtplib
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -47,3 +49,15 @@ def question(
         message[key] = value
     message.set_content(body)
     return message.as_bytes()
+
+
+def smtp_client(port: int, seconds: float = 60) -> smtplib.SMTP:
+    """A client of the SMTP server a test just started on PORT, once it listens."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return smtplib.SMTP("127.0.0.1", port, timeout=10)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no SMTP server listens on port {port}") from None
+            time.sleep(0.1)

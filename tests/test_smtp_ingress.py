@@ -7,7 +7,6 @@ import signal
 import smtplib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from consultant.database.engine import make_engine
 from consultant.mail.smtp_ingress import make_controller, recipient_accepted
 from consultant.tickets.intake import Intake
 from consultant.tickets.models import Ticket
-from tests.mailmaker import question
+from tests.mailmaker import question, smtp_client
 from tests.servers.ports import LOOPBACK, free_port
 
 OURS = "consult@caseconsultant.example"
@@ -117,15 +116,7 @@ def test_consultant_smtpd_serves_until_sigterm(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client = smtplib.SMTP(LOOPBACK, port, timeout=10)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "smtpd did not start"
-                time.sleep(0.1)
-        with client:
+        with smtp_client(port) as client:
             client.sendmail("coder@clinic.example", [OURS], question())
     finally:
         process.send_signal(signal.SIGTERM)

@@ -5,7 +5,6 @@ ticket committed while Redis is down is drafted once Redis is back (the sweep)."
 from __future__ import annotations
 
 import signal
-import smtplib
 import subprocess
 import sys
 import time
@@ -22,8 +21,8 @@ from consultant.database.migrate import open_database
 from consultant.tickets.intake import Intake
 from consultant.tickets.models import Draft, Ticket
 from consultant.tickets.references import parse_reference
-from tests.mailmaker import question
-from tests.servers.ports import LOOPBACK, free_port
+from tests.mailmaker import question, smtp_client
+from tests.servers.ports import free_port
 from tests.servers.redis import RedisServer
 from workers.app import make_celery
 
@@ -180,15 +179,7 @@ def test_consultant_run_takes_mail_and_drafts_it_with_no_servers(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client = smtplib.SMTP(LOOPBACK, port, timeout=10)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the SMTP ingress did not start"
-                time.sleep(0.2)
-        with client:
+        with smtp_client(port) as client:
             client.sendmail(
                 "coder@clinic.example",
                 ["consult@caseconsultant.example"],
