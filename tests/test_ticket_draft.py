@@ -16,6 +16,7 @@ from consultant.codes.store import CodeStore
 from consultant.config import IngestConfig
 from consultant.drafting.ticket_draft import Analyzer, draft_ticket, make_analyzer
 from consultant.templating import template_environment
+from consultant.tickets.actions import TicketActionError, approve, assign, close
 from consultant.tickets.intake import Intake
 from consultant.tickets.models import AuditEvent, Draft, Ticket
 from consultant.tickets.references import parse_reference
@@ -141,3 +142,62 @@ def test_consultant_tickets_draft_and_show(tmp_path: Path, code_db: Path) -> Non
     assert "E11.65" in ticket["drafts"][0]["body"]
     human = runner.invoke(main, ["--config", str(config), "tickets", "show", "CC-1"])
     assert "=== draft version 1" in human.output
+
+
+def test_a_consultant_approves_edits_assigns_and_closes(engine: Engine, analyzer: Analyzer) -> None:
+    outcome = Intake(engine, IngestConfig()).accept(question("Is E11.65 billable?"), "pipe")
+    assert outcome.ticket is not None
+    ticket_id = parse_reference(outcome.ticket)
+    with pytest.raises(TicketActionError, match="only a ticket whose draft is ready"):
+        approve(engine, ticket_id, "dana")  # nothing drafted yet
+    draft_ticket(engine, ticket_id, analyzer)
+    assign(engine, ticket_id, "lead", "dana")
+    version = approve(engine, ticket_id, "dana", body="Yes: E11.65 is billable. (edited)")
+    assert version == 2 and status(engine, ticket_id) == "approved"
+    first, second = drafts(engine, ticket_id)
+    assert (second.author, second.body) == ("dana", "Yes: E11.65 is billable. (edited)")
+    assert second.analysis == first.analysis  # the facts the edit was made against
+    close(engine, ticket_id, "dana")
+    with pytest.raises(TicketActionError, match="already closed"):
+        close(engine, ticket_id, "dana")
+    with Session(engine) as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.assignee == "dana"
+        actions = session.exec(
+            select(AuditEvent.action, AuditEvent.actor).order_by(AuditEvent.id)
+        ).all()
+    assert actions[-3:] == [
+        ("ticket.assigned", "lead"),
+        ("ticket.approved", "dana"),
+        ("ticket.closed", "dana"),
+    ]
+
+
+def test_approve_assign_close_from_the_command_line(tmp_path: Path, code_db: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "t.sqlite"}"\n[codes]\ndatabase = "{code_db}"\n'
+    )
+    eml = tmp_path / "q.eml"
+    eml.write_bytes(question("Is E11.65 billable?"))
+    edited = tmp_path / "answer.txt"
+    edited.write_text("E11.65 is billable (made-up answer for the test).\n")
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(main, ["--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
+
+    cli("ingest", str(eml))
+    cli("tickets", "draft", "CC-000001")
+    assert cli("tickets", "assign", "CC-1", "dana") == "CC-1: assigned to dana"
+    assert cli("tickets", "approve", "CC-1", "--body-file", str(edited), "--as", "dana") == (
+        "CC-1: draft version 2 approved"
+    )
+    refused = runner.invoke(main, ["--config", str(config), "tickets", "approve", "CC-1"])
+    assert refused.exit_code == 1 and "CC-000001 is approved" in refused.output
+    assert cli("tickets", "close", "CC-1") == "CC-1: closed"
+    shown = json.loads(cli("tickets", "show", "CC-1", "--json"))
+    assert (shown["status"], shown["assignee"]) == ("closed", "dana")
+    assert shown["drafts"][-1]["author"] == "dana"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 import click
+from sqlalchemy import Engine
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from consultant.cli.codes import open_store
@@ -11,6 +16,7 @@ from consultant.cli.output import emit_json
 from consultant.config import Config, ConfigError
 from consultant.drafting.ticket_draft import draft_ticket, make_analyzer
 from consultant.templating import template_environment
+from consultant.tickets.actions import TicketActionError, approve, assign, close
 from consultant.tickets.models import TICKET_STATUSES
 from consultant.tickets.queries import list_tickets, show_ticket
 from consultant.tickets.references import parse_reference
@@ -25,7 +31,7 @@ def _ticket_id(reference: str) -> int:
 
 @click.group()
 def tickets() -> None:
-    """List, show and draft tickets."""
+    """List, show, draft, approve, assign and close tickets."""
 
 
 @tickets.command("list")
@@ -130,3 +136,70 @@ def draft_command(config: Config, reference: str) -> None:
         click.echo(f"{reference}: already drafted (version {outcome.draft_version})")
     else:
         click.echo(f"{reference}: draft version {outcome.draft_version} ready for review")
+
+
+def _actor(name: str | None) -> str:
+    return name or os.environ.get("USER") or "consultant"
+
+
+def _act(config: Config, reference: str, action: Callable[[Engine, int], str]) -> None:
+    ticket_id = _ticket_id(reference)
+    try:
+        click.echo(action(open_for_command(config), ticket_id))
+    except TicketActionError as exc:
+        raise click.ClickException(str(exc)) from None
+    except StaleDataError:
+        raise click.ClickException(
+            f"{reference} changed while you worked on it; look at it again and retry"
+        ) from None
+
+
+@tickets.command("approve")
+@click.argument("reference")
+@click.option(
+    "--body-file",
+    type=click.File("r", encoding="utf-8"),
+    help="The answer as you edited it (kept as a new draft version); default: the draft.",
+)
+@click.option("--as", "actor", help="Who approves (default: $USER).")
+@click.pass_obj
+def approve_command(
+    config: Config, reference: str, body_file: click.utils.LazyFile | None, actor: str | None
+) -> None:
+    """Approve ticket REFERENCE's answer for sending."""
+    body = body_file.read() if body_file is not None else None
+
+    def run(engine: Engine, ticket_id: int) -> str:
+        version = approve(engine, ticket_id, _actor(actor), body)
+        return f"{reference}: draft version {version} approved"
+
+    _act(config, reference, run)
+
+
+@tickets.command("close")
+@click.argument("reference")
+@click.option("--as", "actor", help="Who closes it (default: $USER).")
+@click.pass_obj
+def close_command(config: Config, reference: str, actor: str | None) -> None:
+    """Close ticket REFERENCE without (further) answer."""
+
+    def run(engine: Engine, ticket_id: int) -> str:
+        close(engine, ticket_id, _actor(actor))
+        return f"{reference}: closed"
+
+    _act(config, reference, run)
+
+
+@tickets.command("assign")
+@click.argument("reference")
+@click.argument("user")
+@click.option("--as", "actor", help="Who assigns it (default: $USER).")
+@click.pass_obj
+def assign_command(config: Config, reference: str, user: str, actor: str | None) -> None:
+    """Assign ticket REFERENCE to consultant USER."""
+
+    def run(engine: Engine, ticket_id: int) -> str:
+        assign(engine, ticket_id, _actor(actor), user)
+        return f"{reference}: assigned to {user}"
+
+    _act(config, reference, run)

@@ -1,0 +1,88 @@
+"""What a consultant does to a ticket: approve its answer (as drafted or edited),
+assign it, close it. Each is one transaction, audited, and guarded by the ticket's
+optimistic lock, so two consultants never silently overwrite each other."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from consultant.database.engine import transaction
+from consultant.database.types import utcnow
+from consultant.tickets.models import AuditEvent, Draft, Ticket
+
+APPROVABLE = frozenset(("ready", "failed"))
+
+
+class TicketActionError(Exception):
+    """The action does not fit the ticket's state; the message says why."""
+
+
+def _ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketActionError(
+            f"no ticket with id {ticket_id}; `consultant tickets list` shows the ones there are"
+        )
+    return ticket
+
+
+def _change(session: Session, ticket: Ticket, actor: str, action: str, **detail: object) -> None:
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    session.add(AuditEvent(actor=actor, action=action, ticket_id=ticket.id, detail=detail))
+
+
+def approve(engine: Engine, ticket_id: int, actor: str, body: str | None = None) -> int:
+    """Approve the newest draft, or BODY as a new version by ACTOR; returns the version."""
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id)
+        if ticket.status not in APPROVABLE:
+            raise TicketActionError(
+                f"{ticket.reference} is {ticket.status}; only a ticket whose draft is ready "
+                "(or whose delivery failed) can be approved"
+            )
+        latest = session.exec(
+            select(Draft).where(Draft.ticket_id == ticket_id).order_by(col(Draft.version).desc())
+        ).first()
+        if latest is None:
+            raise TicketActionError(f"{ticket.reference} has no draft to approve yet")
+        version = latest.version
+        if body is not None and body.strip() != latest.body.strip():
+            version = (
+                session.exec(
+                    select(func.max(Draft.version)).where(Draft.ticket_id == ticket_id)
+                ).one()
+                or 0
+            ) + 1
+            session.add(
+                Draft(
+                    ticket_id=ticket_id,
+                    version=version,
+                    basis_message_id=latest.basis_message_id,
+                    author=actor,
+                    body=body,
+                    analysis=latest.analysis,
+                )
+            )
+        ticket.status = "approved"
+        ticket.error = None
+        _change(session, ticket, actor, "ticket.approved", version=version)
+    return version
+
+
+def close(engine: Engine, ticket_id: int, actor: str) -> None:
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id)
+        if ticket.status == "closed":
+            raise TicketActionError(f"{ticket.reference} is already closed")
+        previous = ticket.status
+        ticket.status = "closed"
+        _change(session, ticket, actor, "ticket.closed", previous=previous)
+
+
+def assign(engine: Engine, ticket_id: int, actor: str, assignee: str) -> None:
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id)
+        ticket.assignee = assignee
+        _change(session, ticket, actor, "ticket.assigned", assignee=assignee)
