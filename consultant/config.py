@@ -135,6 +135,13 @@ def _int(table: dict, key: str, prefix: str, default: int, low: int, high: int) 
     return value
 
 
+def _seconds(table: dict, key: str, prefix: str, default: float, high: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+        raise ConfigError(f"{prefix}.{key} must be a number of seconds from 0 to {high:g}")
+    return float(value)
+
+
 def _str(table: dict, key: str, prefix: str, default: str | None = None) -> str | None:
     value = table.get(key, default)
     if value is not None and not isinstance(value, str):
@@ -184,12 +191,6 @@ def _mailbox(table: object, index: int, base: Path) -> MailboxConfig:
     idle = table.get("idle", True)
     if not isinstance(verify, bool) or not isinstance(idle, bool):
         raise ConfigError(f"{prefix}.verify_tls and {prefix}.idle must be true or false")
-    interval = table.get("poll_interval", 60)
-    timeout = table.get("timeout", 60)
-    lease = table.get("lease_seconds", 60)
-    for key, value in (("poll_interval", interval), ("timeout", timeout), ("lease_seconds", lease)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-            raise ConfigError(f"{prefix}.{key} must be a number of seconds from 0 to 3600")
     processed = _str(table, "processed_folder", prefix, "Processed")
     return MailboxConfig(
         name=table["name"],
@@ -207,9 +208,9 @@ def _mailbox(table: object, index: int, base: Path) -> MailboxConfig:
         processed_flag=_str(table, "processed_flag", prefix) or "$CaseConsultant",
         batch_size=_int(table, "batch_size", prefix, 200, 1, 10_000),
         idle=idle,
-        poll_interval=float(interval),
-        timeout=float(timeout),
-        lease_seconds=float(lease),
+        poll_interval=_seconds(table, "poll_interval", prefix, 60, 3600),
+        timeout=_seconds(table, "timeout", prefix, 60, 3600),
+        lease_seconds=_seconds(table, "lease_seconds", prefix, 60, 3600),
     )
 
 
@@ -232,16 +233,11 @@ def _smtpd(table: dict) -> SmtpdConfig:
 
 
 def _queue(table: dict, data_dir: Path) -> QueueConfig:
-    sweep = table.get("sweep_seconds", 30)
-    limit = table.get("task_time_limit", 300)
-    for key, value in (("sweep_seconds", sweep), ("task_time_limit", limit)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
-            raise ConfigError(f"queue.{key} must be a number of seconds from 0 to 86400")
     return QueueConfig(
         broker_url=_str(table, "broker_url", "queue")
         or f"sqla+sqlite:///{data_dir / 'queue.sqlite'}",
-        sweep_seconds=float(sweep),
-        task_time_limit=float(limit),
+        sweep_seconds=_seconds(table, "sweep_seconds", "queue", 30, 86400),
+        task_time_limit=_seconds(table, "task_time_limit", "queue", 300, 86400),
     )
 
 

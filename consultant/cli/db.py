@@ -7,7 +7,7 @@ import click
 from consultant.cli.output import emit_json
 from consultant.config import Config
 from consultant.database.engine import DatabaseUnavailable, make_engine
-from consultant.database.migrate import current_revision_safe, head_revision, upgrade
+from consultant.database.migrate import current_revision, head_revision, upgrade
 
 
 @click.group()
@@ -22,7 +22,7 @@ def upgrade_command(config: Config) -> None:
     engine = make_engine(config.database_url)
     try:
         upgrade(engine)
-        click.echo(f"Database at revision {current_revision_safe(engine)}.")
+        click.echo(f"Database at revision {current_revision(engine)}.")
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -34,7 +34,7 @@ def status_command(config: Config, as_json: bool) -> None:
     """The database's URL (without password) and its schema revision."""
     engine = make_engine(config.database_url)
     try:
-        current = current_revision_safe(engine)
+        current = current_revision(engine)
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     head = head_revision()

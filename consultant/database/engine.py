@@ -63,19 +63,32 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 @contextmanager
+def reporting_unavailable(engine: Engine, failure: str, hint: str) -> Iterator[None]:
+    """Connection failures in the block come out as DatabaseUnavailable: FAILURE (with
+    {url} for the database, password hidden), the driver's words, and HINT."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if is_unavailable(exc):
+            url = engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailable(f"{failure.format(url=url)}: {exc.orig}; {hint}") from exc
+        raise
+
+
+@contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits when the block ends, or rolls back on error.
 
     Connection failures come out as DatabaseUnavailable so every ingress can answer
     'try again later' (IMAP: leave the message; pipe: exit 75; SMTP: 451).
     """
-    try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
-    except DBAPIError as exc:
-        if is_unavailable(exc):
-            raise DatabaseUnavailable(
-                f"database {engine.url.render_as_string(hide_password=True)} is unavailable: "
-                f"{exc.orig}; the message was not stored, retry when the database is back"
-            ) from exc
-        raise
+    with (
+        reporting_unavailable(
+            engine,
+            "database {url} is unavailable",
+            "the message was not stored, retry when the database is back",
+        ),
+        Session(engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
+        yield session

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from consultant.database.engine import DatabaseUnavailable, is_unavailable, make_engine
+from consultant.database.engine import make_engine, reporting_unavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,24 +26,24 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
+CHECK_URL = "check [database] url and that the server is running"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise DatabaseUnavailable(
-                f"cannot migrate {engine.url.render_as_string(hide_password=True)}: "
-                f"{getattr(exc, 'orig', exc)}; "
-                "check [database] url and that the server is running"
-            ) from exc
-        raise
+    with (
+        reporting_unavailable(engine, "cannot migrate {url}", CHECK_URL),
+        engine.begin() as connection,
+    ):
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with (
+        reporting_unavailable(engine, "database {url} is unavailable", CHECK_URL),
+        engine.connect() as connection,
+    ):
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -54,18 +54,6 @@ def head_revision() -> str | None:
 def open_database(url: str) -> Engine:
     """An engine for URL with the schema at the newest revision."""
     engine = make_engine(url)
-    if current_revision_safe(engine) != head_revision():
+    if current_revision(engine) != head_revision():
         upgrade(engine)
     return engine
-
-
-def current_revision_safe(engine: Engine) -> str | None:
-    try:
-        return current_revision(engine)
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise DatabaseUnavailable(
-                f"database {engine.url.render_as_string(hide_password=True)} is unavailable: "
-                f"{getattr(exc, 'orig', exc)}; check [database] url and that the server is running"
-            ) from exc
-        raise

@@ -23,6 +23,7 @@ from consultant.codes.store import CodeStore
 from consultant.database.engine import transaction
 from consultant.database.types import utcnow
 from consultant.drafting.analyze import analyze
+from consultant.tickets.actions import record_change
 from consultant.tickets.models import (
     DRAFTABLE,
     DRAFTER,
@@ -187,13 +188,4 @@ def mark_failed(engine: Engine, ticket_id: int, error: str) -> None:
             return
         ticket.status = "failed"
         ticket.error = error[:2000]
-        ticket.updated_at = utcnow()
-        session.add(ticket)
-        session.add(
-            AuditEvent(
-                actor=DRAFTER,
-                action="ticket.failed",
-                ticket_id=ticket_id,
-                detail={"error": error[:500]},
-            )
-        )
+        record_change(session, ticket, DRAFTER, "ticket.failed", error=error[:500])

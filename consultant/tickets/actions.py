@@ -4,7 +4,7 @@ optimistic lock, so two consultants never silently overwrite each other."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from consultant.database.engine import transaction
@@ -27,7 +27,10 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def _change(session: Session, ticket: Ticket, actor: str, action: str, **detail: object) -> None:
+def record_change(
+    session: Session, ticket: Ticket, actor: str, action: str, **detail: object
+) -> None:
+    """Mark TICKET changed now and audit ACTION by ACTOR (DETAIL: ids and reasons)."""
     ticket.updated_at = utcnow()
     session.add(ticket)
     session.add(AuditEvent(actor=actor, action=action, ticket_id=ticket.id, detail=detail))
@@ -49,12 +52,7 @@ def approve(engine: Engine, ticket_id: int, actor: str, body: str | None = None)
             raise TicketActionError(f"{ticket.reference} has no draft to approve yet")
         version = latest.version
         if body is not None and body.strip() != latest.body.strip():
-            version = (
-                session.exec(
-                    select(func.max(Draft.version)).where(Draft.ticket_id == ticket_id)
-                ).one()
-                or 0
-            ) + 1
+            version = latest.version + 1  # latest is the highest version
             session.add(
                 Draft(
                     ticket_id=ticket_id,
@@ -67,7 +65,7 @@ def approve(engine: Engine, ticket_id: int, actor: str, body: str | None = None)
             )
         ticket.status = "approved"
         ticket.error = None
-        _change(session, ticket, actor, "ticket.approved", version=version)
+        record_change(session, ticket, actor, "ticket.approved", version=version)
     return version
 
 
@@ -78,11 +76,11 @@ def close(engine: Engine, ticket_id: int, actor: str) -> None:
             raise TicketActionError(f"{ticket.reference} is already closed")
         previous = ticket.status
         ticket.status = "closed"
-        _change(session, ticket, actor, "ticket.closed", previous=previous)
+        record_change(session, ticket, actor, "ticket.closed", previous=previous)
 
 
 def assign(engine: Engine, ticket_id: int, actor: str, assignee: str) -> None:
     with transaction(engine) as session:
         ticket = _ticket(session, ticket_id)
         ticket.assignee = assignee
-        _change(session, ticket, actor, "ticket.assigned", assignee=assignee)
+        record_change(session, ticket, actor, "ticket.assigned", assignee=assignee)

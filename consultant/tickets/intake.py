@@ -242,7 +242,7 @@ class Intake:
         parsed = item.parsed
         if parsed is None or item.key is None:
             return self._reject(w, item, item.rejection or "unparsable")
-        key, stored, first = self._dedupe(w, parsed, item.key)
+        key, stored, first = self._dedupe(w, parsed, item.key, item.address)
         if stored is not None:
             if stored.direction == "outbound":
                 reason = "our own outbound message came back"
@@ -290,8 +290,11 @@ class Intake:
             return self._open(w, message, customer_id, "held", reason)
         return self._open(w, message, customer_id, "new", "")
 
-    def _dedupe(self, w: RowWriter, parsed: ParsedMessage, key: str) -> tuple[str, Stored | None]:
-        """The key to store the message under, and what is stored there or under its ID.
+    def _dedupe(
+        self, w: RowWriter, parsed: ParsedMessage, key: str, address: str | None
+    ) -> tuple[str, Stored | None, Stored | None]:
+        """The key to store the message under, what is stored under that key already,
+        and (for a reused Message-ID) the first message stored under the ID.
 
         The same message twice never makes a second ticket. Some senders reuse one
         Message-ID for different mail (fixed IDs on notifications, broken clients): a
@@ -303,7 +306,7 @@ class Intake:
         if stored is None or parsed.message_id is None or stored.direction == "outbound":
             return key, stored, None
         if (stored.from_address, stored.subject, stored.text) == (
-            parsed.from_address or parsed.reply_to,
+            address,
             parsed.subject,
             parsed.text,
         ):
@@ -416,7 +419,7 @@ class Intake:
             "message_id": parsed.message_id,
             "in_reply_to": list(parsed.in_reply_to),
             "references": list(parsed.references),
-            "from_address": parsed.from_address or parsed.reply_to,
+            "from_address": item.address,
             "from_name": parsed.from_name,
             "to": list(parsed.to),
             "cc": list(parsed.cc),

@@ -64,12 +64,6 @@ def release_lease(engine: Engine, name: str, owner: str) -> None:
         )
 
 
-def lease_holder(engine: Engine, name: str) -> tuple[str | None, object]:
-    with Session(engine) as session:
-        state = session.get(MailboxState, name)
-        return (state.lease_owner, state.lease_expires) if state else (None, None)
-
-
 def load_progress(engine: Engine, name: str) -> Progress:
     with Session(engine) as session:
         state = session.get(MailboxState, name)

@@ -58,7 +58,6 @@ def resolve(value: int | Pending | None) -> int | None:
 class Stored:
     """A message already stored (or queued) under a dedupe key."""
 
-    id: Pending
     direction: str
     ticket_id: int | Pending | None
     from_address: str | None
@@ -134,10 +133,9 @@ class RowWriter:
     def _load_stored(self, keys: Iterable[str]) -> None:
         for chunk in _chunks(keys):
             self._stored.update(dict.fromkeys(chunk))
-            for key, message_id, *rest in self.session.exec(
+            for key, *rest in self.session.exec(
                 select(
                     Message.dedupe_key,
-                    Message.id,
                     Message.direction,
                     Message.ticket_id,
                     Message.from_address,
@@ -145,7 +143,7 @@ class RowWriter:
                     Message.text,
                 ).where(col(Message.dedupe_key).in_(chunk))
             ):
-                self._stored[key] = Stored(Pending(message_id), *rest)
+                self._stored[key] = Stored(*rest)
 
     def _load_rejected(self, shas: Iterable[str]) -> None:
         for chunk in _chunks(shas):
@@ -282,7 +280,6 @@ class RowWriter:
         pending = Pending()
         self._pending_messages.append((values, attachments, pending))
         self._stored[key] = Stored(
-            pending,
             values["direction"],
             values["ticket_id"],
             values["from_address"],
