@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ENV_CONFIG = "CONSULTANT_CONFIG"
@@ -95,11 +95,42 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """The server replies leave through; with no host they go to the Maildir outbox."""
+
+    host: str | None = None
+    port: int = 587
+    tls: str = "starttls"
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password: str | None = None
+    password_command: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """How answers go out: who they are from, retries, the outbox and the Sent copy."""
+
+    from_address: str
+    outbox: Path  # the Maildir replies go to when [smtp] has no host
+    from_name: str = "CaseConsultant"
+    acknowledge: bool = True  # send every new ticket's customer its reference at once
+    max_attempts: int = 8  # transient failures (4xx, no connection) before it is failed
+    retry_seconds: float = 60.0  # the first retry's delay; it doubles, up to an hour
+    sent_mailbox: str | None = None  # a [[mailboxes]] name whose Sent folder gets a copy
+    sent_folder: str = "Sent"
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     codes: CodesConfig
     database_url: str
     queue: QueueConfig
+    delivery: DeliveryConfig
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     mailboxes: tuple[MailboxConfig, ...] = ()
@@ -241,6 +272,71 @@ def _queue(table: dict, data_dir: Path) -> QueueConfig:
     )
 
 
+def _smtp(table: dict, base: Path) -> SmtpConfig:
+    if "host" not in table:
+        return SmtpConfig()
+    tls = _str(table, "tls", "smtp", "starttls")
+    if tls not in TLS_MODES:
+        raise ConfigError(f"smtp.tls must be one of {', '.join(TLS_MODES)}")
+    if "password" in table and "password_command" in table:
+        raise ConfigError("smtp needs at most one of password and password_command")
+    if ("password" in table or "password_command" in table) and "username" not in table:
+        raise ConfigError("smtp.username is required when a password is set")
+    verify = table.get("verify_tls", True)
+    if not isinstance(verify, bool):
+        raise ConfigError("smtp.verify_tls must be true or false")
+    default_port = {"starttls": 587, "implicit": 465, "none": 25}[tls]
+    return SmtpConfig(
+        host=_str(table, "host", "smtp") or None,
+        port=_int(table, "port", "smtp", default_port, 1, 65535),
+        tls=tls,
+        verify_tls=verify,
+        ca_file=_path(table["ca_file"], "smtp.ca_file", base) if "ca_file" in table else None,
+        username=_str(table, "username", "smtp"),
+        password=_str(table, "password", "smtp"),
+        password_command=_str(table, "password_command", "smtp"),
+        timeout=_seconds(table, "timeout", "smtp", 60, 3600),
+    )
+
+
+def _address(value: str | None, key: str) -> str:
+    """An addr-spec fit for a From header: one @, no spaces, no line breaks."""
+    if (
+        not value
+        or value.count("@") != 1
+        or any(c.isspace() or c in '<>,;:"()[]\\' for c in value)
+        or not all(value.split("@"))
+    ):
+        raise ConfigError(f"{key} must be a plain email address like consult@example.com")
+    return value.lower()
+
+
+def _delivery(
+    table: dict, data_dir: Path, base: Path, ingest: IngestConfig, service_name: str
+) -> DeliveryConfig:
+    default_from = ingest.our_addresses[0] if ingest.our_addresses else "consult@localhost"
+    acknowledge = table.get("acknowledge", True)
+    if not isinstance(acknowledge, bool):
+        raise ConfigError("delivery.acknowledge must be true or false")
+    from_name = _str(table, "from_name", "delivery", service_name) or ""
+    if any(c in from_name for c in "\r\n"):
+        raise ConfigError("delivery.from_name must be one line")
+    return DeliveryConfig(
+        from_address=_address(
+            _str(table, "from_address", "delivery", default_from), "delivery.from_address"
+        ),
+        from_name=from_name,
+        outbox=_path(table["outbox"], "delivery.outbox", base)
+        if "outbox" in table
+        else data_dir / "outbox",
+        acknowledge=acknowledge,
+        max_attempts=_int(table, "max_attempts", "delivery", 8, 1, 100),
+        retry_seconds=_seconds(table, "retry_seconds", "delivery", 60, 3600),
+        sent_mailbox=_str(table, "sent_mailbox", "delivery"),
+        sent_folder=_str(table, "sent_folder", "delivery", "Sent") or "Sent",
+    )
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read PATH, else $CONSULTANT_CONFIG, else use the embedded default."""
     chosen = path or os.environ.get(ENV_CONFIG)
@@ -286,13 +382,29 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     )
     database = _table(data, "database")
     url = _str(database, "url", "database") or f"sqlite:///{data_dir / 'consultant.sqlite'}"
+    ingest = _ingest(_table(data, "ingest"))
+    delivery = _delivery(
+        _table(data, "delivery"), data_dir, base, ingest, drafting_cfg.service_name
+    )
+    if delivery.from_address not in ingest.our_addresses:
+        # Our own From address is ours: mail from it is never taken for a question.
+        ingest = replace(ingest, our_addresses=(*ingest.our_addresses, delivery.from_address))
+    mailboxes = _mailboxes(data.get("mailboxes", []), base)
+    if delivery.sent_mailbox is not None and delivery.sent_mailbox not in {
+        m.name for m in mailboxes
+    }:
+        raise ConfigError(
+            f"delivery.sent_mailbox {delivery.sent_mailbox!r} names no [[mailboxes]] entry"
+        )
     return Config(
         data_dir=data_dir,
         codes=codes_cfg,
         database_url=url,
         drafting=drafting_cfg,
-        ingest=_ingest(_table(data, "ingest")),
-        mailboxes=_mailboxes(data.get("mailboxes", []), base),
+        ingest=ingest,
+        mailboxes=mailboxes,
+        smtp=_smtp(_table(data, "smtp"), base),
+        delivery=delivery,
         smtpd=_smtpd(_table(data, "smtpd")),
         queue=_queue(_table(data, "queue"), data_dir),
         source=source,

@@ -14,13 +14,17 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
 from consultant.config import IngestConfig
+from consultant.delivery.compose import Composer
 from consultant.mail.parse import parse_message
+from consultant.templating import template_environment
 from consultant.tickets.blobs import load_blob
+from consultant.tickets.declines import decliner
 from consultant.tickets.intake import Intake
 from consultant.tickets.models import (
     Attachment,
     AuditEvent,
     Customer,
+    Delivery,
     Message,
     RejectedMessage,
     Ticket,
@@ -274,16 +278,36 @@ def test_allowlist_holds_others(engine: Engine) -> None:
 
 
 def test_allowlist_declines_politely_once_a_day(engine: Engine) -> None:
-    intake = Intake(engine, replace(CONFIG, allow=("clinic.example",), not_allowed="decline"))
-    first = intake.accept(question(sender="who@gmail.example"), "pipe")
+    decline = decliner(
+        Composer(
+            template_environment(),
+            service_name="CaseConsultant",
+            our_addresses=CONFIG.our_addresses,
+            due_hours=24,
+        ),
+        "consult@caseconsultant.example",
+    )
+    config = replace(CONFIG, allow=("clinic.example",), not_allowed="decline")
+    intake = Intake(engine, config, decline=decline)
+    first = intake.accept(
+        question(sender="who@gmail.example", message_id="<q1@gmail.example>"), "pipe"
+    )
     second = intake.accept(question("again", sender="who@gmail.example"), "pipe")
     assert (first.status, second.status) == ("ignored", "ignored")
     assert first.reason.startswith("declined")
     with Session(engine) as session:
         replies = session.exec(select(Message).where(Message.direction == "outbound")).all()
+        (delivery,) = session.exec(select(Delivery)).all()
     assert len(replies) == 1
-    assert replies[0].to == ["who@gmail.example"] and replies[0].outcome == "queued"
+    assert replies[0].to == ["who@gmail.example"] and replies[0].outcome == "outbound"
+    assert (delivery.kind, delivery.state, delivery.message_id) == (
+        "decline",
+        "queued",
+        replies[0].id,
+    )
     assert "subscribers only" in replies[0].text
+    assert replies[0].in_reply_to == ["q1@gmail.example"]
+    assert replies[0].subject == "Re: Coding question"
     assert count(engine, Ticket) == 0
 
 

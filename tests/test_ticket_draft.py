@@ -14,11 +14,13 @@ from sqlmodel import Session, select
 from consultant.cli import main
 from consultant.codes.store import CodeStore
 from consultant.config import IngestConfig
+from consultant.delivery.compose import Composer
+from consultant.delivery.outbox import reply_queuer
 from consultant.drafting.ticket_draft import Analyzer, draft_ticket, make_analyzer
 from consultant.templating import template_environment
 from consultant.tickets.actions import TicketActionError, approve, assign, close
 from consultant.tickets.intake import Intake
-from consultant.tickets.models import AuditEvent, Draft, Ticket
+from consultant.tickets.models import AuditEvent, Delivery, Draft, Message, Ticket
 from consultant.tickets.references import parse_reference
 from tests.mailmaker import question
 
@@ -148,12 +150,23 @@ def test_a_consultant_approves_edits_assigns_and_closes(engine: Engine, analyzer
     outcome = Intake(engine, IngestConfig()).accept(question("Is E11.65 billable?"), "pipe")
     assert outcome.ticket is not None
     ticket_id = parse_reference(outcome.ticket)
+    queue_reply = reply_queuer(
+        Composer(template_environment(), service_name="S", our_addresses=(), due_hours=24),
+        "consult@caseconsultant.example",
+    )
     with pytest.raises(TicketActionError, match="only a ticket whose draft is ready"):
-        approve(engine, ticket_id, "dana")  # nothing drafted yet
+        approve(engine, ticket_id, "dana", queue_reply)  # nothing drafted yet
     draft_ticket(engine, ticket_id, analyzer)
     assign(engine, ticket_id, "lead", "dana")
-    version = approve(engine, ticket_id, "dana", body="Yes: E11.65 is billable. (edited)")
-    assert version == 2 and status(engine, ticket_id) == "approved"
+    approval = approve(
+        engine, ticket_id, "dana", queue_reply, body="Yes: E11.65 is billable. (edited)"
+    )
+    assert approval.version == 2 and status(engine, ticket_id) == "approved"
+    with Session(engine) as session:
+        delivery = session.get(Delivery, approval.delivery_id)
+        assert delivery is not None and (delivery.kind, delivery.state) == ("reply", "queued")
+        reply = session.get(Message, delivery.message_id)
+        assert reply is not None and reply.text.startswith("Yes: E11.65 is billable. (edited)")
     first, second = drafts(engine, ticket_id)
     assert (second.author, second.body) == ("dana", "Yes: E11.65 is billable. (edited)")
     assert second.analysis == first.analysis  # the facts the edit was made against
@@ -193,7 +206,7 @@ def test_approve_assign_close_from_the_command_line(tmp_path: Path, code_db: Pat
     cli("tickets", "draft", "CC-000001")
     assert cli("tickets", "assign", "CC-1", "dana") == "CC-1: assigned to dana"
     assert cli("tickets", "approve", "CC-1", "--body-file", str(edited), "--as", "dana") == (
-        "CC-1: draft version 2 approved"
+        "CC-1: draft version 2 approved; the reply is queued for sending"
     )
     refused = runner.invoke(main, ["--config", str(config), "tickets", "approve", "CC-1"])
     assert refused.exit_code == 1 and "CC-000001 is approved" in refused.output

@@ -14,12 +14,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from celery import Celery
+from kombu import Queue
 from sqlalchemy.engine import make_url
 
 from consultant.config import Config
 
 SWEEP = "workers.tasks.sweep"
 DRAFT = "workers.tasks.draft"
+ACKNOWLEDGE = "workers.tasks.acknowledge"
+SEND = "workers.tasks.send"
+# Sending has its own queue, which workers read in turn with drafting's, so an
+# acknowledgement never waits behind a backlog of drafts.
+DRAFTING_QUEUE = "celery"
+DELIVERY_QUEUE = "delivery"
 
 
 def make_celery(config: Config) -> Celery:
@@ -37,6 +44,9 @@ def make_celery(config: Config) -> Celery:
         task_soft_time_limit=limit * 0.9,
         broker_connection_retry_on_startup=True,
         beat_schedule={SWEEP: {"task": SWEEP, "schedule": config.queue.sweep_seconds}},
+        task_queues=(Queue(DRAFTING_QUEUE), Queue(DELIVERY_QUEUE)),
+        task_default_queue=DRAFTING_QUEUE,
+        task_routes={ACKNOWLEDGE: {"queue": DELIVERY_QUEUE}, SEND: {"queue": DELIVERY_QUEUE}},
         worker_hijack_root_logger=False,
     )
     if config.queue.broker_url.startswith(("redis://", "rediss://")):

@@ -1,19 +1,25 @@
-"""The intake every ingress command uses: it asks the queue for drafts after each commit."""
+"""The intake every ingress command uses: it asks the queue for drafts and
+acknowledgements after each commit, and queues declines in its own transaction."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
 from consultant.config import Config
+from consultant.delivery.compose import Composer
+from consultant.tickets.declines import decliner
 from consultant.tickets.intake import Intake
 from workers.app import make_celery
-from workers.enqueue import draft_requester
+from workers.enqueue import intake_requester
 
 
 def queued_intake(config: Config, engine: Engine) -> Intake:
+    decline = None
+    if config.ingest.not_allowed == "decline":
+        decline = decliner(Composer.from_config(config), config.delivery.from_address)
     return Intake(
         engine,
         config.ingest,
-        service_name=config.drafting.service_name,
-        after_commit=draft_requester(make_celery(config)),
+        decline=decline,
+        after_commit=intake_requester(make_celery(config), acknowledge=config.delivery.acknowledge),
     )

@@ -14,12 +14,16 @@ from consultant.cli.codes import open_store
 from consultant.cli.database import open_for_command
 from consultant.cli.output import emit_json
 from consultant.config import Config, ConfigError
+from consultant.delivery.compose import Composer
+from consultant.delivery.outbox import reply_queuer
 from consultant.drafting.ticket_draft import draft_ticket, make_analyzer
 from consultant.templating import template_environment
 from consultant.tickets.actions import TicketActionError, approve, assign, close
 from consultant.tickets.models import TICKET_STATUSES
 from consultant.tickets.queries import list_tickets, show_ticket
 from consultant.tickets.references import parse_reference
+from workers.app import make_celery
+from workers.enqueue import request_send
 
 
 def _ticket_id(reference: str) -> int:
@@ -85,6 +89,16 @@ def show_command(config: Config, reference: str, as_json: bool) -> None:
             + ")"
             + (f" [{', '.join(flags)}]" if flags else "")
         )
+        if delivery := message["delivery"]:
+            click.echo(
+                f"Delivery: {delivery['kind']} {delivery['state']}, "
+                f"{delivery['attempts']} attempt(s)"
+                + (f", sent {delivery['sent']}" if delivery["sent"] else "")
+                + (f"; {delivery['error']}" if delivery["error"] else "")
+            )
+            click.echo(f"To: {', '.join(message['to'])}")
+            if message["cc"]:
+                click.echo(f"Cc: {', '.join(message['cc'])}")
         click.echo(f"From: {message['from_name']} <{message['from']}>")
         click.echo(f"Date: {message['date'] or message['received']}")
         click.echo(f"Subject: {message['subject']}")
@@ -166,12 +180,20 @@ def _act(config: Config, reference: str, action: Callable[[Engine, int], str]) -
 def approve_command(
     config: Config, reference: str, body_file: click.utils.LazyFile | None, actor: str | None
 ) -> None:
-    """Approve ticket REFERENCE's answer for sending."""
+    """Approve ticket REFERENCE's answer and send it to the customer."""
     body = body_file.read() if body_file is not None else None
 
+    try:
+        queue_reply = reply_queuer(Composer.from_config(config), config.delivery.from_address)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
     def run(engine: Engine, ticket_id: int) -> str:
-        version = approve(engine, ticket_id, _actor(actor), body)
-        return f"{reference}: draft version {version} approved"
+        approval = approve(engine, ticket_id, _actor(actor), queue_reply, body)
+        done = f"{reference}: draft version {approval.version} approved"
+        if request_send(make_celery(config), approval.delivery_id):
+            return f"{done}; the reply is queued for sending"
+        return f"{done}; the queue is unreachable, so the reply goes out once it is back"
 
     _act(config, reference, run)
 

@@ -4,6 +4,9 @@ optimistic lock, so two consultants never silently overwrite each other."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -12,6 +15,15 @@ from consultant.database.types import utcnow
 from consultant.tickets.models import AuditEvent, Draft, Ticket
 
 APPROVABLE = frozenset(("ready", "failed"))
+
+# Queues the approved draft's reply in the approval's transaction; returns its delivery.
+QueueReply = Callable[[Session, Ticket, Draft], int]
+
+
+@dataclass(frozen=True)
+class Approval:
+    version: int  # the draft version approved
+    delivery_id: int  # the reply's delivery, for the queue to send
 
 
 class TicketActionError(Exception):
@@ -36,8 +48,11 @@ def record_change(
     session.add(AuditEvent(actor=actor, action=action, ticket_id=ticket.id, detail=detail))
 
 
-def approve(engine: Engine, ticket_id: int, actor: str, body: str | None = None) -> int:
-    """Approve the newest draft, or BODY as a new version by ACTOR; returns the version."""
+def approve(
+    engine: Engine, ticket_id: int, actor: str, queue_reply: QueueReply, body: str | None = None
+) -> Approval:
+    """Approve the newest draft, or BODY as a new version by ACTOR, and queue the reply:
+    once this commits, the answer will be sent whatever the customer writes meanwhile."""
     with transaction(engine) as session:
         ticket = _ticket(session, ticket_id)
         if ticket.status not in APPROVABLE:
@@ -50,23 +65,32 @@ def approve(engine: Engine, ticket_id: int, actor: str, body: str | None = None)
         ).first()
         if latest is None:
             raise TicketActionError(f"{ticket.reference} has no draft to approve yet")
-        version = latest.version
+        approved = latest
         if body is not None and body.strip() != latest.body.strip():
-            version = latest.version + 1  # latest is the highest version
-            session.add(
-                Draft(
-                    ticket_id=ticket_id,
-                    version=version,
-                    basis_message_id=latest.basis_message_id,
-                    author=actor,
-                    body=body,
-                    analysis=latest.analysis,
-                )
+            approved = Draft(
+                ticket_id=ticket_id,
+                version=latest.version + 1,  # latest is the highest version
+                basis_message_id=latest.basis_message_id,
+                author=actor,
+                body=body,
+                analysis=latest.analysis,
             )
+            session.add(approved)
+        try:
+            delivery_id = queue_reply(session, ticket, approved)
+        except ValueError as exc:
+            raise TicketActionError(str(exc)) from None
         ticket.status = "approved"
         ticket.error = None
-        record_change(session, ticket, actor, "ticket.approved", version=version)
-    return version
+        record_change(
+            session,
+            ticket,
+            actor,
+            "ticket.approved",
+            version=approved.version,
+            delivery=delivery_id,
+        )
+    return Approval(approved.version, delivery_id)
 
 
 def close(engine: Engine, ticket_id: int, actor: str) -> None:

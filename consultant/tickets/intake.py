@@ -32,10 +32,10 @@ from consultant.database.types import utcnow
 from consultant.logs import log_event
 from consultant.mail.message import strip_reply_prefixes
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
-from consultant.tickets.declines import DECLINE_REASON, queue_decline
+from consultant.tickets.declines import DECLINE_REASON, Decliner
 from consultant.tickets.models import REOPENED_BY_REPLY, ticket_reference
 from consultant.tickets.rows import Pending, RowWriter, Stored, resolve
-from consultant.tickets.rules import domain_of, is_allowed, is_ours
+from consultant.tickets.rules import is_allowed, is_ours
 from consultant.tickets.threading import Thread, find_thread, referenced_ids
 
 log = logging.getLogger(__name__)
@@ -102,17 +102,17 @@ class Intake:
         engine: Engine,
         config: IngestConfig,
         *,
-        service_name: str = "CaseConsultant",
+        decline: Decliner | None = None,
         after_commit: Callable[[Sequence[Outcome]], None] | None = None,
     ) -> None:
         """AFTER_COMMIT sees each batch's outcomes once they are committed (the queue
         is asked for drafts there)."""
         self.engine = engine
         self.config = config
-        self.service_name = service_name
+        if config.not_allowed == "decline" and decline is None:
+            raise ValueError("not_allowed = decline needs a decliner to queue the answers")
+        self.decline = decline
         self.after_commit = after_commit
-        ours = config.our_addresses
-        self.our_domain = domain_of(ours[0]) if ours else "caseconsultant.invalid"
 
     def accept(self, raw: bytes, source: str) -> Outcome:
         return self.accept_batch([raw], source)[0]
@@ -281,10 +281,8 @@ class Intake:
         if thread is not None:
             return self._append(w, message, thread)
         if not is_allowed(address, self.config.allow):
-            if self.config.not_allowed == "decline":
-                queue_decline(
-                    w.session, parsed, our_domain=self.our_domain, service_name=self.service_name
-                )
+            if self.decline is not None:
+                self.decline(w.session, parsed)
                 return self._keep(w, message, "ignored", DECLINE_REASON, None, "ignored")
             reason = "held: the sender is not on the allowlist"
             return self._open(w, message, customer_id, "held", reason)
@@ -421,6 +419,7 @@ class Intake:
             "references": list(parsed.references),
             "from_address": item.address,
             "from_name": parsed.from_name,
+            "reply_to": parsed.reply_to,
             "to": list(parsed.to),
             "cc": list(parsed.cc),
             "date": parsed.date,

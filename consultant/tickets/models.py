@@ -114,6 +114,7 @@ class Message(SQLModel, table=True):
     references: list[str] = Field(default_factory=list, sa_type=JSON)
     from_address: str | None = Field(default=None, max_length=320, index=True)
     from_name: str = Field(default="", max_length=998)
+    reply_to: str | None = Field(default=None, max_length=320)  # where answers go, if not From
     to: list[str] = Field(default_factory=list, sa_type=JSON)
     cc: list[str] = Field(default_factory=list, sa_type=JSON)
     date: datetime | None = _when(nullable=True)
@@ -124,9 +125,10 @@ class Message(SQLModel, table=True):
     automated: bool = False
     bounce: bool = False
     list_mail: bool = False
-    outcome: str = Field(max_length=16)  # created | appended | ignored | held | queued
+    # inbound: created | appended | ignored | held; outbound: "outbound" (see its Delivery)
+    outcome: str = Field(max_length=16)
     reason: str = Field(default="", max_length=1000)
-    source: str = Field(default="", max_length=255)  # imap:<mailbox> | pipe | smtp | outbox
+    source: str = Field(default="", max_length=255)  # imap:<mailbox> | pipe | smtp | <kind>
     raw_sha256: str | None = Field(default=None, foreign_key="blobs.sha256", max_length=64)
     defects: list[str] = Field(default_factory=list, sa_type=JSON)
     received_at: datetime = _when(index=True)
@@ -168,6 +170,36 @@ class Draft(SQLModel, table=True):
 
 
 DRAFTER = "drafting"
+
+# queued -> sending (a worker holds it; nothing handed over yet) -> unconfirmed (the
+# message went to the server; its answer not yet recorded) -> sent | failed.
+DELIVERY_STATES = ("queued", "sending", "unconfirmed", "sent", "failed")
+DELIVERY_KINDS = ("reply", "acknowledgement", "decline")
+
+
+class Delivery(SQLModel, table=True):
+    """Getting one outbound message to its recipients, at most once.
+
+    The state is committed before each step that cannot be undone, so a worker that
+    dies leaves a record of how far it got: `sending` may be tried again, but
+    `unconfirmed` (the server may have accepted it) is never sent again on its own.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
+    kind: str = Field(max_length=16)
+    state: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = _when(index=True)
+    claimed_at: datetime | None = _when(nullable=True)
+    sent_at: datetime | None = _when(nullable=True)
+    transport: str = Field(default="", max_length=16)  # smtp | maildir, once sent
+    server_reply: str = Field(default="", max_length=1000)  # e.g. "250 2.0.0 queued as X"
+    error: str = Field(default="", sa_type=Text)  # the last failure, for people
+    created_at: datetime = _when()
 
 
 class MailboxState(SQLModel, table=True):

@@ -11,6 +11,7 @@ from consultant.tickets.models import (
     Attachment,
     AuditEvent,
     Customer,
+    Delivery,
     Draft,
     Message,
     Ticket,
@@ -75,6 +76,10 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
     events = session.exec(
         select(AuditEvent).where(AuditEvent.ticket_id == ticket_id).order_by(col(AuditEvent.id))
     ).all()
+    deliveries = {
+        d.message_id: d
+        for d in session.exec(select(Delivery).where(Delivery.ticket_id == ticket_id)).all()
+    }
     return {
         "ticket": ticket.reference,
         "status": ticket.status,
@@ -86,7 +91,9 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
         "due": _iso(ticket.due_at),
         "version": ticket.version,
         "error": ticket.error,
-        "messages": [_message(m, attachments.get(m.id or 0, [])) for m in messages],
+        "messages": [
+            _message(m, attachments.get(m.id or 0, []), deliveries.get(m.id or 0)) for m in messages
+        ],
         "drafts": [
             {
                 "version": d.version,
@@ -105,7 +112,22 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
     }
 
 
-def _message(message: Message, attachments: list[Attachment]) -> dict:
+def _delivery(delivery: Delivery | None) -> dict | None:
+    if delivery is None:
+        return None
+    return {
+        "kind": delivery.kind,
+        "state": delivery.state,
+        "attempts": delivery.attempts,
+        "next_attempt": _iso(delivery.next_attempt_at),
+        "sent": _iso(delivery.sent_at),
+        "transport": delivery.transport,
+        "server_reply": delivery.server_reply,
+        "error": delivery.error,
+    }
+
+
+def _message(message: Message, attachments: list[Attachment], delivery: Delivery | None) -> dict:
     return {
         "id": message.id,
         "direction": message.direction,
@@ -124,6 +146,7 @@ def _message(message: Message, attachments: list[Attachment]) -> dict:
         "question": message.question,
         "text": message.text,
         "has_html": message.html is not None,
+        "delivery": _delivery(delivery),
         "automated": message.automated,
         "bounce": message.bounce,
         "list_mail": message.list_mail,

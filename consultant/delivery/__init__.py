@@ -1,0 +1,1 @@
+"""Delivery: composing answers from templates, the outbox, and sending at most once."""
