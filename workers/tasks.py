@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from celery import Task, current_app, shared_task
+from celery.signals import worker_process_init
 from sqlalchemy import Engine
 
 from consultant.codes.opening import open_store
@@ -99,6 +100,16 @@ _RETRIED = {
     "retry_jitter": True,
     "max_retries": 8,
 }
+
+
+@worker_process_init.connect
+def _open_code_database(**_: object) -> None:
+    """Open the code database as the worker process starts, not on its first task, so
+    the first question after a restart is drafted as fast as the rest."""
+    try:
+        _analyzer()
+    except Exception as exc:  # the draft task reports it properly when it runs
+        log_event(log, "code-database-unavailable", logging.WARNING, reason=repr(exc)[:300])
 
 
 class TicketTask(Task):

@@ -22,7 +22,7 @@ from consultant.config import Config
 @click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.pass_obj
 def run(config: Config, smtp_port: int | None, concurrency: int) -> None:
-    """Run ingestion (SMTP, and IMAP when mailboxes are configured) and drafting."""
+    """Run ingestion (SMTP, and IMAP when mailboxes are configured), drafting and delivery."""
     base = [sys.executable, "-m", "consultant"]
     if config.source is not None:
         base += ["--config", str(config.source)]
@@ -38,8 +38,15 @@ def run(config: Config, smtp_port: int | None, concurrency: int) -> None:
     click.echo(f"SMTP ingress: {config.smtpd.host}:{port} (mail a question there)")
     if config.mailboxes:
         click.echo("IMAP: " + ", ".join(m.name for m in config.mailboxes))
-    click.echo("Replies: not sent yet (delivery comes with the next release); drafts are in")
-    click.echo("`consultant tickets show REF`. Stop with Ctrl-C.")
+    if config.smtp.host:
+        click.echo(f"Replies: sent through SMTP {config.smtp.host}:{config.smtp.port}")
+    else:
+        click.echo(
+            f"Replies: written to the Maildir outbox {config.delivery.outbox} "
+            "(no [smtp] host configured)"
+        )
+    click.echo("Review with `consultant tickets list`, `tickets show REF`, `tickets approve REF`.")
+    click.echo("Stop with Ctrl-C.")
     children = {name: subprocess.Popen(command) for name, command in commands.items()}
     stopping = False
 

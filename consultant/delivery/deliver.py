@@ -87,7 +87,10 @@ def _claim(
     if message.raw_sha256 is None:
         # Built once, on the first claim: every attempt sends the same bytes (the same
         # Date and Message-ID), and the record shows exactly what went out.
-        raw = build_mime(message, kind=delivery.kind, from_name=settings.from_name)
+        try:
+            raw = build_mime(message, kind=delivery.kind, from_name=settings.from_name)
+        except (ValueError, TypeError, UnicodeError) as exc:  # e.g. a non-ASCII address
+            raise PermanentDeliveryError(f"the message cannot be built: {exc}") from None
         digest = hashlib.sha256(raw).hexdigest()
         if session.get(Blob, digest) is None:
             session.add(Blob(sha256=digest, size=len(raw), data=raw))
@@ -174,11 +177,15 @@ def deliver(
     engine: Engine, delivery_id: int, transport: Transport, settings: DeliverySettings
 ) -> DeliveryOutcome:
     """Try DELIVERY_ID once; safe to call again at any time (a queue may run it twice)."""
-    with transaction(engine) as session:
-        delivery = session.get(Delivery, delivery_id, with_for_update=True)
-        if delivery is None:
-            raise LookupError(f"no delivery with id {delivery_id}")
-        claim = _claim(session, delivery, settings, utcnow())
+    try:
+        with transaction(engine) as session:
+            delivery = session.get(Delivery, delivery_id, with_for_update=True)
+            if delivery is None:
+                raise LookupError(f"no delivery with id {delivery_id}")
+            claim = _claim(session, delivery, settings, utcnow())
+    except PermanentDeliveryError as exc:
+        _finish(engine, delivery_id, "failed", error=str(exc))
+        return DeliveryOutcome("failed", str(exc))
     if isinstance(claim, str):
         return DeliveryOutcome("skipped", claim)
 

@@ -140,6 +140,11 @@ class SmtpTransport:
             ) from None
         except ssl.SSLCertVerificationError as exc:
             raise self._untrusted(exc) from None
+        except smtplib.SMTPNotSupportedError:
+            raise PermanentDeliveryError(
+                f"{where} does not offer AUTH (on this connection); remove smtp.username, or "
+                "use the port and smtp.tls the server takes logins on"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise _refusal(exc.smtp_code, exc.smtp_error, where) from None
         except (OSError, smtplib.SMTPException) as exc:
@@ -174,13 +179,15 @@ class SmtpTransport:
             handing_over()
             try:
                 code, text = client.data(raw)
-            except smtplib.SMTPDataError as exc:  # an explicit refusal: it was not taken
+            except smtplib.SMTPDataError as exc:  # refused before the message was sent
                 raise _refusal(exc.smtp_code, exc.smtp_error, "DATA") from None
             except (OSError, smtplib.SMTPException) as exc:
                 raise DeliveryInDoubt(
                     f"the connection to {self.host} broke after the message was sent ({exc}); "
                     "the server may have accepted it"
                 ) from None
+            if code != 250:  # an explicit refusal of the message: it was not taken
+                raise _refusal(code, text, "DATA")
         finally:
             try:
                 client.quit()
