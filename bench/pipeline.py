@@ -32,6 +32,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import resource
 import secrets
 import signal
 import statistics
@@ -290,6 +291,19 @@ class Run:
     timeline: Timeline
     worker_rss_kb: list[list[tuple[int, int]]]  # per worker: (pid, VmHWM kB) per process
     worker_cpu: list[float]
+    poller_cpu: float
+    machine_cpu: float  # busy CPU seconds of the whole machine, all cores
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine has spent not idle, over all cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / CLOCK_TICKS  # less idle and iowait
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed_run(
@@ -304,6 +318,7 @@ def timed_run(
     for worker in running:
         worker.cpu_before = cpu_seconds(worker.pids())
     poller_log = tmp / "poller.log"
+    machine_before, reaped_before = machine_busy(), children_cpu()
     with poller_log.open("wb") as err:
         wall_start = time.time()
         start = time.perf_counter()
@@ -311,10 +326,12 @@ def timed_run(
             consultant(config_path, "poll", "--once"), stdout=subprocess.PIPE, stderr=err
         )
         poller_seconds: float | None = None
+        poller_cpu = 0.0
         timed_out = False
         while True:
             if poller_seconds is None and poller.poll() is not None:
                 poller_seconds = time.perf_counter() - start
+                poller_cpu = children_cpu() - reaped_before  # the only child reaped meanwhile
                 if poller.returncode != 0:
                     tail = poller_log.read_text(errors="replace")[-3000:]
                     raise SystemExit(f"the poller failed ({poller.returncode}):\n{tail}")
@@ -332,6 +349,7 @@ def timed_run(
         if poller.poll() is None:
             poller.kill()
         output = poller.communicate()[0].decode(errors="replace").strip()
+    machine = machine_busy() - machine_before
     rss = [[(pid, status_kb(pid, "VmHWM")) for pid in worker.pids()] for worker in running]
     cpu = [cpu_seconds(worker.pids()) - worker.cpu_before for worker in running]
     return Run(
@@ -342,6 +360,8 @@ def timed_run(
         timeline(engine, after, wall_start),
         rss,
         cpu,
+        poller_cpu,
+        machine,
     )
 
 
@@ -459,11 +479,11 @@ def report(run: Run, n: int, sizes: list[int], workers_n: int, db_label: str) ->
         f"== {n:,} questions (mean {sum(sizes) / len(sizes) / 1024:.1f} KB), {workers_n} workers "
         f"(-c 1 each) on Redis, tickets in {db_label}, {os.cpu_count()} CPUs"
     )
-    arrived = sorted(line.arrived)
+    arrived = sorted(line.arrived) or [float("nan")]
     print(
         f"poller: {run.poller_output or 'no output'}; exited after {run.poller_seconds:.2f} s "
-        f"(interpreter start included); first ticket at {arrived[0]:.2f} s, "
-        f"last at {arrived[-1]:.2f} s"
+        f"(interpreter start included), CPU {run.poller_cpu:.1f} s; first ticket at "
+        f"{arrived[0]:.2f} s, last at {arrived[-1]:.2f} s"
     )
     done = sorted(r for r in line.ready if r is not None)
     if done:
@@ -485,6 +505,15 @@ def report(run: Run, n: int, sizes: list[int], workers_n: int, db_label: str) ->
             f"worker {i + 1}: peak RSS {total:.0f} MB (main + pool child: {parts}); "
             f"CPU {cpu:.1f} s while timed ({100 * cpu / run.finished_seconds:.0f}% of the run)"
         )
+    cores = os.cpu_count() or 1
+    drafted = max(1, len(done))
+    available = cores * run.finished_seconds
+    print(
+        f"CPU while timed: workers {sum(run.worker_cpu):.1f} s "
+        f"({1000 * sum(run.worker_cpu) / drafted:.0f} ms per draft), poller "
+        f"{run.poller_cpu:.1f} s, whole machine {run.machine_cpu:.1f} of "
+        f"{available:.1f} s ({100 * run.machine_cpu / available:.0f}% busy)"
+    )
     if done and not never:
         verdict = "met" if done[-1] <= GOAL_SECONDS else f"missed, {done[-1] / GOAL_SECONDS:.1f}x"
         print(f"goal: all ready within {GOAL_SECONDS:.0f} s of the poller starting: {verdict}")

@@ -4,6 +4,7 @@ ticket committed while Redis is down is drafted once Redis is back (the sweep)."
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -27,14 +28,17 @@ from tests.servers.redis import RedisServer
 from workers.app import make_celery
 
 
-def write_config(tmp_path: Path, code_db: Path, broker: str | None) -> Path:
+def write_config(
+    tmp_path: Path, code_db: Path, broker: str | None, queue: str = "", more: str = ""
+) -> Path:
+    """A config on a SQLite file in TMP_PATH; QUEUE adds [queue] keys, MORE other tables."""
     config = tmp_path / "config.toml"
-    queue = f'broker_url = "{broker}"\n' if broker else ""
+    broker_url = f'broker_url = "{broker}"\n' if broker else ""
     config.write_text(
         f'[paths]\ndata_dir = "{tmp_path / "data"}"\n'
         f'[database]\nurl = "sqlite:///{tmp_path / "t.sqlite"}"\n'
         f'[codes]\ndatabase = "{code_db}"\n'
-        f"[queue]\n{queue}sweep_seconds = 1\n"
+        f"[queue]\n{broker_url}sweep_seconds = 1\n{queue}\n{more}"
     )
     return config
 
@@ -50,39 +54,38 @@ def consultant(config: Path, *args: str, stdin: bytes | None = None) -> subproce
 
 @contextmanager
 def worker(config: Path) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "consultant",
-            "--config",
-            str(config),
-            "worker",
-            "-c",
-            "1",
-            "--loglevel",
-            "WARNING",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    command = [sys.executable, "-m", "consultant", "--config", str(config), "worker"]
+    with (config.parent / "worker.log").open("ab") as log:  # to read when a test fails
+        process = subprocess.Popen(
+            [*command, "-c", "1", "--loglevel", "WARNING"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,  # its own process group: a test can kill it with its pool
+        )
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
-def wait_for_status(tmp_path: Path, status: str, seconds: float = 90) -> Ticket:
+def kill_worker(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool at once, as a machine losing power would."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def wait_for_status(tmp_path: Path, status: str, seconds: float = 90, ticket_id: int = 1) -> Ticket:
     engine = make_engine(f"sqlite:///{tmp_path / 't.sqlite'}")
     deadline = time.monotonic() + seconds
     while True:
         with Session(engine) as session:
-            ticket = session.exec(select(Ticket)).first()
+            ticket = session.get(Ticket, ticket_id)
         if ticket is not None and ticket.status == status:
             return ticket
         assert time.monotonic() < deadline, f"ticket is {ticket and ticket.status}, not {status}"
