@@ -138,3 +138,43 @@ def test_the_queue_defaults_to_a_file_broker_in_the_data_dir(
     path.write_text("[queue]\nsweep_seconds = 0\n")
     with pytest.raises(ConfigError, match=re.escape("queue.sweep_seconds")):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[smtp]\nhost = "h"\ntls = "ssl"\n', "smtp.tls must be one of"),
+        ('[smtp]\nhost = "h"\npassword = "p"\n', "smtp.username is required"),
+        (
+            '[smtp]\nhost = "h"\nusername = "u"\npassword = "p"\npassword_command = "c"\n',
+            "at most one",
+        ),
+        ('[delivery]\nfrom_address = "Dana <d@x.example>"\n', "delivery.from_address must be"),
+        ('[delivery]\nfrom_address = "d@x.example\\r\\nBcc: y@z"\n', "delivery.from_address"),
+        ('[delivery]\nsent_mailbox = "nope"\n', "names no [[mailboxes]] entry"),
+        ("[delivery]\nmax_attempts = 0\n", "delivery.max_attempts"),
+    ],
+)
+def test_bad_delivery_values_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_delivery_defaults_to_the_outbox_from_our_first_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CONSULTANT_CONFIG", raising=False)
+    monkeypatch.setenv("CONSULTANT_HOME", str(tmp_path))
+    embedded = load_config()
+    assert embedded.smtp.host is None and embedded.delivery.outbox == tmp_path / "outbox"
+    assert embedded.delivery.from_address == "consult@localhost"
+    assert embedded.ingest.our_addresses == ("consult@localhost",)  # ours, so never a question
+    path = tmp_path / "c.toml"
+    path.write_text('[ingest]\nour_addresses = ["Help@Acme.example"]\n[smtp]\nhost = "relay"\n')
+    config = load_config(path)
+    assert config.delivery.from_address == "help@acme.example"
+    assert (config.smtp.port, config.smtp.tls) == (587, "starttls")
+    example = load_config(EXAMPLE)
+    assert example.delivery.sent_mailbox == "consult" and example.smtp.username is not None
