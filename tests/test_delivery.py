@@ -300,6 +300,20 @@ def test_a_dead_workers_claim_is_taken_over_only_before_hand_over(engine: Engine
     assert "may or may not have arrived" in (ticket(engine, other_ticket).error or "")
 
 
+def test_an_unexpected_error_fails_the_delivery_with_it(engine: Engine) -> None:
+    class Broken:
+        name = "broken"
+
+        def send(self, sender: str, recipients: object, raw: bytes, handing_over: object) -> str:
+            raise KeyError("a bug")
+
+    ticket_id, delivery_id = approved(engine)
+    with pytest.raises(KeyError):
+        deliver(engine, delivery_id, Broken(), SETTINGS)
+    assert state(engine, delivery_id).state == "failed"
+    assert "unexpected error before the hand-over" in (ticket(engine, ticket_id).error or "")
+
+
 def test_two_workers_on_one_delivery_send_it_once(engine: Engine) -> None:
     _, delivery_id = approved(engine)
     with mail_server() as server:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, or_, update
 from sqlmodel import Session, col, select
 
-from consultant.database.engine import transaction
+from consultant.database.engine import DatabaseUnavailable, transaction
 from consultant.database.types import utcnow
 from consultant.delivery.mime import build_mime
 from consultant.delivery.transports import (
@@ -189,9 +189,13 @@ def deliver(
     if isinstance(claim, str):
         return DeliveryOutcome("skipped", claim)
 
+    handed_over = False
+
     def handing_over() -> None:
+        nonlocal handed_over
         if not _move(engine, delivery_id, claim.claimed_at, "sending", "unconfirmed"):
             raise _ClaimLost
+        handed_over = True
 
     try:
         answer = transport.send(claim.sender, claim.recipients, claim.raw, handing_over)
@@ -213,6 +217,14 @@ def deliver(
         error = f"{exc}. Not sent again on its own: check before approving it again."
         _finish(engine, delivery_id, "failed", error=error)
         return DeliveryOutcome("failed", error)
+    except DatabaseUnavailable:
+        raise  # the task is retried; a claim left `sending` is taken over by the sweep
+    except Exception as exc:
+        # An error no transport expected (a bug): recorded, never retried blindly.
+        where = "after" if handed_over else "before"
+        error = f"unexpected error {where} the hand-over to the server: {exc!r}"
+        _finish(engine, delivery_id, "failed", error=error[:2000])
+        raise
     _finish(engine, delivery_id, "sent", server_reply=answer, transport=transport.name)
     return DeliveryOutcome("sent", answer, raw=claim.raw)
 
