@@ -144,6 +144,9 @@ def test_consultant_tickets_draft_and_show(tmp_path: Path, code_db: Path) -> Non
     assert "E11.65" in ticket["drafts"][0]["body"]
     human = runner.invoke(main, ["--config", str(config), "tickets", "show", "CC-1"])
     assert "=== draft version 1" in human.output
+    assert "Code E11.65 (ICD-10-CM, billable) Type 2 diabetes mellitus with hyperglycemia" in (
+        human.output
+    )
 
 
 def test_a_consultant_approves_edits_assigns_and_closes(engine: Engine, analyzer: Analyzer) -> None:

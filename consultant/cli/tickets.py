@@ -80,6 +80,8 @@ def show_command(config: Config, reference: str, as_json: bool) -> None:
     click.echo(f"{ticket['ticket']}  {ticket['status']}  {ticket['subject']}")
     click.echo(f"Customer: {customer.get('name') or ''} <{customer.get('email')}>")
     click.echo(f"Created {ticket['created']}  due {ticket['due']}  version {ticket['version']}")
+    if ticket["error"]:
+        click.echo(f"Error: {ticket['error']}")
     for message in ticket["messages"]:
         click.echo("")
         flags = [f for f in ("automated", "bounce", "list_mail") if message[f]]
@@ -115,10 +117,26 @@ def show_command(config: Config, reference: str, as_json: bool) -> None:
         click.echo("")
         click.echo(f"=== draft version {draft['version']} ({draft['author']}, {draft['created']})")
         click.echo(draft["body"])
+        _echo_analysis(draft["analysis"])
     click.echo("")
     click.echo("History:")
     for event in ticket["audit"]:
         click.echo(f"  {event['at'][:19]}  {event['actor']:<16} {event['action']}")
+
+
+def _echo_analysis(analysis: dict) -> None:
+    """The analysis the draft was made from, for checking it against the draft."""
+    click.echo("")
+    click.echo("=== analysis")
+    for code in analysis.get("codes", []):
+        click.echo(
+            f"Code {code['code']} ({code['system']}, {code['status']}) {code['title'] or ''}"
+        )
+    for finding in analysis.get("findings", []):
+        source = f" [{finding['source']}]" if finding.get("source") else ""
+        click.echo(f"Finding ({finding['kind']}): {finding['message']}{source}")
+    for hit in analysis.get("suggestions", []):
+        click.echo(f"Suggestion {hit['code']} ({hit['system']}) {hit['title'] or ''}")
 
 
 @tickets.command("draft")
