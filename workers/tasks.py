@@ -102,12 +102,16 @@ _RETRIED = {
 }
 
 
+WARM_UP = "Is E11.65 billable for type 2 diabetes with hyperglycemia?"
+
+
 @worker_process_init.connect
 def _open_code_database(**_: object) -> None:
-    """Open the code database as the worker process starts, not on its first task, so
-    the first question after a restart is drafted as fast as the rest."""
+    """Open the code database and load its search data (one analysis) as the worker
+    process starts, not on its first task, so the first question after a restart is
+    drafted as fast as the rest."""
     try:
-        _analyzer()
+        _analyzer()(WARM_UP)
     except Exception as exc:  # the draft task reports it properly when it runs
         log_event(log, "code-database-unavailable", logging.WARNING, reason=repr(exc)[:300])
 

@@ -23,9 +23,10 @@ import re
 import sqlite3
 import tomllib
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
 from pathlib import Path
 
@@ -47,6 +48,7 @@ SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
 # -- ranking constants (tuned on tests/data/search_eval_dev.tsv) ------------------------
 # Entries scored in full per query, and codes completed down the tree.
 _CANDIDATES = 250
+_REMEMBERED = 4096  # searches kept per loaded database
 _COMPLETED = 40
 # A term in more entries than this does not select candidates on its own ("left").
 _COMMON = 15000
@@ -151,6 +153,17 @@ class CodeSearch:
         if limit <= 0 or not text or not text.strip():
             return []
         data = self._holder.current()
+        key = (text, system)
+        ranked = data.answers.get(key)
+        if ranked is None:
+            ranked = data.answers[key] = self._ranked(data, text, system)
+            if len(data.answers) > _REMEMBERED:
+                data.answers.popitem(last=False)
+        else:
+            data.answers.move_to_end(key)
+        return ranked[:limit]
+
+    def _ranked(self, data: _SearchData, text: str, system: str | None) -> list[SearchHit]:
         best: dict[Key, tuple[float, int, str]] = {}
         for query in data.queries(text, system):
             for key, found in data.rank(query, system).items():
@@ -169,7 +182,7 @@ class CodeSearch:
         )
         return [
             SearchHit(code=code, system=system_, title=title, score=round(score, 3))
-            for (system_, code), (score, _, title) in ranked[:limit]
+            for (system_, code), (score, _, title) in ranked
             if score >= _MIN_SCORE
         ]
 
@@ -306,8 +319,9 @@ class _Bag:
     negated: set[str]  # kept with their "~"
     see: set[str]
 
-    @property
+    @cached_property
     def present(self) -> set[str]:
+        """Every token; computed once (a bag is not changed after it is built)."""
         return self.essential.union(self.optional, self.negated, self.see)
 
     def __or__(self, other: _Bag) -> _Bag:
@@ -337,6 +351,13 @@ def _bag(tokens: Iterable[str]) -> _Bag:
 @lru_cache(maxsize=100_000)
 def _analyzed(text: str) -> _Bag:
     return _bag(analyze(text))
+
+
+@lru_cache(maxsize=50_000)
+def _indexed(tokens: str) -> _Bag:
+    """An index entry's stored tokens as a bag; the same entries come up search after
+    search, so each is parsed once."""
+    return _bag(tokens.split())
 
 
 @dataclass
@@ -378,6 +399,11 @@ class _SearchData:
         self._titles: dict[Key, tuple[str, bool] | None] = {}
         self._reaches: dict[str, frozenset[str]] = {}
         self._idfs: dict[str | None, dict[str, float]] = {}
+        self._costs: dict[str | None, dict[str, float]] = {}
+        self._corrections: dict[str, str] = {}
+        # Whole searches, newest last: coders ask about the same conditions again and
+        # again. Kept with the data, so a new release starts afresh.
+        self.answers: OrderedDict[tuple[str, str | None], list[SearchHit]] = OrderedDict()
 
     # -- query analysis ---------------------------------------------------------------
 
@@ -442,6 +468,12 @@ class _SearchData:
         """WORD, or the indexed word it is most likely a misspelling of."""
         if not word.isalpha() or len(word) < 4 or word in self.vocabulary:
             return word
+        corrected = self._corrections.get(word)
+        if corrected is None:
+            corrected = self._corrections[word] = self._correction(word)
+        return corrected
+
+    def _correction(self, word: str) -> str:
         found = process.extract(word, self.words, scorer=fuzz.ratio, score_cutoff=84, limit=10)
         if len(word) < 7:
             # A short word is too easily another word ("chole" -> "hole"): misspellings
@@ -541,13 +573,24 @@ class _SearchData:
         )
 
     def _extra(self, unasked: set[str], system: str | None) -> float:
+        costs = self._costs.get(system)
+        if costs is None:
+            costs = self._costs[system] = {}
         cost = 0.0
         for term in unasked:
-            if term in _RESIDUAL:
-                cost += _RESIDUAL_COST
-            elif term not in _NEUTRAL:
-                cost += self._idf(term, system) * self.synonyms.emphasis.get(term, 1.0)
+            found = costs.get(term)
+            if found is None:
+                found = costs[term] = self._cost(term, system)
+            cost += found
         return cost
+
+    def _cost(self, term: str, system: str | None) -> float:
+        """What an entry's word the query did not ask for costs it."""
+        if term in _RESIDUAL:
+            return _RESIDUAL_COST
+        if term in _NEUTRAL:
+            return 0.0
+        return self._idf(term, system) * self.synonyms.emphasis.get(term, 1.0)
 
     # -- ranking ----------------------------------------------------------------------
 
@@ -555,7 +598,7 @@ class _SearchData:
         """(system, code) -> (score, source rank, title) of each billable code found."""
         scored: dict[Key, tuple[float, int, _Bag]] = {}
         for system_, code, source, tokens in self._candidates(query, system):
-            bag = _bag(tokens.split())
+            bag = _indexed(tokens)
             score = self._score(query, bag, system_)
             rank = _SOURCE_RANK.get(source, 2)
             key = (system_, code)
