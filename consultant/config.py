@@ -124,6 +124,22 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The review app. Without a secret_key, one is made once and kept in the data
+    directory (readable by its owner only)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str | None = None
+    public_url: str | None = None  # https://... marks session cookies Secure
+    session_hours: float = 12.0
+
+    @property
+    def secure_cookies(self) -> bool:
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     codes: CodesConfig
@@ -131,6 +147,7 @@ class Config:
     queue: QueueConfig
     delivery: DeliveryConfig
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     mailboxes: tuple[MailboxConfig, ...] = ()
@@ -299,6 +316,31 @@ def _smtp(table: dict, base: Path) -> SmtpConfig:
     )
 
 
+def _hours(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 720:
+        raise ConfigError("web.session_hours must be a number of hours from 0 to 720")
+    return float(value)
+
+
+def _web(table: dict) -> WebConfig:
+    secret = _str(table, "secret_key", "web")
+    if secret is not None and len(secret) < 32:
+        raise ConfigError(
+            "web.secret_key must be at least 32 characters; make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+        )
+    public_url = _str(table, "public_url", "web")
+    if public_url is not None and not public_url.startswith(("http://", "https://")):
+        raise ConfigError("web.public_url must start with https:// (or http://)")
+    return WebConfig(
+        host=_str(table, "host", "web", "127.0.0.1") or "127.0.0.1",
+        port=_int(table, "port", "web", 8000, 0, 65535),
+        secret_key=secret,
+        public_url=public_url,
+        session_hours=_hours(table.get("session_hours", 12)),
+    )
+
+
 def _address(value: str | None, key: str) -> str:
     """An addr-spec fit for a From header: one @, no spaces, no line breaks."""
     if (
@@ -404,6 +446,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         ingest=ingest,
         mailboxes=mailboxes,
         smtp=_smtp(_table(data, "smtp"), base),
+        web=_web(_table(data, "web")),
         delivery=delivery,
         smtpd=_smtpd(_table(data, "smtpd")),
         queue=_queue(_table(data, "queue"), data_dir),

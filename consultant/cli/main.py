@@ -12,6 +12,8 @@ from consultant.cli.poll import poll
 from consultant.cli.run import run
 from consultant.cli.smtpd import smtpd
 from consultant.cli.tickets import tickets
+from consultant.cli.users import users
+from consultant.cli.web import web
 from consultant.cli.worker import worker
 from consultant.config import ConfigError, load_config
 
@@ -42,4 +44,6 @@ main.add_command(poll)
 main.add_command(run)
 main.add_command(smtpd)
 main.add_command(tickets)
+main.add_command(users)
+main.add_command(web)
 main.add_command(worker)

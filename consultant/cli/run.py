@@ -19,10 +19,12 @@ from consultant.config import Config
 
 @click.command()
 @click.option("--smtp-port", type=click.IntRange(1, 65535), help="Default: [smtpd] port.")
+@click.option("--web-port", type=click.IntRange(1, 65535), help="Default: [web] port.")
 @click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.pass_obj
-def run(config: Config, smtp_port: int | None, concurrency: int) -> None:
-    """Run ingestion (SMTP, and IMAP when mailboxes are configured), drafting and delivery."""
+def run(config: Config, smtp_port: int | None, web_port: int | None, concurrency: int) -> None:
+    """Run ingestion (SMTP, and IMAP when mailboxes are configured), drafting, delivery
+    and the review app."""
     base = [sys.executable, "-m", "consultant"]
     if config.source is not None:
         base += ["--config", str(config.source)]
@@ -30,6 +32,7 @@ def run(config: Config, smtp_port: int | None, concurrency: int) -> None:
     commands = {
         "smtpd": [*base, "smtpd", "--port", str(port)],
         "worker": [*base, "worker", "--concurrency", str(concurrency)],
+        "web": [*base, "web", "--port", str(web_port or config.web.port)],
     }
     if config.mailboxes:
         commands["poll"] = [*base, "poll"]
@@ -45,7 +48,10 @@ def run(config: Config, smtp_port: int | None, concurrency: int) -> None:
             f"Replies: written to the Maildir outbox {config.delivery.outbox} "
             "(no [smtp] host configured)"
         )
-    click.echo("Review with `consultant tickets list`, `tickets show REF`, `tickets approve REF`.")
+    click.echo(
+        f"Review app: http://{config.web.host}:{web_port or config.web.port}/ "
+        "(add yourself first: `consultant users add EMAIL`)"
+    )
     click.echo("Stop with Ctrl-C.")
     children = {name: subprocess.Popen(command) for name, command in commands.items()}
     stopping = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import consultant.tickets.models  # noqa: F401  (registers the ticket tables)
+# Importing the model modules registers their tables.
+import consultant.accounts.models
+import consultant.tickets.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -132,18 +132,26 @@ def queue_acknowledgement(
 ReplyQueuer = Callable[[Session, Ticket, Draft], int]
 
 
+def answered_message(session: Session, ticket_id: int, draft: Draft | None) -> Message | None:
+    """The customer's message a reply from DRAFT answers: the one it was drafted from,
+    else the ticket's newest from the customer."""
+    if draft is not None and draft.basis_message_id is not None:
+        found = session.get(Message, draft.basis_message_id)
+        if found is not None:
+            return found
+    return session.exec(
+        select(Message)
+        .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
+        .order_by(col(Message.id).desc())
+    ).first()
+
+
 def reply_queuer(composer: Composer, from_address: str) -> ReplyQueuer:
     """What approving a draft calls, in its own transaction, to queue the reply."""
 
     def queue(session: Session, ticket: Ticket, draft: Draft) -> int:
         assert ticket.id is not None
-        question = (
-            session.get(Message, draft.basis_message_id) if draft.basis_message_id else None
-        ) or session.exec(
-            select(Message)
-            .where(Message.ticket_id == ticket.id, Message.direction == "inbound")
-            .order_by(col(Message.id).desc())
-        ).first()
+        question = answered_message(session, ticket.id, draft)
         if question is None:
             raise ValueError(f"{ticket.reference} has no customer message to reply to")
         outgoing = composer.reply(ticket.id, question, draft.body)

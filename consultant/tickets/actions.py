@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from consultant.database.engine import transaction
 from consultant.database.types import utcnow
-from consultant.tickets.models import AuditEvent, Draft, Ticket
+from consultant.tickets.models import AuditEvent, Draft, Note, Ticket
 
 APPROVABLE = frozenset(("ready", "failed"))
 
@@ -30,13 +30,36 @@ class TicketActionError(Exception):
     """The action does not fit the ticket's state; the message says why."""
 
 
-def _ticket(session: Session, ticket_id: int) -> Ticket:
+class StaleTicket(TicketActionError):
+    """Someone changed the ticket after the acting consultant loaded it."""
+
+
+def _ticket(session: Session, ticket_id: int, seen_version: int | None = None) -> Ticket:
+    """The ticket, refused when SEEN_VERSION (the version the consultant's page showed)
+    is no longer current: their action was decided on what is now out of date."""
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise TicketActionError(
             f"no ticket with id {ticket_id}; `consultant tickets list` shows the ones there are"
         )
+    if seen_version is not None and ticket.version != seen_version:
+        last = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.ticket_id == ticket_id)
+            .order_by(col(AuditEvent.id).desc())
+        ).first()
+        change = f" ({last.action} by {last.actor})" if last else ""
+        raise StaleTicket(
+            f"{ticket.reference} changed after you opened it{change}; nothing was saved. "
+            "Look at it again, then redo your change."
+        )
     return ticket
+
+
+def _latest_draft(session: Session, ticket_id: int) -> Draft | None:
+    return session.exec(
+        select(Draft).where(Draft.ticket_id == ticket_id).order_by(col(Draft.version).desc())
+    ).first()
 
 
 def record_change(
@@ -49,20 +72,23 @@ def record_change(
 
 
 def approve(
-    engine: Engine, ticket_id: int, actor: str, queue_reply: QueueReply, body: str | None = None
+    engine: Engine,
+    ticket_id: int,
+    actor: str,
+    queue_reply: QueueReply,
+    body: str | None = None,
+    seen_version: int | None = None,
 ) -> Approval:
     """Approve the newest draft, or BODY as a new version by ACTOR, and queue the reply:
     once this commits, the answer will be sent whatever the customer writes meanwhile."""
     with transaction(engine) as session:
-        ticket = _ticket(session, ticket_id)
+        ticket = _ticket(session, ticket_id, seen_version)
         if ticket.status not in APPROVABLE:
             raise TicketActionError(
                 f"{ticket.reference} is {ticket.status}; only a ticket whose draft is ready "
                 "(or whose delivery failed) can be approved"
             )
-        latest = session.exec(
-            select(Draft).where(Draft.ticket_id == ticket_id).order_by(col(Draft.version).desc())
-        ).first()
+        latest = _latest_draft(session, ticket_id)
         if latest is None:
             raise TicketActionError(f"{ticket.reference} has no draft to approve yet")
         approved = latest
@@ -93,9 +119,56 @@ def approve(
     return Approval(approved.version, delivery_id)
 
 
-def close(engine: Engine, ticket_id: int, actor: str) -> None:
+def save_draft(
+    engine: Engine, ticket_id: int, actor: str, body: str, seen_version: int | None = None
+) -> int:
+    """Keep ACTOR's edit as a new draft version (the drafted ones stay); returns it."""
     with transaction(engine) as session:
-        ticket = _ticket(session, ticket_id)
+        ticket = _ticket(session, ticket_id, seen_version)
+        latest = _latest_draft(session, ticket_id)
+        if latest is None:
+            raise TicketActionError(f"{ticket.reference} has no draft to edit yet")
+        if body.strip() == latest.body.strip():
+            return latest.version
+        draft = Draft(
+            ticket_id=ticket_id,
+            version=latest.version + 1,
+            basis_message_id=latest.basis_message_id,
+            author=actor,
+            body=body,
+            analysis=latest.analysis,
+        )
+        session.add(draft)
+        record_change(session, ticket, actor, "draft.saved", version=draft.version)
+        return draft.version
+
+
+def add_note(
+    engine: Engine, ticket_id: int, actor: str, body: str, seen_version: int | None = None
+) -> None:
+    """An internal note: for consultants only, never sent."""
+    if not body.strip():
+        raise TicketActionError("the note is empty")
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id, seen_version)
+        session.add(Note(ticket_id=ticket_id, author=actor, body=body.strip()))
+        record_change(session, ticket, actor, "note.added")
+
+
+def mark_spam(engine: Engine, ticket_id: int, actor: str, seen_version: int | None = None) -> None:
+    """Set the ticket aside as spam: ignored, never answered, kept for the record."""
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id, seen_version)
+        if ticket.status in ("approved", "sent"):
+            raise TicketActionError(f"{ticket.reference} is {ticket.status}: it was answered")
+        previous = ticket.status
+        ticket.status = "ignored"
+        record_change(session, ticket, actor, "ticket.spam", previous=previous)
+
+
+def close(engine: Engine, ticket_id: int, actor: str, seen_version: int | None = None) -> None:
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id, seen_version)
         if ticket.status == "closed":
             raise TicketActionError(f"{ticket.reference} is already closed")
         previous = ticket.status
@@ -103,8 +176,15 @@ def close(engine: Engine, ticket_id: int, actor: str) -> None:
         record_change(session, ticket, actor, "ticket.closed", previous=previous)
 
 
-def assign(engine: Engine, ticket_id: int, actor: str, assignee: str) -> None:
+def assign(
+    engine: Engine,
+    ticket_id: int,
+    actor: str,
+    assignee: str | None,
+    seen_version: int | None = None,
+) -> None:
+    """Give the ticket to ASSIGNEE (None: to nobody)."""
     with transaction(engine) as session:
-        ticket = _ticket(session, ticket_id)
+        ticket = _ticket(session, ticket_id, seen_version)
         ticket.assignee = assignee
         record_change(session, ticket, actor, "ticket.assigned", assignee=assignee)

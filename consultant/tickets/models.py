@@ -202,6 +202,28 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class Note(SQLModel, table=True):
+    """A consultant's internal note on a ticket: never sent, shown to consultants only."""
+
+    __tablename__ = "notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    author: str = Field(max_length=255)
+    body: str = Field(sa_type=Text)
+    created_at: datetime = _when()
+
+
+class TicketViewer(SQLModel, table=True):
+    """Who has a ticket open in the review app, and when their page last said so."""
+
+    __tablename__ = "ticket_viewers"
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    viewer: str = Field(max_length=320, primary_key=True)
+    seen_at: datetime = _when(index=True)
+
+
 class MailboxState(SQLModel, table=True):
     """How far a mailbox has been read, and which poller holds it now.
 

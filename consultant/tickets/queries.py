@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
+from consultant.database.types import utcnow
 from consultant.tickets.models import (
+    TICKET_STATUSES,
     Attachment,
     AuditEvent,
     Customer,
     Delivery,
     Draft,
     Message,
+    Note,
     Ticket,
 )
 
@@ -54,6 +58,55 @@ def list_tickets(session: Session, status: str | None = None, limit: int = 200) 
     ]
 
 
+# What the review queue shows by default: everything that may still need a consultant.
+OPEN_WORK = ("new", "open", "drafting", "ready", "approved", "failed", "held")
+
+
+def review_queue(
+    session: Session,
+    *,
+    statuses: tuple[str, ...] = OPEN_WORK,
+    assignee: str | None = None,
+    unassigned: bool = False,
+    older_than: datetime | None = None,
+    limit: int = 500,
+) -> dict[str, Any]:
+    """Tickets for review: ready ones first, then by due time (soonest first); and how
+    many tickets there are in each status."""
+    readiness = case((col(Ticket.status) == "ready", 0), else_=1)
+    query = (
+        select(Ticket, Customer.email)
+        .join(Customer, col(Ticket.customer_id) == Customer.id)
+        .where(col(Ticket.status).in_(statuses))
+        .order_by(readiness, col(Ticket.due_at).asc().nulls_last(), col(Ticket.id))
+        .limit(limit)
+    )
+    if unassigned:
+        query = query.where(col(Ticket.assignee).is_(None))
+    elif assignee:
+        query = query.where(Ticket.assignee == assignee)
+    if older_than is not None:
+        query = query.where(col(Ticket.created_at) < older_than)
+    counts = dict(session.exec(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+    return {
+        "tickets": [
+            {
+                "ticket": ticket.reference,
+                "id": ticket.id,
+                "status": ticket.status,
+                "subject": ticket.subject,
+                "customer": email,
+                "assignee": ticket.assignee,
+                "created": _iso(ticket.created_at),
+                "due": _iso(ticket.due_at),
+                "overdue": bool(ticket.due_at and ticket.due_at < utcnow()),
+            }
+            for ticket, email in session.exec(query).all()
+        ],
+        "counts": {status: counts.get(status, 0) for status in TICKET_STATUSES},
+    }
+
+
 def show_ticket(session: Session, ticket_id: int) -> dict | None:
     """One ticket with its customer, every message in order, and its audit trail."""
     ticket = session.get(Ticket, ticket_id)
@@ -75,6 +128,9 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
     ).all()
     events = session.exec(
         select(AuditEvent).where(AuditEvent.ticket_id == ticket_id).order_by(col(AuditEvent.id))
+    ).all()
+    notes = session.exec(
+        select(Note).where(Note.ticket_id == ticket_id).order_by(col(Note.id))
     ).all()
     deliveries = {
         d.message_id: d
@@ -104,6 +160,9 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
                 "analysis": d.analysis,
             }
             for d in drafts
+        ],
+        "notes": [
+            {"author": n.author, "created": _iso(n.created_at), "body": n.body} for n in notes
         ],
         "audit": [
             {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
@@ -146,6 +205,7 @@ def _message(message: Message, attachments: list[Attachment], delivery: Delivery
         "question": message.question,
         "text": message.text,
         "has_html": message.html is not None,
+        "html": message.html,
         "delivery": _delivery(delivery),
         "automated": message.automated,
         "bounce": message.bounce,
@@ -155,6 +215,7 @@ def _message(message: Message, attachments: list[Attachment], delivery: Delivery
         "defects": message.defects,
         "attachments": [
             {
+                "id": a.id,
                 "filename": a.filename,
                 "content_type": a.content_type,
                 "size": a.size,

@@ -1,0 +1,1 @@
+"""Consultants' accounts: users, passwords, API tokens and browser sessions."""

@@ -1,0 +1,27 @@
+"""`consultant web`: the review app, served by uvicorn."""
+
+from __future__ import annotations
+
+import click
+import uvicorn
+
+from consultant.cli.database import open_for_command
+from consultant.config import Config
+from consultant.web.app import create_app
+
+
+@click.command()
+@click.option("--host", help="Default: [web] host.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Default: [web] port.")
+@click.pass_obj
+def web(config: Config, host: str | None, port: int | None) -> None:
+    """Serve the review app until SIGTERM. Put it behind a TLS proxy in production."""
+    app = create_app(config, open_for_command(config))
+    uvicorn.run(
+        app,
+        host=host or config.web.host,
+        port=port if port is not None else config.web.port,
+        proxy_headers=True,
+        server_header=False,
+        log_level="warning",
+    )
