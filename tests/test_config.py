@@ -178,3 +178,17 @@ def test_delivery_defaults_to_the_outbox_from_our_first_address(
     assert (config.smtp.port, config.smtp.tls) == (587, "starttls")
     example = load_config(EXAMPLE)
     assert example.delivery.sent_mailbox == "consult" and example.smtp.username is not None
+
+
+def test_web_settings(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[web]\nsecret_key = "short"\n')
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        load_config(path)
+    path.write_text('[web]\npublic_url = "review.example"\n')
+    with pytest.raises(ConfigError, match=re.escape("web.public_url must start with https://")):
+        load_config(path)
+    example = load_config(EXAMPLE).web
+    assert (example.port, example.secure_cookies, example.session_hours) == (8000, True, 12.0)
+    path.write_text("")
+    assert not load_config(path).web.secure_cookies

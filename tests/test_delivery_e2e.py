@@ -137,7 +137,7 @@ def test_the_embedded_default_answers_into_its_maildir_outbox(
     port = free_port()
     command = [sys.executable, "-m", "consultant", "--config", str(config), "run"]
     process = subprocess.Popen(
-        [*command, "--smtp-port", str(port), "-c", "1"],
+        [*command, "--smtp-port", str(port), "--web-port", str(free_port()), "-c", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -288,6 +288,26 @@ def test_save_approve_and_the_rest_are_audited(app, engine: Engine) -> None:  # 
         assert marked is not None and marked.status == "ignored"
 
 
+def test_a_held_ticket_is_released_to_be_drafted(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    held_config = replace(load_config().ingest, allow=("other.example",))
+    held = Intake(engine, held_config).accept(question("From outside the allowlist"), "pipe")
+    assert held.ticket is not None
+    dana = client_for(app, "dana@caseconsultant.example")
+    page = dana.get(f"/tickets/{held.ticket}").text
+    assert "Release (sender not on the allowlist)" in page
+    version = re.search(r'name="version" value="(\d+)"', page)
+    assert version is not None
+    released = dana.post(
+        f"/tickets/{held.ticket}/release", data={"csrf_token": csrf_of(page), "version": version[1]}
+    )
+    assert released.status_code == 303
+    with Session(engine) as session:
+        ticket = session.get(Ticket, int(held.ticket.removeprefix("CC-")))
+        assert ticket is not None and ticket.status == "new"  # and a draft is queued
+
+
 def test_two_consultants_cannot_overwrite_each_other(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
     ticket_id = new_ticket(engine)
     dana = client_for(app, "dana@caseconsultant.example")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,26 +158,16 @@ def test_a_task_that_keeps_failing_leaves_the_ticket_failed_with_its_error(
     tasks._engine.cache_clear()
 
 
-def test_consultant_run_takes_mail_and_drafts_it_with_no_servers(
+def test_consultant_run_takes_mail_drafts_it_and_serves_the_review_app(
     code_db: Path, tmp_path: Path
 ) -> None:
     """The embedded default end to end: `consultant run`, a question mailed to its SMTP
-    ingress, a draft ready for review; SIGTERM stops everything."""
+    ingress, a draft ready for review, the review app answering; SIGTERM stops all."""
     config = write_config(tmp_path, code_db, None)
-    port = free_port()
+    port, web_port = free_port(), free_port()
+    command = [sys.executable, "-m", "consultant", "--config", str(config), "run"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "consultant",
-            "--config",
-            str(config),
-            "run",
-            "--smtp-port",
-            str(port),
-            "-c",
-            "1",
-        ],
+        [*command, "--smtp-port", str(port), "--web-port", str(web_port), "-c", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -189,10 +180,20 @@ def test_consultant_run_takes_mail_and_drafts_it_with_no_servers(
                 question("Is E11.65 billable?"),
             )
         wait_for_status(tmp_path, "ready")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login") as page:
+                    assert b"Log in" in page.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the review app does not answer"
+                time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert f"SMTP ingress: 127.0.0.1:{port}" in output
+    assert f"Review app: http://127.0.0.1:{web_port}/" in output
     (draft,) = drafts(tmp_path)
     assert "E11.65" in draft.body

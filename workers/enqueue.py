@@ -60,3 +60,7 @@ def intake_requester(app: Celery, *, acknowledge: bool) -> Callable[[Sequence[Ou
 
 def request_send(app: Celery, delivery_id: int) -> bool:
     return request(app, SEND, delivery_id)
+
+
+def request_draft(app: Celery, ticket_id: int) -> bool:
+    return request(app, DRAFT, ticket_id)

@@ -155,6 +155,16 @@ def add_note(
         record_change(session, ticket, actor, "note.added")
 
 
+def release(engine: Engine, ticket_id: int, actor: str, seen_version: int | None = None) -> None:
+    """Let a held ticket (a sender outside the allowlist) through, to be drafted."""
+    with transaction(engine) as session:
+        ticket = _ticket(session, ticket_id, seen_version)
+        if ticket.status != "held":
+            raise TicketActionError(f"{ticket.reference} is {ticket.status}, not held")
+        ticket.status = "new"
+        record_change(session, ticket, actor, "ticket.released")
+
+
 def mark_spam(engine: Engine, ticket_id: int, actor: str, seen_version: int | None = None) -> None:
     """Set the ticket aside as spam: ignored, never answered, kept for the record."""
     with transaction(engine) as session:

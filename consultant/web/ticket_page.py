@@ -31,6 +31,7 @@ from consultant.tickets.actions import (
     assign,
     close,
     mark_spam,
+    release,
     save_draft,
 )
 from consultant.tickets.blobs import load_blob
@@ -39,11 +40,11 @@ from consultant.tickets.queries import show_ticket
 from consultant.tickets.references import parse_reference
 from consultant.web.rendering import render
 from consultant.web.security import PageViewer, Viewer, checked_form, checked_header, state
-from workers.enqueue import request_send
+from workers.enqueue import request_draft, request_send
 
 router = APIRouter()
 PRESENT_FOR = timedelta(seconds=60)  # a page that said so this recently has it open
-ACTIONS = ("save", "approve", "assign", "note", "close", "spam")
+ACTIONS = ("save", "approve", "assign", "note", "close", "spam", "release")
 
 
 def ticket_id_of(reference: str) -> int:
@@ -224,6 +225,9 @@ def act(
             add_note(engine, ticket_id, me, _text(form, "note"), seen)
         elif action == "close":
             close(engine, ticket_id, me, seen)
+        elif action == "release":
+            release(engine, ticket_id, me, seen)
+            request_draft(request.app.state.celery, ticket_id)
         else:
             mark_spam(engine, ticket_id, me, seen)
     except StaleTicket as exc:
