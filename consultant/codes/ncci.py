@@ -444,18 +444,43 @@ def ptp_edits_between(conn: sqlite3.Connection, codes: Sequence[str], on: date) 
         " ORDER BY column1, column2, effective",
         (*keys, *keys, day, day),
     )
-    return [
-        PtpEdit(
-            column1=row["column1"],
-            column2=row["column2"],
-            prior_1996=bool(row["prior_1996"]),
-            effective=date.fromisoformat(row["effective"]),
-            deleted=_day(row["deleted"]),
-            modifier_indicator=row["modifier_indicator"],
-            rationale=row["rationale"],
-        )
-        for row in rows
-    ]
+    return [_ptp_edit(row) for row in rows]
+
+
+def ptp_edits_of(conn: sqlite3.Connection, code: str, limit: int) -> list[PtpEdit]:
+    """Every PTP edit naming CODE in either column, in force or not, column 1 first:
+    a code's reference page, where `ptp_edits_between` answers for a claim."""
+    key = compact(code)
+    rows = conn.execute(
+        "SELECT * FROM ptp_edits WHERE column1 = ? OR column2 = ?"
+        " ORDER BY column1 != ?, column1, column2, effective LIMIT ?",
+        (key, key, key, limit),
+    )
+    return [_ptp_edit(row) for row in rows]
+
+
+def _ptp_edit(row: sqlite3.Row) -> PtpEdit:
+    return PtpEdit(
+        column1=row["column1"],
+        column2=row["column2"],
+        prior_1996=bool(row["prior_1996"]),
+        effective=date.fromisoformat(row["effective"]),
+        deleted=_day(row["deleted"]),
+        modifier_indicator=row["modifier_indicator"],
+        rationale=row["rationale"],
+    )
+
+
+def addons_with(conn: sqlite3.Connection, primary: str, on: date) -> list[dict[str, str]]:
+    """The add-on codes that list PRIMARY as a primary code on ON."""
+    day = on.isoformat()
+    rows = conn.execute(
+        "SELECT addon, min(addon_type) AS addon_type FROM addon_edits WHERE primary_code = ?"
+        " AND (effective IS NULL OR effective <= ?) AND (deleted IS NULL OR ? < deleted)"
+        " GROUP BY addon ORDER BY addon",
+        (compact(primary), day, day),
+    )
+    return [{"code": row["addon"], "addon_type": row["addon_type"]} for row in rows]
 
 
 def mue_for(conn: sqlite3.Connection, code: str) -> Mue | None:

@@ -25,7 +25,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from consultant.codes.ncci import ADDON, MUE, PTP, PtpEdit, addon_primaries, mue_for
+from consultant.codes.ncci import (
+    ADDON,
+    MUE,
+    PTP,
+    addon_primaries,
+    addons_with,
+    mue_for,
+    ptp_edits_of,
+)
 from consultant.codes.opening import open_store
 from consultant.codes.search import CodeSearch
 from consultant.codes.status import release_status
@@ -274,43 +282,6 @@ def code_facts(store: CodeStore, info: CodeInfo, others: list[CodeInfo], today: 
 
 
 # --- NCCI ------------------------------------------------------------------------------
-# ncci.py answers for the codes of one claim (`ptp_edits_between`, `addon_primaries`);
-# a reference page asks from one code's side, which these two queries do. They belong
-# in ncci.py beside the others (web.codes may not edit it in this change).
-
-
-def ptp_edits_of(store: CodeStore, code: str, limit: int) -> list[PtpEdit]:
-    """Every PTP edit naming CODE in either column, in force or not, column 1 first."""
-    key = compact(code)
-    rows = store.conn.execute(
-        "SELECT * FROM ptp_edits WHERE column1 = ? OR column2 = ?"
-        " ORDER BY column1 != ?, column1, column2, effective LIMIT ?",
-        (key, key, key, limit),
-    )
-    return [
-        PtpEdit(
-            column1=row["column1"],
-            column2=row["column2"],
-            prior_1996=bool(row["prior_1996"]),
-            effective=date.fromisoformat(row["effective"]),
-            deleted=date.fromisoformat(row["deleted"]) if row["deleted"] else None,
-            modifier_indicator=row["modifier_indicator"],
-            rationale=row["rationale"],
-        )
-        for row in rows
-    ]
-
-
-def addons_with(store: CodeStore, primary: str, on: date) -> list[dict[str, str]]:
-    """The add-on codes that list PRIMARY as a primary code on ON."""
-    day = on.isoformat()
-    rows = store.conn.execute(
-        "SELECT addon, min(addon_type) AS addon_type FROM addon_edits WHERE primary_code = ?"
-        " AND (effective IS NULL OR effective <= ?) AND (deleted IS NULL OR ? < deleted)"
-        " GROUP BY addon ORDER BY addon",
-        (compact(primary), day, day),
-    )
-    return [{"code": row["addon"], "addon_type": row["addon_type"]} for row in rows]
 
 
 def _ncci_source(store: CodeStore, code_set: str, what: str) -> str:
@@ -332,7 +303,7 @@ def ncci_facts(store: CodeStore, code: str, today: date) -> dict[str, Any]:
         ],
     }
     if store.has(PTP):
-        edits = ptp_edits_of(store, code, MAX_PTP + 1)
+        edits = ptp_edits_of(store.conn, code, MAX_PTP + 1)
         facts["ptp"] = {
             "source": _ncci_source(store, PTP, "NCCI PTP edits"),
             "more": len(edits) > MAX_PTP,
@@ -368,7 +339,7 @@ def ncci_facts(store: CodeStore, code: str, today: date) -> dict[str, Any]:
             "addon_type": addon.addon_type if addon else None,
             "primaries": list(addon.primaries) if addon else [],
             "contractor_defined": addon.contractor_defined if addon else False,
-            "addons": addons_with(store, code, today),
+            "addons": addons_with(store.conn, code, today),
         }
     return facts
 
