@@ -47,6 +47,12 @@ class Outgoing:
     html: str | None = None
 
 
+def plain_lines(text: str) -> str:
+    """TEXT with LF line ends: browsers post a textarea with CRLF, and the reply's
+    templates find paragraphs by blank lines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def one_line(text: str) -> str:
     """TEXT fit for a header: line breaks and control characters become spaces."""
     return " ".join(_CONTROL.sub(" ", text).split())
@@ -126,7 +132,11 @@ class Composer:
         reference = ticket_reference(ticket_id)
         to = self._answer_to(question)
         in_reply_to, references = thread_ids(question)
-        context = {"body": body.strip(), "reference": reference, "footer": self._footer(reference)}
+        context = {
+            "body": plain_lines(body).strip(),
+            "reference": reference,
+            "footer": self._footer(reference),
+        }
         return Outgoing(
             to=to,
             cc=safe_addresses(question.cc, [*self.our_addresses, *to]),

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from consultant.database.engine import transaction
 from consultant.database.types import utcnow
+from consultant.delivery.compose import plain_lines
 from consultant.tickets.models import AuditEvent, Draft, Note, Ticket
 
 APPROVABLE = frozenset(("ready", "failed"))
@@ -81,6 +82,7 @@ def approve(
 ) -> Approval:
     """Approve the newest draft, or BODY as a new version by ACTOR, and queue the reply:
     once this commits, the answer will be sent whatever the customer writes meanwhile."""
+    body = plain_lines(body) if body is not None else None
     with transaction(engine) as session:
         ticket = _ticket(session, ticket_id, seen_version)
         if ticket.status not in APPROVABLE:
@@ -123,6 +125,7 @@ def save_draft(
     engine: Engine, ticket_id: int, actor: str, body: str, seen_version: int | None = None
 ) -> int:
     """Keep ACTOR's edit as a new draft version (the drafted ones stay); returns it."""
+    body = plain_lines(body)
     with transaction(engine) as session:
         ticket = _ticket(session, ticket_id, seen_version)
         latest = _latest_draft(session, ticket_id)
@@ -147,6 +150,7 @@ def add_note(
     engine: Engine, ticket_id: int, actor: str, body: str, seen_version: int | None = None
 ) -> None:
     """An internal note: for consultants only, never sent."""
+    body = plain_lines(body)
     if not body.strip():
         raise TicketActionError("the note is empty")
     with transaction(engine) as session:
