@@ -469,3 +469,36 @@ def test_screenshots(tmp_path: Path, code_db: Path, new_context: NewContext) -> 
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for name in ("queue.png", "ticket.png"):
             shutil.copyfile(tmp_path / name, SCREENSHOTS / name)
+
+
+def test_the_queue_and_presence_refresh_without_a_reload(
+    site: Site, new_context: NewContext
+) -> None:
+    """app.js's timers, run forward on Playwright's clock: the queue's rows every 15 s,
+    and who else has a ticket open every 20 s."""
+    reference = site.ticket(question("Refresh me (made-up).", subject="Before the refresh"))
+    context, watch = new_context()
+    page = context.new_page()
+    watch.attach(page)
+    page.clock.install()
+    page.goto(f"{site.url}/login")
+    page.get_by_label("Email address").fill(DANA)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("table.tickets")).to_be_visible()
+    newcomer = site.ticket(question("Arrived later (made-up).", subject="After the refresh"))
+    row = page.locator("table.tickets tbody tr", has_text="After the refresh")
+    expect(row).to_have_count(0)
+    page.clock.run_for(16_000)
+    expect(row.get_by_role("link", name=newcomer)).to_be_visible()
+
+    page.goto(f"{site.url}/tickets/{reference}")
+    expect(page.locator("#presence")).to_be_hidden()
+    other, _ = new_context()
+    log_in(other, site, LEE).goto(f"{site.url}/tickets/{reference}")
+    page.clock.run_for(21_000)
+    expect(page.locator("#presence")).to_have_text(f"Also open by {LEE}.")
+    # The fake clock injects its script into every frame; the sandboxed email frames
+    # refuse it, as they refuse any script.
+    assert [m for m in watch.console if "about:srcdoc" not in m] == []
+    assert watch.dialogs == []
