@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,9 +24,14 @@ TOKEN_PREFIX = "cct_"
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()
-# Verifying against this when the address is unknown takes as long as a real check,
-# so response times do not tell which addresses have accounts.
-_DUMMY_HASH = _hasher.hash("not a password of anyone's")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this when the address is unknown takes as long as a real
+    check, so response times do not tell which addresses have accounts. Made on first
+    use: a hash takes argon2's 64 MiB, which no other command should carry."""
+    return _hasher.hash("not a password of anyone's")
 
 
 class AccountError(Exception):
@@ -61,7 +67,7 @@ def authenticate(engine: Engine, email: str, password: str) -> User | None:
     with Session(engine) as session:
         user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:

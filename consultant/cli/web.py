@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import click
-import uvicorn
 
 from consultant.cli.database import open_for_command
 from consultant.config import Config
-from consultant.web.app import create_app
 
 
 @click.command()
@@ -16,6 +14,12 @@ from consultant.web.app import create_app
 @click.pass_obj
 def web(config: Config, host: str | None, port: int | None) -> None:
     """Serve the review app until SIGTERM. Put it behind a TLS proxy in production."""
+    # Imported here: every other command (workers, pollers) would carry FastAPI's
+    # and uvicorn's memory for nothing.
+    import uvicorn
+
+    from consultant.web.app import create_app
+
     app = create_app(config, open_for_command(config))
     uvicorn.run(
         app,
