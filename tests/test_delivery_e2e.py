@@ -20,7 +20,7 @@ from consultant.database.engine import make_engine
 from consultant.tickets.models import Delivery, Draft, Ticket
 from tests.mailmaker import question, smtp_client
 from tests.servers.dovecot import Dovecot
-from tests.servers.ports import LOOPBACK, free_port
+from tests.servers.ports import LOOPBACK, free_ports
 from tests.servers.redis import RedisServer
 from tests.servers.smtp import mail_server
 from tests.test_workers import consultant, kill_worker, wait_for_status, worker, write_config
@@ -134,10 +134,10 @@ def test_the_embedded_default_answers_into_its_maildir_outbox(
     code_db: Path, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, code_db, None)
-    port = free_port()
+    port, web_port = free_ports(2)  # distinct: both are bound only later, by `run`
     command = [sys.executable, "-m", "consultant", "--config", str(config), "run"]
     process = subprocess.Popen(
-        [*command, "--smtp-port", str(port), "--web-port", str(free_port()), "-c", "1"],
+        [*command, "--smtp-port", str(port), "--web-port", str(web_port), "-c", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -24,7 +24,7 @@ from consultant.tickets.intake import Intake
 from consultant.tickets.models import Draft, Ticket
 from consultant.tickets.references import parse_reference
 from tests.mailmaker import question, smtp_client
-from tests.servers.ports import free_port
+from tests.servers.ports import free_ports
 from tests.servers.redis import RedisServer
 from workers.app import make_celery
 
@@ -164,14 +164,15 @@ def test_consultant_run_takes_mail_drafts_it_and_serves_the_review_app(
     """The embedded default end to end: `consultant run`, a question mailed to its SMTP
     ingress, a draft ready for review, the review app answering; SIGTERM stops all."""
     config = write_config(tmp_path, code_db, None)
-    port, web_port = free_port(), free_port()
+    port, web_port = free_ports(2)  # distinct: both are bound only later, by `run`
     command = [sys.executable, "-m", "consultant", "--config", str(config), "run"]
-    process = subprocess.Popen(
-        [*command, "--smtp-port", str(port), "--web-port", str(web_port), "-c", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    with (tmp_path / "run.log").open("ab") as log:  # to read when the test fails
+        process = subprocess.Popen(
+            [*command, "--smtp-port", str(port), "--web-port", str(web_port), "-c", "1"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
     try:
         with smtp_client(port) as client:
             client.sendmail(
