@@ -8,15 +8,14 @@ kinds the delivery step treats differently: try again later, give up, or in doub
 from __future__ import annotations
 
 import mailbox
-import shlex
 import smtplib
 import ssl
-import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from consultant.config import Config, SmtpConfig
+from consultant.mail.credentials import SecretCommandError, command_output, tls_context
 
 
 class TransientDeliveryError(Exception):
@@ -63,29 +62,15 @@ class SmtpTransport:
         self.host = config.host
 
     def _context(self) -> ssl.SSLContext:
-        config = self.config
-        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-        if not config.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return tls_context(self.config.ca_file, self.config.verify_tls)
 
     def _password(self) -> str:
         if self.config.password_command is None:
             return self.config.password or ""
         try:
-            result = subprocess.run(
-                shlex.split(self.config.password_command),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise TransientDeliveryError(
-                f"smtp.password_command failed ({exc}); run it by hand to see why"
-            ) from None
-        return result.stdout.strip()
+            return command_output(self.config.password_command, "smtp.password_command")
+        except SecretCommandError as exc:
+            raise TransientDeliveryError(str(exc)) from None
 
     def _untrusted(self, exc: ssl.SSLCertVerificationError) -> PermanentDeliveryError:
         return PermanentDeliveryError(
