@@ -467,36 +467,39 @@ AREAS = (
 )
 
 
-def _area(path: str) -> str:
-    return next((label for label, parts in AREAS if any(p in path for p in parts)), "other")
+def profile_summary(
+    path: Path, title: str, areas: Sequence[tuple[str, Sequence[str]]] = AREAS, top: int = 15
+) -> None:
+    """Own time by area (AREAS: label and path parts, the first match wins; a C
+    function's time goes to its callers' areas), then the slowest of our own functions by
+    cumulative time: names nothing, so it survives refactoring."""
 
+    def area_of(file: str) -> str:
+        return next((label for label, parts in areas if any(p in file for p in parts)), "other")
 
-def profile_summary(path: Path, top: int = 15) -> None:
-    """Own time by area (a C function's goes to its callers' areas), then the slowest of
-    our own functions by cumulative time: names nothing, so it survives refactoring."""
     stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
-    areas: dict[str, float] = {}
+    spent: dict[str, float] = {}
     for (file, _, _), (_, _, own, _, callers) in stats.items():
         if file != "~":
-            areas[_area(file)] = areas.get(_area(file), 0.0) + own
+            spent[area_of(file)] = spent.get(area_of(file), 0.0) + own
             continue
         weight = sum(c[3] for c in callers.values()) or 1.0
         for (caller_file, _, _), c in callers.items():
-            area = "other" if caller_file == "~" else _area(caller_file)
-            areas[area] = areas.get(area, 0.0) + own * c[3] / weight
-    total = sum(areas.values())
-    print(f"== profile of a separate SQLite pass under cProfile (slower than unprofiled): {path}")
-    for area, seconds in sorted(areas.items(), key=lambda item: -item[1]):
+            area = "other" if caller_file == "~" else area_of(caller_file)
+            spent[area] = spent.get(area, 0.0) + own * c[3] / weight
+    total = sum(spent.values())
+    print(f"{title}: {path}")
+    for area, seconds in sorted(spent.items(), key=lambda item: -item[1]):
         print(f"{area:<52} {seconds:7.2f} s  {100 * seconds / total:5.1f}%")
     ours = [
-        (value[3], value[1], f"{Path(file).name}:{line} {name}")
+        (value[3], value[1], f"{Path(file).parent.name}/{Path(file).name}:{line} {name}")
         for (file, line, name), value in stats.items()
         if "/consultant/" in file
     ]
     print(f"-- our {top} slowest functions, cumulative")
     for cumulative, calls, where in sorted(ours, reverse=True)[:top]:
         print(
-            f"{where:<52} {cumulative:7.2f} s  {100 * cumulative / total:5.1f}%  {calls:>7,} calls"
+            f"{where:<60} {cumulative:7.2f} s  {100 * cumulative / total:5.1f}%  {calls:>8,} calls"
         )
 
 
@@ -611,7 +614,10 @@ def main() -> None:
     verdict = "within" if worst <= GOAL else f"{worst / GOAL:.1f}x over"
     print(f"goal: within {GOAL}x of mbsync; slowest poller run is {worst:.2f}x ({verdict})")
     if args.profile:
-        profile_summary(args.profile)
+        profile_summary(
+            args.profile,
+            "== profile of a separate SQLite pass under cProfile (slower than unprofiled)",
+        )
     if failures:
         raise SystemExit("check FAILED: " + "; ".join(failures))
     print(f"check: {n:,} tickets per database, every INBOX empty, {n:,} in each Processed: ok")

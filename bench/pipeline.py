@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import pstats
 import resource
 import secrets
 import signal
@@ -60,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/pipeline.py` puts bench/, not the root, first
     sys.path.insert(0, str(ROOT))
 
-from bench.ingest import generate, percentile  # noqa: E402
+from bench.ingest import generate, percentile, profile_summary  # noqa: E402
 from tests.servers.dovecot import Dovecot  # noqa: E402
 from tests.servers.postgres import postgres_server  # noqa: E402
 from tests.servers.redis import redis_server  # noqa: E402
@@ -398,10 +397,6 @@ AREAS = (
 )
 
 
-def _area(path: str) -> str:
-    return next((label for label, parts in AREAS if any(p in path for p in parts)), "other")
-
-
 def profile_analysis(config: Config, engine: Engine, after: int, count: int, out: Path) -> None:
     """Time the analysis as a worker runs it on COUNT of the run's questions, then
     profile the same calls into OUT and print own time by area and our slowest functions."""
@@ -449,30 +444,9 @@ def profile_analysis(config: Config, engine: Engine, after: int, count: int, out
         f"; then per question mean {statistics.mean(ms):.1f} ms, p50 {percentile(ms, 0.5):.1f}"
         f", p95 {percentile(ms, 0.95):.1f}, max {max(ms):.1f} ms"
     )
-    stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
-    areas: dict[str, float] = {}
-    for (file, _, _), (_, _, own, _, callers) in stats.items():
-        if file != "~":
-            areas[_area(file)] = areas.get(_area(file), 0.0) + own
-            continue
-        weight = sum(c[3] for c in callers.values()) or 1.0
-        for (caller_file, _, _), c in callers.items():
-            area = "other" if caller_file == "~" else _area(caller_file)
-            areas[area] = areas.get(area, 0.0) + own * c[3] / weight
-    total = sum(areas.values())
-    print(f"-- own time by area under cProfile (slower than unprofiled): {out}")
-    for area, spent in sorted(areas.items(), key=lambda item: -item[1]):
-        print(f"{area:<52} {spent:7.2f} s  {100 * spent / total:5.1f}%")
-    ours = [
-        (value[3], value[1], f"{Path(file).parent.name}/{Path(file).name}:{line} {name}")
-        for (file, line, name), value in stats.items()
-        if "/consultant/" in file
-    ]
-    print("-- our 20 slowest functions, cumulative")
-    for cumulative, calls, where in sorted(ours, reverse=True)[:20]:
-        print(
-            f"{where:<60} {cumulative:7.2f} s  {100 * cumulative / total:5.1f}%  {calls:>8,} calls"
-        )
+    profile_summary(
+        out, "-- own time by area under cProfile (slower than unprofiled)", AREAS, top=20
+    )
 
 
 # --- report -------------------------------------------------------------------------------
