@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
 from consultant.accounts.models import LoginFailure, User, WebSession
@@ -65,18 +65,11 @@ def close_session(engine: Engine, token: str) -> None:
 def locked_out(engine: Engine, email: str, client: str) -> bool:
     """Whether logins for EMAIL or from CLIENT are refused for now."""
     since = utcnow() - FAILURE_WINDOW
+    recent = select(func.count()).select_from(LoginFailure).where(col(LoginFailure.at) > since)
     with Session(engine) as session:
-        by_address = session.exec(
-            select(LoginFailure.id).where(
-                LoginFailure.email == email.strip().lower(), col(LoginFailure.at) > since
-            )
-        ).all()
-        by_client = session.exec(
-            select(LoginFailure.id).where(
-                LoginFailure.client == client, col(LoginFailure.at) > since
-            )
-        ).all()
-    return len(by_address) >= FAILURES_PER_ADDRESS or len(by_client) >= FAILURES_PER_CLIENT
+        by_address = session.exec(recent.where(LoginFailure.email == email.strip().lower())).one()
+        by_client = session.exec(recent.where(LoginFailure.client == client)).one()
+    return by_address >= FAILURES_PER_ADDRESS or by_client >= FAILURES_PER_CLIENT
 
 
 def record_failure(engine: Engine, email: str, client: str) -> None:

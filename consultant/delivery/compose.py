@@ -126,53 +126,55 @@ class Composer:
     def _answer_to(self, message: Message) -> list[str]:
         return safe_addresses([message.reply_to or message.from_address], self.our_addresses)
 
+    def _answer(
+        self,
+        question: Message,
+        ticket_id: int | None,
+        text: str,
+        html: str | None = None,
+        cc: list[str] | None = None,
+    ) -> Outgoing:
+        """An answer to QUESTION: to its sender, continuing its thread."""
+        in_reply_to, references = thread_ids(question)
+        return Outgoing(
+            to=self._answer_to(question),
+            cc=cc or [],
+            subject=reply_subject(question.subject, ticket_id),
+            in_reply_to=in_reply_to,
+            references=references,
+            text=text,
+            html=html,
+        )
+
     def reply(self, ticket_id: int, question: Message, body: str) -> Outgoing:
         """The consultant's approved answer to QUESTION, the customer's message it
         answers; their Cc stays on Cc."""
         reference = ticket_reference(ticket_id)
-        to = self._answer_to(question)
-        in_reply_to, references = thread_ids(question)
         context = {
             "body": plain_lines(body).strip(),
             "reference": reference,
             "footer": self._footer(reference),
         }
-        return Outgoing(
-            to=to,
-            cc=safe_addresses(question.cc, [*self.our_addresses, *to]),
-            subject=reply_subject(question.subject, ticket_id),
-            in_reply_to=in_reply_to,
-            references=references,
-            text=self._render(REPLY_TEXT, **context),
-            html=self._render(REPLY_HTML, **context),
+        cc = safe_addresses(question.cc, [*self.our_addresses, *self._answer_to(question)])
+        return self._answer(
+            question,
+            ticket_id,
+            self._render(REPLY_TEXT, **context),
+            self._render(REPLY_HTML, **context),
+            cc,
         )
 
     def acknowledgement(self, ticket_id: int, question: Message) -> Outgoing:
         """Tells the customer their question arrived and which reference it has."""
         reference = ticket_reference(ticket_id)
-        in_reply_to, references = thread_ids(question)
-        return Outgoing(
-            to=self._answer_to(question),
-            cc=[],
-            subject=reply_subject(question.subject, ticket_id),
-            in_reply_to=in_reply_to,
-            references=references,
-            text=self._render(
-                ACKNOWLEDGEMENT,
-                reference=reference,
-                due_hours=self.due_hours,
-                footer=self._footer(reference),
-            ),
+        text = self._render(
+            ACKNOWLEDGEMENT,
+            reference=reference,
+            due_hours=self.due_hours,
+            footer=self._footer(reference),
         )
+        return self._answer(question, ticket_id, text)
 
     def decline(self, question: Message) -> Outgoing:
         """The 'subscribers only' answer; it names no ticket because none was opened."""
-        in_reply_to, references = thread_ids(question)
-        return Outgoing(
-            to=self._answer_to(question),
-            cc=[],
-            subject=reply_subject(question.subject, None),
-            in_reply_to=in_reply_to,
-            references=references,
-            text=self._render(DECLINE, footer=self._footer(None)),
-        )
+        return self._answer(question, None, self._render(DECLINE, footer=self._footer(None)))

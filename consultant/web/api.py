@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 
 from consultant.accounts.models import ROLES, User
 from consultant.accounts.users import AccountError, add_user
-from consultant.delivery.outbox import reply_queuer
 from consultant.tickets.actions import (
     StaleTicket,
     TicketActionError,
@@ -96,8 +95,8 @@ def approve_ticket(
     request: Request, reference: str, sent: Approve, user: ApiUser
 ) -> dict[str, Any]:
     """Approve the draft (or BODY, kept as a new version) and send the reply."""
-    config, engine, _ = state(request)
-    queue = reply_queuer(request.app.state.composer, config.delivery.from_address)
+    _, engine, _ = state(request)
+    queue = request.app.state.queue_reply
 
     def run() -> dict[str, Any]:
         approval = approve(

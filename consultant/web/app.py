@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from consultant.config import Config
 from consultant.database.migrate import open_database
 from consultant.delivery.compose import Composer
+from consultant.delivery.outbox import reply_queuer
 from consultant.templating import packaged_templates, template_environment
 from consultant.web import api, auth, codes, queue, ticket_page
 from consultant.web.rendering import render_error
@@ -40,6 +41,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     app.state.secret = secret_key(config)
     app.state.templates = Jinja2Templates(env=template_environment(config.drafting.templates_dir))
     app.state.composer = Composer.from_config(config)
+    app.state.queue_reply = reply_queuer(app.state.composer, config.delivery.from_address)
     app.state.celery = make_celery(config)
     static = packaged_templates() / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -22,7 +22,7 @@ from consultant.accounts.models import User
 from consultant.database.engine import transaction
 from consultant.database.types import utcnow
 from consultant.delivery.compose import Composer
-from consultant.delivery.outbox import answered_message, reply_queuer
+from consultant.delivery.outbox import answered_message
 from consultant.tickets.actions import (
     StaleTicket,
     TicketActionError,
@@ -207,7 +207,7 @@ def act(
 ) -> Response:
     if action not in ACTIONS:
         raise HTTPException(404, "No such action.")
-    config, engine, _ = state(request)
+    _, engine, _ = state(request)
     ticket_id = ticket_id_of(reference)
     seen = _int(form, "version")
     me = viewer.user.email
@@ -216,8 +216,9 @@ def act(
         if action == "save":
             save_draft(engine, ticket_id, me, body, seen)
         elif action == "approve":
-            queue = reply_queuer(request.app.state.composer, config.delivery.from_address)
-            approval = approve(engine, ticket_id, me, queue, body or None, seen)
+            approval = approve(
+                engine, ticket_id, me, request.app.state.queue_reply, body or None, seen
+            )
             request_send(request.app.state.celery, approval.delivery_id)
         elif action == "assign":
             assign(engine, ticket_id, me, _text(form, "assignee") or None, seen)
