@@ -6,6 +6,7 @@ Nothing is required: with no file at all the service runs on the embedded defaul
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,10 @@ class IngestConfig:
     not_allowed: str = "hold"  # or "decline"
     our_addresses: tuple[str, ...] = ()
     due_hours: int = 24  # a new or reopened ticket is due this long after it arrives
+    # Text extraction from attachments (PDF): the most its content may decompress to,
+    # and the wall-clock time one message's attachments may take.
+    extract_max_bytes: int = 64 * 1024 * 1024
+    extract_seconds: float = 20.0
 
 
 TLS_MODES = ("none", "starttls", "implicit")
@@ -121,6 +126,7 @@ class DeliveryConfig:
     retry_seconds: float = 60.0  # the first retry's delay; it doubles, up to an hour
     sent_mailbox: str | None = None  # a [[mailboxes]] name whose Sent folder gets a copy
     sent_folder: str = "Sent"
+    max_recipients: int = 10  # addresses one message may go to (To and Cc together)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,9 @@ class WebConfig:
     secret_key: str | None = None
     public_url: str | None = None  # https://... marks session cookies Secure
     session_hours: float = 12.0
+    # Addresses (or networks, "10.0.0.0/8") of reverse proxies whose X-Forwarded-For
+    # is believed; none by default, so a client cannot pick its own address.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def secure_cookies(self) -> bool:
@@ -217,6 +226,8 @@ def _ingest(table: dict) -> IngestConfig:
         not_allowed=not_allowed,
         our_addresses=_strings(table, "our_addresses", "ingest"),
         due_hours=_int(table, "due_hours", "ingest", 24, 1, 24 * 365),
+        extract_max_bytes=_int(table, "extract_max_bytes", "ingest", 64 << 20, 1024, 1 << 31),
+        extract_seconds=_seconds(table, "extract_seconds", "ingest", 20, 3600),
     )
 
 
@@ -316,6 +327,19 @@ def _smtp(table: dict, base: Path) -> SmtpConfig:
     )
 
 
+def _networks(table: dict, key: str, prefix: str) -> tuple[str, ...]:
+    """IP addresses and networks, checked and normalized ("10.0.0.0/8", "::1")."""
+    networks = []
+    for value in _strings(table, key, prefix):
+        try:
+            networks.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{prefix}.{key}: {value!r} is not an IP address or network like 10.0.0.0/8"
+            ) from None
+    return tuple(networks)
+
+
 def _hours(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 720:
         raise ConfigError("web.session_hours must be a number of hours from 0 to 720")
@@ -338,6 +362,7 @@ def _web(table: dict) -> WebConfig:
         secret_key=secret,
         public_url=public_url,
         session_hours=_hours(table.get("session_hours", 12)),
+        trusted_proxies=_networks(table, "trusted_proxies", "web"),
     )
 
 
@@ -376,6 +401,7 @@ def _delivery(
         retry_seconds=_seconds(table, "retry_seconds", "delivery", 60, 3600),
         sent_mailbox=_str(table, "sent_mailbox", "delivery"),
         sent_folder=_str(table, "sent_folder", "delivery", "Sent") or "Sent",
+        max_recipients=_int(table, "max_recipients", "delivery", 10, 1, 1000),
     )
 
 
