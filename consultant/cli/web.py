@@ -25,7 +25,9 @@ def web(config: Config, host: str | None, port: int | None) -> None:
         app,
         host=host or config.web.host,
         port=port if port is not None else config.web.port,
-        proxy_headers=True,
+        # The app believes X-Forwarded-For from [web] trusted_proxies only; uvicorn's own
+        # handling would believe it from any local process.
+        proxy_headers=False,
         server_header=False,
         log_level="warning",
     )

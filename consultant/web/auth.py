@@ -1,5 +1,7 @@
-"""Logging in and out. Failed logins are counted per address and per client, and a
-run of them locks the login out for a while (see accounts.sessions)."""
+"""Logging in and out. Login attempts are counted per address and per client before
+the password is checked, and a run of failures locks the login out for a while (see
+accounts.sessions). The client is the connection's peer, or the address a configured
+proxy (`[web] trusted_proxies`, see app.py) forwards: never one a client names itself."""
 
 from __future__ import annotations
 
@@ -14,9 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 from consultant.accounts.sessions import (
     FAILURE_WINDOW,
     close_session,
-    locked_out,
+    count_attempt,
     open_session,
-    record_failure,
     session_user,
 )
 from consultant.accounts.users import authenticate
@@ -81,7 +82,8 @@ def login(
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
         return _login_page(request, target, "The login form expired; please try again.", 403)
     client = request.client.host if request.client else "unknown"
-    if locked_out(engine, email, client):
+    attempt = count_attempt(engine, email, client)
+    if attempt is None:
         minutes = int(FAILURE_WINDOW.total_seconds() // 60)
         log_event(log, "login-locked", logging.WARNING, client=client)
         return _login_page(
@@ -91,12 +93,11 @@ def login(
             429,
         )
     user = authenticate(engine, email, password)
-    if user is None:
-        record_failure(engine, email, client)
+    if user is None:  # the attempt stays counted as a failure
         log_event(log, "login-failed", logging.WARNING, client=client)
         return _login_page(request, target, "Wrong email address or password.", 401)
     assert user.id is not None
-    token = open_session(engine, user.id, config.web.session_hours)
+    token = open_session(engine, user.id, config.web.session_hours, attempt)
     log_event(log, "login", user=user.id, client=client)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(

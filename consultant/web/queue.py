@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from consultant.database.engine import read_transaction
 from consultant.database.types import utcnow
 from consultant.tickets.models import TICKET_STATUSES
 from consultant.tickets.queries import OPEN_WORK, review_queue
@@ -48,7 +49,7 @@ class QueueFilter:
 def _queue(request: Request, viewer: PageViewer, name: str) -> HTMLResponse:
     _, engine, _ = state(request)
     chosen = QueueFilter.of(request)
-    with Session(engine) as session:
+    with read_transaction(engine) as session:
         found = chosen.query(session, viewer.user.email)
     return render(
         request,
