@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consultant.mail.attachments import extract_pdf_text
 from consultant.mail.parse import MAX_REFERENCES, UnparsableMessage, parse_message
 
 HEADERS = (
@@ -267,15 +268,20 @@ def test_attachments_are_kept_until_the_cap() -> None:
     assert parsed.text == "Which CPT code fits the attached note?"
 
 
-def test_pdf_attachment_text_is_extracted() -> None:
+def test_pdf_attachments_are_kept_for_their_text_to_be_read_later() -> None:
+    """Parsing never reads a PDF (a hostile one would hold the commit); it is marked
+    pending, and extract_pdf_text reads it (see tests/test_pdf_text.py)."""
     raw = with_attachments(
         ("op-note.pdf", "application/pdf", tiny_pdf("Arthroscopy for Jane Testpatient 29881")),
         ("broken.pdf", "application/pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog"),
     )
     note, broken = parse_message(raw).attachments
     assert (note.filename, note.content_type) == ("op-note.pdf", "application/pdf")
-    assert "Arthroscopy for Jane Testpatient 29881" in note.text
-    assert broken.text == "" and broken.data is not None
+    assert (note.text, note.extraction) == ("", "pending")
+    assert note.data is not None
+    read = extract_pdf_text(note.data, max_bytes=1 << 20, seconds=20)
+    assert "Arthroscopy for Jane Testpatient 29881" in read.text
+    assert broken.extraction == "pending" and broken.data is not None
 
 
 def test_text_attachments_give_text_and_names_are_cleaned() -> None:

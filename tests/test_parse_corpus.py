@@ -8,6 +8,7 @@ from email.message import Message
 
 import pytest
 
+from consultant.mail.attachments import extract_pdf_text
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
 from tests.corpus import CORPUS, corpus_files
 
@@ -128,8 +129,6 @@ def test_known_hard_cases(corpus: Corpus) -> None:
     assert "cr-line-endings" in cr_only.defects and "boundary-recovered" in cr_only.defects
     assert cr_only.text.startswith("Error: Invalid user address")
     invoice = messages["zammad/test/data/mail/mail082.box"]
-    assert any(
-        attachment.text
-        for attachment in invoice.attachments
-        if attachment.filename.endswith(".PDF")
-    )
+    pdfs = [a for a in invoice.attachments if a.filename.endswith(".PDF")]
+    assert pdfs and all(a.extraction == "pending" and a.data for a in pdfs)
+    assert any(extract_pdf_text(a.data or b"", max_bytes=64 << 20, seconds=20).text for a in pdfs)

@@ -7,7 +7,10 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,10 +19,12 @@ from sqlmodel import Session, select
 
 from consultant.config import IngestConfig, SmtpdConfig
 from consultant.database.engine import make_engine
+from consultant.database.migrate import open_database
 from consultant.mail.smtp_ingress import make_controller, recipient_accepted
 from consultant.tickets.intake import Intake
 from consultant.tickets.models import Ticket
 from tests.mailmaker import question, smtp_client
+from tests.pdfmaker import hostile_pdf, mail_with
 from tests.servers.ports import LOOPBACK, free_port
 
 OURS = "consult@caseconsultant.example"
@@ -125,3 +130,72 @@ def test_consultant_smtpd_serves_until_sigterm(tmp_path: Path) -> None:
     assert f"smtpd-listening host=127.0.0.1 port={port}" in err
     assert "status=created" in err and "E11.65" not in err  # logs never carry text
     assert tickets(make_engine(url)) == 1
+
+
+def test_a_hostile_pdf_is_stored_and_answered_250_at_once(engine: Engine) -> None:
+    """50 pages that cost pypdf seconds each: the message is stored and answered
+    without reading them (the drafting step does, within its limits)."""
+    raw = mail_with([("scan.pdf", hostile_pdf())])
+    for port in serve(Intake(engine, IngestConfig()), max_bytes=len(raw) * 2):
+        started = time.monotonic()
+        with smtplib.SMTP(LOOPBACK, port, timeout=10) as client:
+            client.sendmail("coder@clinic.example", [OURS], raw)
+        assert time.monotonic() - started < 5
+    assert tickets(engine) == 1
+
+
+@contextmanager
+def locked(url: str) -> Iterator[None]:
+    """Another client holding the database's write lock (SQLite) or the messages table
+    (PostgreSQL): an intake waits for it."""
+    engine = open_database(url)
+    try:
+        with engine.begin() as connection:  # BEGIN IMMEDIATE on SQLite
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_sigterm_stops_a_busy_smtpd_at_once_and_nothing_is_lost(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A message waiting on the database when SIGTERM comes: smtpd stops within a few
+    seconds without answering it 250, so the sender keeps it and tries again."""
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n[delivery]\nacknowledge = false\n')
+    command = [sys.executable, "-m", "consultant", "--config", str(config), "smtpd"]
+    process = subprocess.Popen([*command, "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    answers: list[object] = []
+    try:
+        with smtp_client(port) as client, locked(database_url):
+            sender = threading.Thread(
+                target=lambda: answers.append(_send(client, question())), daemon=True
+            )
+            sender.start()
+            time.sleep(1)  # the message is with the intake, which waits for the lock
+            assert not answers
+            stopping = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+            stopped = time.monotonic() - stopping
+            sender.join(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _out, err = process.communicate(timeout=30)
+    assert stopped < 6, f"smtpd took {stopped:.1f} s to stop"
+    assert process.returncode == 0
+    (answer,) = answers
+    assert isinstance(answer, smtplib.SMTPException)  # no 250: the sender retries
+    assert "smtpd-stopped unanswered=1" in err
+    assert tickets(open_database(database_url)) == 0
+
+
+def _send(client: smtplib.SMTP, raw: bytes) -> object:
+    try:
+        return client.sendmail("coder@clinic.example", [OURS], raw)
+    except smtplib.SMTPException as exc:
+        return exc

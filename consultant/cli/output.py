@@ -1,13 +1,17 @@
-"""How commands print: JSON for machines, aligned text for people, progress on a terminal."""
+"""How commands print: JSON for machines, aligned text for people, progress on a
+terminal; and whom a command's changes are audited under."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+from consultant.accounts.users import AccountError, display_name
 
 
 def emit_json(value: Any) -> None:
@@ -28,3 +32,11 @@ def progress_printer(label: str) -> Callable[[int], None]:
 def end_progress() -> None:
     if sys.stderr.isatty():
         click.echo("", err=True)
+
+
+def acting_as(name: str | None) -> str:
+    """Who a command's change is audited under: its --as, else the login running it."""
+    try:
+        return display_name(name or os.environ.get("USER") or "consultant")
+    except AccountError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as") from None

@@ -48,6 +48,7 @@ KINDS = (
     "add_on_code",
     "deleted_code",
     "phi",
+    "attachment_unread",  # added by drafting.ticket_draft: a PDF whose text was not read
 )
 
 # Modifiers the NCCI Policy Manual (Chapter I) lists as able to bypass a PTP edit whose

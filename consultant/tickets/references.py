@@ -8,7 +8,10 @@ import re
 from consultant.tickets.models import REFERENCE_PREFIX
 
 _IN_TEXT = re.compile(rf"\b{REFERENCE_PREFIX}(\d{{6,12}})\b", re.I)
-_WHOLE = re.compile(rf"\s*\[?{REFERENCE_PREFIX}?(\d{{1,12}})\]?\s*", re.I)
+# The prefix's letters are optional as a whole, its dash on its own: CC-1, CC1, 1.
+_WHOLE = re.compile(
+    rf"\s*\[?(?:{re.escape(REFERENCE_PREFIX.rstrip('-'))}-?)?(\d{{1,12}})\]?\s*", re.I
+)
 
 
 def reference_in(text: str) -> int | None:
@@ -23,6 +26,7 @@ def parse_reference(text: str) -> int:
     match = _WHOLE.fullmatch(text)
     if not match:
         raise ValueError(
-            f"{text!r} is not a ticket reference; write it like {REFERENCE_PREFIX}000123"
+            f"{text[:40]!r} is not a ticket reference; write it like "
+            f"{REFERENCE_PREFIX}000123 or 123"
         )
     return int(match.group(1))
