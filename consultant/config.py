@@ -6,11 +6,18 @@ Nothing is required: with no file at all the service runs on the embedded defaul
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from consultant.mail.addresses import is_addr_spec
 
 ENV_CONFIG = "CONSULTANT_CONFIG"
 ENV_HOME = "CONSULTANT_HOME"
@@ -51,6 +58,9 @@ class IngestConfig:
     allow: tuple[str, ...] = ()  # addresses and domains; empty means everyone
     not_allowed: str = "hold"  # or "decline"
     our_addresses: tuple[str, ...] = ()
+    # The authserv-id our receiving mail server writes in Authentication-Results: only
+    # its results are believed. Unset: the topmost header, which that server adds.
+    authserv_id: str | None = None
     due_hours: int = 24  # a new or reopened ticket is due this long after it arrives
     # Text extraction from attachments (PDF): the most its content may decompress to,
     # and the wall-clock time one message's attachments may take.
@@ -171,105 +181,176 @@ class Config:
         raise ConfigError(f"no mailbox named {name!r} in the config (configured: {known})")
 
 
-def _path(value: object, key: str, base: Path) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty string path")
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
+class _Section:
+    """One table of the file: typed reads of its keys, each error naming the key.
+
+    A key the table does not have is an error, naming the nearest one it has: a typo
+    (`hostname` for `host`) must not quietly leave a setting at its default.
+    """
+
+    def __init__(self, data: object, name: str, known: type | Iterable[str]) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        keys = [f.name for f in fields(known)] if isinstance(known, type) else list(known)
+        for key in data:
+            if key not in keys:
+                raise ConfigError(_unknown(f"{name}.{key}", [f"{name}.{k}" for k in keys]))
+        self.data = data
+        self.name = name
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def int(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{self._key(key)} must be a whole number from {low} to {high}")
+        return value
+
+    def seconds(self, key: str, default: float, high: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+            raise ConfigError(f"{self._key(key)} must be a number of seconds from 0 to {high:g}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(key)} must be true or false")
+        return value
+
+    def str(self, key: str, default: str | None = None) -> str | None:
+        """A one-line string (a value with a line break could end up in a header)."""
+        value = self.data.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f'{self._key(key)} must be a string in quotes, like "{value}"')
+        if any(c in value for c in "\r\n\x00"):
+            raise ConfigError(f"{self._key(key)} must be one line")
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(key, default)
+        if value not in choices:
+            quoted = [f'"{c}"' for c in choices]
+            allowed = " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted)
+            raise ConfigError(f"{self._key(key)} must be {allowed}, not {value!r}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{self._key(key)} must be a list of non-empty strings")
+        return tuple(v.strip().lower() for v in value)
+
+    def path(self, key: str, base: Path, default: Path | None = None) -> Path | None:
+        """A path, relative to the config file's folder unless absolute."""
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{self._key(key)} must be a non-empty string path")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else base / path
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """IP addresses and networks, checked and normalized ("10.0.0.0/8", "::1")."""
+        networks = []
+        for value in self.strings(key):
+            try:
+                networks.append(str(ipaddress.ip_network(value, strict=False)))
+            except ValueError:
+                raise ConfigError(
+                    f"{self._key(key)}: {value!r} is not an IP address or network like 10.0.0.0/8"
+                ) from None
+        return tuple(networks)
 
 
-def _table(data: dict, key: str) -> dict:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{key}] must be a table")
-    return value
+def _unknown(key: str, known: list[str]) -> str:
+    nearest = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {nearest[0]}?" if nearest else "valid keys: " + ", ".join(known)
+    return f"unknown key {key}: {hint}"
 
 
-def _int(table: dict, key: str, prefix: str, default: int, low: int, high: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{prefix}.{key} must be a whole number from {low} to {high}")
-    return value
+TABLES = (
+    "paths",
+    "codes",
+    "drafting",
+    "database",
+    "ingest",
+    "mailboxes",
+    "smtpd",
+    "queue",
+    "smtp",
+    "delivery",
+    "web",
+)
 
 
-def _seconds(table: dict, key: str, prefix: str, default: float, high: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
-        raise ConfigError(f"{prefix}.{key} must be a number of seconds from 0 to {high:g}")
-    return float(value)
+def _tables(data: dict) -> dict[str, object]:
+    for name in data:
+        if name not in TABLES:
+            nearest = difflib.get_close_matches(name, TABLES, n=1, cutoff=0.6)
+            hint = f"did you mean [{nearest[0]}]?" if nearest else "tables: " + ", ".join(TABLES)
+            raise ConfigError(f"unknown table [{name}]: {hint}")
+    return data
 
 
-def _str(table: dict, key: str, prefix: str, default: str | None = None) -> str | None:
-    value = table.get(key, default)
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"{prefix}.{key} must be a string")
-    return value
-
-
-def _strings(table: dict, key: str, prefix: str) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{prefix}.{key} must be a list of non-empty strings")
-    return tuple(v.strip().lower() for v in value)
-
-
-def _ingest(table: dict) -> IngestConfig:
-    not_allowed = _str(table, "not_allowed", "ingest", "hold")
-    if not_allowed not in ("hold", "decline"):
-        raise ConfigError('ingest.not_allowed must be "hold" or "decline"')
+def _ingest(table: _Section) -> IngestConfig:
     return IngestConfig(
-        max_message_bytes=_int(table, "max_message_bytes", "ingest", 50 << 20, 1024, 1 << 31),
-        max_attachment_bytes=_int(table, "max_attachment_bytes", "ingest", 25 << 20, 0, 1 << 31),
-        rate_limit=_int(table, "rate_limit", "ingest", 30, 0, 100_000),
-        rate_window_minutes=_int(table, "rate_window_minutes", "ingest", 60, 1, 7 * 24 * 60),
-        allow=_strings(table, "allow", "ingest"),
-        not_allowed=not_allowed,
-        our_addresses=_strings(table, "our_addresses", "ingest"),
-        due_hours=_int(table, "due_hours", "ingest", 24, 1, 24 * 365),
-        extract_max_bytes=_int(table, "extract_max_bytes", "ingest", 64 << 20, 1024, 1 << 31),
-        extract_seconds=_seconds(table, "extract_seconds", "ingest", 20, 3600),
+        max_message_bytes=table.int("max_message_bytes", 50 << 20, 1024, 1 << 31),
+        max_attachment_bytes=table.int("max_attachment_bytes", 25 << 20, 0, 1 << 31),
+        rate_limit=table.int("rate_limit", 30, 0, 100_000),
+        rate_window_minutes=table.int("rate_window_minutes", 60, 1, 7 * 24 * 60),
+        allow=table.strings("allow"),
+        not_allowed=table.choice("not_allowed", "hold", ("hold", "decline")),
+        our_addresses=table.strings("our_addresses"),
+        authserv_id=table.str("authserv_id"),
+        due_hours=table.int("due_hours", 24, 1, 24 * 365),
+        extract_max_bytes=table.int("extract_max_bytes", 64 << 20, 1024, 1 << 31),
+        extract_seconds=table.seconds("extract_seconds", 20, 3600),
     )
 
 
-def _mailbox(table: object, index: int, base: Path) -> MailboxConfig:
+SECRETS = ("password", "password_command", "oauth2_token_command")
+
+
+def _mailbox(data: object, index: int, base: Path) -> MailboxConfig:
     prefix = f"mailboxes[{index}]"
-    if not isinstance(table, dict):
+    if not isinstance(data, dict):
         raise ConfigError(f"{prefix} must be a table ([[mailboxes]])")
+    table = _Section(data, prefix, MailboxConfig)
     for key in ("name", "host", "username"):
-        if not isinstance(table.get(key), str) or not table[key]:
+        if not table.str(key):
             raise ConfigError(f"{prefix}.{key} is required (a non-empty string)")
-    tls = _str(table, "tls", prefix, "implicit")
-    if tls not in TLS_MODES:
-        raise ConfigError(f"{prefix}.tls must be one of {', '.join(TLS_MODES)}")
-    secrets = [k for k in ("password", "password_command", "oauth2_token_command") if k in table]
-    if len(secrets) != 1:
+    tls = table.choice("tls", "implicit", TLS_MODES)
+    if sum(key in table for key in SECRETS) != 1:
         raise ConfigError(
             f"{prefix} needs exactly one of password, password_command or oauth2_token_command"
         )
-    verify = table.get("verify_tls", True)
-    idle = table.get("idle", True)
-    if not isinstance(verify, bool) or not isinstance(idle, bool):
-        raise ConfigError(f"{prefix}.verify_tls and {prefix}.idle must be true or false")
-    processed = _str(table, "processed_folder", prefix, "Processed")
     return MailboxConfig(
-        name=table["name"],
-        host=table["host"],
-        username=table["username"],
-        port=_int(table, "port", prefix, 143 if tls != "implicit" else 993, 1, 65535),
-        password=_str(table, "password", prefix),
-        password_command=_str(table, "password_command", prefix),
-        oauth2_token_command=_str(table, "oauth2_token_command", prefix),
+        name=data["name"],
+        host=data["host"],
+        username=data["username"],
+        port=table.int("port", 143 if tls != "implicit" else 993, 1, 65535),
+        password=table.str("password"),
+        password_command=table.str("password_command"),
+        oauth2_token_command=table.str("oauth2_token_command"),
         tls=tls,
-        verify_tls=verify,
-        ca_file=_path(table["ca_file"], f"{prefix}.ca_file", base) if "ca_file" in table else None,
-        folder=_str(table, "folder", prefix, "INBOX") or "INBOX",
-        processed_folder=processed or None,
-        processed_flag=_str(table, "processed_flag", prefix) or "$CaseConsultant",
-        batch_size=_int(table, "batch_size", prefix, 200, 1, 10_000),
-        idle=idle,
-        poll_interval=_seconds(table, "poll_interval", prefix, 60, 3600),
-        timeout=_seconds(table, "timeout", prefix, 60, 3600),
-        lease_seconds=_seconds(table, "lease_seconds", prefix, 60, 3600),
+        verify_tls=table.bool("verify_tls", True),
+        ca_file=table.path("ca_file", base),
+        folder=table.str("folder", "INBOX") or "INBOX",
+        processed_folder=table.str("processed_folder", "Processed") or None,
+        processed_flag=table.str("processed_flag") or "$CaseConsultant",
+        batch_size=table.int("batch_size", 200, 1, 10_000),
+        idle=table.bool("idle", True),
+        poll_interval=table.seconds("poll_interval", 60, 3600),
+        timeout=table.seconds("timeout", 60, 3600),
+        lease_seconds=table.seconds("lease_seconds", 60, 3600),
     )
 
 
@@ -283,176 +364,173 @@ def _mailboxes(value: object, base: Path) -> tuple[MailboxConfig, ...]:
     return mailboxes
 
 
-def _smtpd(table: dict) -> SmtpdConfig:
+def _smtpd(table: _Section) -> SmtpdConfig:
     return SmtpdConfig(
-        host=_str(table, "host", "smtpd", "127.0.0.1") or "127.0.0.1",
-        port=_int(table, "port", "smtpd", 8025, 0, 65535),
-        recipients=_strings(table, "recipients", "smtpd"),
+        host=table.str("host", "127.0.0.1") or "127.0.0.1",
+        port=table.int("port", 8025, 0, 65535),
+        recipients=table.strings("recipients"),
     )
 
 
-def _queue(table: dict, data_dir: Path) -> QueueConfig:
+BROKERS = ("redis", "rediss", "sqlite")
+
+
+def _broker_url(table: _Section, data_dir: Path) -> str:
+    url = table.str("broker_url") or f"sqlite:///{data_dir / 'queue.sqlite'}"
+    scheme = url.partition("://")[0]
+    if scheme.startswith("sqla+"):
+        raise ConfigError(
+            "queue.broker_url: kombu's SQLAlchemy transport is no longer the embedded "
+            "queue; use sqlite:///PATH (or remove broker_url for the default)"
+        )
+    if "://" not in url or scheme not in BROKERS or (scheme == "sqlite" and "///" not in url):
+        raise ConfigError(
+            "queue.broker_url must be redis://HOST:6379/0, rediss://... or sqlite:///PATH "
+            f"(the embedded queue), not {url!r}"
+        )
+    return url
+
+
+def _queue(table: _Section, data_dir: Path) -> QueueConfig:
     return QueueConfig(
-        broker_url=_str(table, "broker_url", "queue")
-        or f"sqla+sqlite:///{data_dir / 'queue.sqlite'}",
-        sweep_seconds=_seconds(table, "sweep_seconds", "queue", 30, 86400),
-        task_time_limit=_seconds(table, "task_time_limit", "queue", 300, 86400),
+        broker_url=_broker_url(table, data_dir),
+        sweep_seconds=table.seconds("sweep_seconds", 30, 86400),
+        task_time_limit=table.seconds("task_time_limit", 300, 86400),
     )
 
 
-def _smtp(table: dict, base: Path) -> SmtpConfig:
-    if "host" not in table:
+def _smtp(table: _Section, base: Path) -> SmtpConfig:
+    if not table.data:
         return SmtpConfig()
-    tls = _str(table, "tls", "smtp", "starttls")
-    if tls not in TLS_MODES:
-        raise ConfigError(f"smtp.tls must be one of {', '.join(TLS_MODES)}")
+    if not table.str("host"):
+        raise ConfigError(
+            "smtp.host is required in [smtp] (without [smtp], replies go to the Maildir outbox)"
+        )
+    tls = table.choice("tls", "starttls", TLS_MODES)
     if "password" in table and "password_command" in table:
         raise ConfigError("smtp needs at most one of password and password_command")
     if ("password" in table or "password_command" in table) and "username" not in table:
         raise ConfigError("smtp.username is required when a password is set")
-    verify = table.get("verify_tls", True)
-    if not isinstance(verify, bool):
-        raise ConfigError("smtp.verify_tls must be true or false")
     default_port = {"starttls": 587, "implicit": 465, "none": 25}[tls]
     return SmtpConfig(
-        host=_str(table, "host", "smtp") or None,
-        port=_int(table, "port", "smtp", default_port, 1, 65535),
+        host=table.str("host"),
+        port=table.int("port", default_port, 1, 65535),
         tls=tls,
-        verify_tls=verify,
-        ca_file=_path(table["ca_file"], "smtp.ca_file", base) if "ca_file" in table else None,
-        username=_str(table, "username", "smtp"),
-        password=_str(table, "password", "smtp"),
-        password_command=_str(table, "password_command", "smtp"),
-        timeout=_seconds(table, "timeout", "smtp", 60, 3600),
+        verify_tls=table.bool("verify_tls", True),
+        ca_file=table.path("ca_file", base),
+        username=table.str("username"),
+        password=table.str("password"),
+        password_command=table.str("password_command"),
+        timeout=table.seconds("timeout", 60, 3600),
     )
 
 
-def _networks(table: dict, key: str, prefix: str) -> tuple[str, ...]:
-    """IP addresses and networks, checked and normalized ("10.0.0.0/8", "::1")."""
-    networks = []
-    for value in _strings(table, key, prefix):
-        try:
-            networks.append(str(ipaddress.ip_network(value, strict=False)))
-        except ValueError:
-            raise ConfigError(
-                f"{prefix}.{key}: {value!r} is not an IP address or network like 10.0.0.0/8"
-            ) from None
-    return tuple(networks)
-
-
-def _hours(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 720:
-        raise ConfigError("web.session_hours must be a number of hours from 0 to 720")
-    return float(value)
-
-
-def _web(table: dict) -> WebConfig:
-    secret = _str(table, "secret_key", "web")
+def _web(table: _Section) -> WebConfig:
+    secret = table.str("secret_key")
     if secret is not None and len(secret) < 32:
         raise ConfigError(
             "web.secret_key must be at least 32 characters; make one with "
             '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
         )
-    public_url = _str(table, "public_url", "web")
+    public_url = table.str("public_url")
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise ConfigError("web.public_url must start with https:// (or http://)")
+    hours = table.data.get("session_hours", 12)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 720:
+        raise ConfigError("web.session_hours must be a number of hours from 0 to 720")
     return WebConfig(
-        host=_str(table, "host", "web", "127.0.0.1") or "127.0.0.1",
-        port=_int(table, "port", "web", 8000, 0, 65535),
+        host=table.str("host", "127.0.0.1") or "127.0.0.1",
+        port=table.int("port", 8000, 0, 65535),
         secret_key=secret,
         public_url=public_url,
-        session_hours=_hours(table.get("session_hours", 12)),
-        trusted_proxies=_networks(table, "trusted_proxies", "web"),
+        session_hours=float(hours),
+        trusted_proxies=table.networks("trusted_proxies"),
     )
 
 
 def _address(value: str | None, key: str) -> str:
-    """An addr-spec fit for a From header: one @, no spaces, no line breaks."""
-    if (
-        not value
-        or value.count("@") != 1
-        or any(c.isspace() or c in '<>,;:"()[]\\' for c in value)
-        or not all(value.split("@"))
-    ):
+    """An addr-spec fit for a From header."""
+    if not value or not is_addr_spec(value):
         raise ConfigError(f"{key} must be a plain email address like consult@example.com")
     return value.lower()
 
 
 def _delivery(
-    table: dict, data_dir: Path, base: Path, ingest: IngestConfig, service_name: str
+    table: _Section, data_dir: Path, base: Path, ingest: IngestConfig, service_name: str
 ) -> DeliveryConfig:
     default_from = ingest.our_addresses[0] if ingest.our_addresses else "consult@localhost"
-    acknowledge = table.get("acknowledge", True)
-    if not isinstance(acknowledge, bool):
-        raise ConfigError("delivery.acknowledge must be true or false")
-    from_name = _str(table, "from_name", "delivery", service_name) or ""
-    if any(c in from_name for c in "\r\n"):
-        raise ConfigError("delivery.from_name must be one line")
     return DeliveryConfig(
-        from_address=_address(
-            _str(table, "from_address", "delivery", default_from), "delivery.from_address"
-        ),
-        from_name=from_name,
-        outbox=_path(table["outbox"], "delivery.outbox", base)
-        if "outbox" in table
-        else data_dir / "outbox",
-        acknowledge=acknowledge,
-        max_attempts=_int(table, "max_attempts", "delivery", 8, 1, 100),
-        retry_seconds=_seconds(table, "retry_seconds", "delivery", 60, 3600),
-        sent_mailbox=_str(table, "sent_mailbox", "delivery"),
-        sent_folder=_str(table, "sent_folder", "delivery", "Sent") or "Sent",
-        max_recipients=_int(table, "max_recipients", "delivery", 10, 1, 1000),
+        from_address=_address(table.str("from_address", default_from), "delivery.from_address"),
+        from_name=table.str("from_name", service_name) or "",
+        outbox=table.path("outbox", base, data_dir / "outbox") or data_dir / "outbox",
+        acknowledge=table.bool("acknowledge", True),
+        max_attempts=table.int("max_attempts", 8, 1, 100),
+        retry_seconds=table.seconds("retry_seconds", 60, 3600),
+        sent_mailbox=table.str("sent_mailbox"),
+        sent_folder=table.str("sent_folder", "Sent") or "Sent",
+        max_recipients=table.int("max_recipients", 10, 1, 1000),
     )
+
+
+def _drafting(table: _Section, base: Path) -> DraftingConfig:
+    service_name = table.str("service_name", "CaseConsultant")
+    if not service_name or len(service_name) > 100:
+        raise ConfigError("drafting.service_name must be a name of 1 to 100 characters")
+    return DraftingConfig(
+        templates_dir=table.path("templates_dir", base),
+        suggestions=table.int("suggestions", 5, 0, 50),
+        service_name=service_name,
+    )
+
+
+def _database_url(table: _Section, data_dir: Path) -> str:
+    url = table.str("url") or f"sqlite:///{data_dir / 'consultant.sqlite'}"
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            "database.url must be an SQLAlchemy URL like "
+            "postgresql+psycopg://user:password@host/database or sqlite:///path/file.sqlite"
+        )
+    return url
+
+
+def _read(source: Path) -> dict:
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {source} does not exist; create it from config.example.toml "
+            f"or unset {ENV_CONFIG} to use the embedded default"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {source} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {source} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {source} is not valid TOML: {exc}") from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read PATH, else $CONSULTANT_CONFIG, else use the embedded default."""
     chosen = path or os.environ.get(ENV_CONFIG)
-    data: dict = {}
-    source: Path | None = None
-    if chosen:
-        source = Path(chosen).expanduser()
-        try:
-            data = tomllib.loads(source.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(
-                f"config file {source} does not exist; create it from config.example.toml "
-                f"or unset {ENV_CONFIG} to use the embedded default"
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {source} is not valid TOML: {exc}") from None
+    source = Path(chosen).expanduser() if chosen else None
+    data = _tables(_read(source)) if source else {}
     base = source.resolve().parent if source else Path.cwd()
 
-    paths = _table(data, "paths")
-    data_dir = (
-        _path(paths["data_dir"], "paths.data_dir", base)
-        if "data_dir" in paths
-        else default_data_dir()
-    )
+    def section(name: str, known: type | Iterable[str]) -> _Section:
+        return _Section(data.get(name, {}), name, known)
 
-    codes = _table(data, "codes")
-    codes_cfg = CodesConfig(
-        database=_path(codes["database"], "codes.database", base)
-        if "database" in codes
-        else data_dir / "codes.sqlite",
-    )
-
-    drafting = _table(data, "drafting")
-    suggestions = drafting.get("suggestions", 5)
-    if not isinstance(suggestions, int) or not 0 <= suggestions <= 50:
-        raise ConfigError("drafting.suggestions must be a whole number from 0 to 50")
-    drafting_cfg = DraftingConfig(
-        templates_dir=_path(drafting["templates_dir"], "drafting.templates_dir", base)
-        if "templates_dir" in drafting
-        else None,
-        suggestions=suggestions,
-        service_name=str(drafting.get("service_name", "CaseConsultant")),
-    )
-    database = _table(data, "database")
-    url = _str(database, "url", "database") or f"sqlite:///{data_dir / 'consultant.sqlite'}"
-    ingest = _ingest(_table(data, "ingest"))
+    data_dir = section("paths", ("data_dir",)).path("data_dir", base) or default_data_dir()
+    codes = section("codes", CodesConfig).path("database", base) or data_dir / "codes.sqlite"
+    drafting = _drafting(section("drafting", DraftingConfig), base)
+    ingest = _ingest(section("ingest", IngestConfig))
     delivery = _delivery(
-        _table(data, "delivery"), data_dir, base, ingest, drafting_cfg.service_name
+        section("delivery", DeliveryConfig), data_dir, base, ingest, drafting.service_name
     )
     if delivery.from_address not in ingest.our_addresses:
         # Our own From address is ours: mail from it is never taken for a question.
@@ -466,15 +544,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         )
     return Config(
         data_dir=data_dir,
-        codes=codes_cfg,
-        database_url=url,
-        drafting=drafting_cfg,
+        codes=CodesConfig(database=codes),
+        database_url=_database_url(section("database", ("url",)), data_dir),
+        drafting=drafting,
         ingest=ingest,
         mailboxes=mailboxes,
-        smtp=_smtp(_table(data, "smtp"), base),
-        web=_web(_table(data, "web")),
+        smtp=_smtp(section("smtp", SmtpConfig), base),
+        web=_web(section("web", WebConfig)),
         delivery=delivery,
-        smtpd=_smtpd(_table(data, "smtpd")),
-        queue=_queue(_table(data, "queue"), data_dir),
+        smtpd=_smtpd(section("smtpd", SmtpdConfig)),
+        queue=_queue(section("queue", QueueConfig), data_dir),
         source=source,
     )

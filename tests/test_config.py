@@ -130,10 +130,10 @@ def test_the_queue_defaults_to_a_file_broker_in_the_data_dir(
     monkeypatch.delenv("CONSULTANT_CONFIG", raising=False)
     monkeypatch.setenv("CONSULTANT_HOME", str(tmp_path))
     queue = load_config().queue
-    assert queue.broker_url == f"sqla+sqlite:///{tmp_path / 'queue.sqlite'}"
+    assert queue.broker_url == f"sqlite:///{tmp_path / 'queue.sqlite'}"
     assert (queue.sweep_seconds, queue.task_time_limit) == (30.0, 300.0)
     example = load_config(EXAMPLE).queue
-    assert example.broker_url == "sqla+sqlite:///var/queue.sqlite"
+    assert example.broker_url == "sqlite:///var/queue.sqlite"
     path = tmp_path / "c.toml"
     path.write_text("[queue]\nsweep_seconds = 0\n")
     with pytest.raises(ConfigError, match=re.escape("queue.sweep_seconds")):
@@ -192,3 +192,75 @@ def test_web_settings(tmp_path: Path) -> None:
     assert (example.port, example.secure_cookies, example.session_hours) == (8000, True, 12.0)
     path.write_text("")
     assert not load_config(path).web.secure_cookies
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # A typo must not quietly drop a table: replies would go to the outbox instead.
+        (
+            '[smtp]\nhostname = "relay.example"\n',
+            "unknown key smtp.hostname: did you mean smtp.host?",
+        ),
+        ("[ingest]\nmax_mesage_bytes = 1000\n", "did you mean ingest.max_message_bytes?"),
+        (MAILBOX + 'password = "p"\nfoldr = "INBOX"\n', "did you mean mailboxes[0].folder?"),
+        ('[smtpp]\nhost = "relay"\n', "unknown table [smtpp]: did you mean [smtp]?"),
+        ("[web]\nzzz = 1\n", "unknown key web.zzz: valid keys: web.host, web.port"),
+        ('[database]\nurl = "notaurl"\n', "database.url must be an SQLAlchemy URL like"),
+        ('[database]\nurl = "mysql://db/x"\n', "database.url must be an SQLAlchemy URL like"),
+        ("[drafting]\nsuggestions = true\n", "drafting.suggestions must be a whole number"),
+        ("[drafting]\nservice_name = 42\n", "drafting.service_name must be a string in quotes"),
+        ('[drafting]\nservice_name = "A\\nB"\n', "drafting.service_name must be one line"),
+        ("[smtp]\nport = 587\n", "smtp.host is required in [smtp]"),
+        ('[queue]\nbroker_url = "amqp://x"\n', "queue.broker_url must be redis://"),
+        ('[queue]\nbroker_url = "sqla+sqlite:///q.sqlite"\n', "use sqlite:///PATH"),
+        ('[web]\ntrusted_proxies = ["10.0.0.0/33"]\n', "is not an IP address or network"),
+        ("[delivery]\nacknowledge = 1\n", "delivery.acknowledge must be true or false"),
+        ('[delivery]\nfrom_address = "bob@clinic..test"\n', "delivery.from_address must be"),
+    ],
+)
+def test_every_config_mistake_is_one_clear_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(message)) as raised:
+        load_config(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes('[drafting]\nservice_name = "Clínica"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=re.escape(f"config file {path} is not UTF-8 text")):
+        load_config(path)
+
+
+def test_a_folder_given_as_the_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)
+
+
+def test_the_example_documents_every_key_the_service_reads() -> None:
+    """config.example.toml names every key of every table, so nothing a user can set is
+    undocumented (and nothing it documents is refused)."""
+    import tomllib
+    from dataclasses import fields
+
+    from consultant import config as module
+
+    text = EXAMPLE.read_text()
+    example = tomllib.loads(text)
+    tables = {
+        "ingest": module.IngestConfig,
+        "smtpd": module.SmtpdConfig,
+        "queue": module.QueueConfig,
+        "smtp": module.SmtpConfig,
+        "delivery": module.DeliveryConfig,
+        "web": module.WebConfig,
+        "drafting": module.DraftingConfig,
+    }
+    for table, cls in tables.items():
+        assert table in example
+        for key in (f.name for f in fields(cls)):
+            assert re.search(rf"^#? ?{key} =", text, re.M), f"[{table}] {key} is undocumented"
+    for key in (f.name for f in fields(module.MailboxConfig)):
+        assert re.search(rf"^#? ?{key} =", text, re.M), f"[[mailboxes]] {key} is undocumented"
