@@ -139,7 +139,9 @@ def test_a_task_that_keeps_failing_leaves_the_ticket_failed_with_its_error(
 ) -> None:
     from workers import tasks
 
-    config = load_config(write_config(tmp_path, code_db, None))
+    config = load_config(
+        write_config(tmp_path, code_db, None, more="[delivery]\nacknowledge = false\n")
+    )
     make_celery(config).set_current()
     tasks._engine.cache_clear()
     outcome = Intake(open_database(config.database_url), config.ingest).accept(
@@ -151,10 +153,11 @@ def test_a_task_that_keeps_failing_leaves_the_ticket_failed_with_its_error(
         raise RuntimeError("code database file is corrupt")
 
     monkeypatch.setattr(tasks, "draft_ticket", broken)
-    result = tasks.draft.apply(args=[parse_reference(outcome.ticket)])
-    assert result.failed()
-    ticket = wait_for_status(tmp_path, "failed", seconds=5)
-    assert ticket.error == "workers.tasks.draft: RuntimeError('code database file is corrupt')"
+    assert tasks.work.apply().get() == 1  # the failure is recorded; the task goes on
+    ticket = wait_for_status(
+        tmp_path, "failed", seconds=5, ticket_id=parse_reference(outcome.ticket)
+    )
+    assert ticket.error == "drafting failed: RuntimeError('code database file is corrupt')"
     tasks._engine.cache_clear()
 
 

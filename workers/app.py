@@ -1,40 +1,37 @@
 """The Celery app, configured from the service's TOML config.
 
+The ticket database, not the broker, records what work there is: tickets awaiting a
+draft or an acknowledgement, deliveries due. A queue message only asks a worker to
+look (a `work` task takes what is waiting, most urgent first, until nothing is left),
+so a message lost, delayed or delivered twice costs nothing, and each piece of work is
+done once however many messages ask for it.
+
 Production: Redis (`[queue] broker_url = "redis://..."`), workers on any number of
-machines. Embedded default: kombu's SQLAlchemy transport on a SQLite file beside the
-ticket database, so a queue needs nothing installed and survives restarts.
+machines. Embedded default: `sqlite:///<data_dir>/queue.sqlite` (workers.sqlite_broker),
+a file beside the ticket database, so a queue needs nothing installed.
 
 Tasks are acknowledged late (after they ran) and rejected back to the queue when a
-worker dies mid-task, so a killed worker's task runs again elsewhere; every task is
-idempotent, so running again is safe.
+worker dies mid-task, and a message whose worker vanished returns after the visibility
+timeout.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from celery import Celery
 from kombu import Queue
-from sqlalchemy.engine import make_url
 
+import workers.sqlite_broker  # noqa: F401 (registers the sqlite:// transport)
 from consultant.config import Config
 
 SWEEP = "workers.tasks.sweep"
-DRAFT = "workers.tasks.draft"
-ACKNOWLEDGE = "workers.tasks.acknowledge"
-SEND = "workers.tasks.send"
-# Sending has its own queue, which workers read in turn with drafting's, so an
-# acknowledgement never waits behind a backlog of drafts.
-DRAFTING_QUEUE = "celery"
-DELIVERY_QUEUE = "delivery"
+WORK = "workers.tasks.work"
+WORK_QUEUE = "celery"
 
 
 def make_celery(config: Config) -> Celery:
-    url = make_url(config.queue.broker_url.removeprefix("sqla+"))
-    if url.get_backend_name() == "sqlite" and url.database:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     app = Celery("caseconsultant", broker=config.queue.broker_url, include=["workers.tasks"])
     limit = config.queue.task_time_limit
+    interval = config.queue.sweep_seconds
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -43,14 +40,15 @@ def make_celery(config: Config) -> Celery:
         task_time_limit=limit,
         task_soft_time_limit=limit * 0.9,
         broker_connection_retry_on_startup=True,
-        beat_schedule={SWEEP: {"task": SWEEP, "schedule": config.queue.sweep_seconds}},
-        task_queues=(Queue(DRAFTING_QUEUE), Queue(DELIVERY_QUEUE)),
-        task_default_queue=DRAFTING_QUEUE,
-        task_routes={ACKNOWLEDGE: {"queue": DELIVERY_QUEUE}, SEND: {"queue": DELIVERY_QUEUE}},
+        # A sweep that waited longer than its interval is dropped: the next one is due.
+        beat_schedule={
+            SWEEP: {"task": SWEEP, "schedule": interval, "options": {"expires": interval}}
+        },
+        task_queues=(Queue(WORK_QUEUE),),
+        task_default_queue=WORK_QUEUE,
         worker_hijack_root_logger=False,
-    )
-    if config.queue.broker_url.startswith(("redis://", "rediss://")):
         # A task a dead worker held returns to the queue after this long.
-        app.conf.broker_transport_options = {"visibility_timeout": max(60.0, limit * 2)}
+        broker_transport_options={"visibility_timeout": max(60.0, limit * 2)},
+    )
     app.consultant_config = config  # type: ignore[attr-defined]
     return app

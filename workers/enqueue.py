@@ -1,9 +1,9 @@
-"""Asking the queue for work right after it was committed: drafts and acknowledgements
-for new mail, sending for an approved reply.
+"""Asking the workers to look at the ticket database after a commit made work: new or
+answered tickets, an approved reply.
 
-The work is already safe in the database; if the broker cannot be reached now the
-request is dropped with a warning and the sweep task queues it later, so an outage of
-the queue never blocks or loses anything.
+The work is already safe in the database; a queue message only wakes a worker. If the
+broker cannot be reached now the request is dropped with a warning and the sweep asks
+again, so an outage of the queue never blocks or loses anything.
 """
 
 from __future__ import annotations
@@ -15,52 +15,38 @@ from celery import Celery
 
 from consultant.logs import log_event
 from consultant.tickets.intake import Outcome
-from consultant.tickets.references import parse_reference
-from workers.app import ACKNOWLEDGE, DRAFT, SEND
+from workers.app import WORK, WORK_QUEUE
 
 log = logging.getLogger(__name__)
 
-NEEDS_DRAFT = frozenset(("created", "appended"))
+NEEDS_WORK = frozenset(("created", "appended"))
+# More requests than this at once only wake workers that find nothing left to do.
+MOST_AT_ONCE = 8
 
 
-def request(app: Celery, task: str, argument: int) -> bool:
-    """Queue TASK(ARGUMENT); False (and a warning) when the broker is unreachable."""
+def wake(app: Celery, wanted: int = 1) -> bool:
+    """Have up to WANTED workers (at most MOST_AT_ONCE) look for work, counting the
+    requests already waiting in the queue; False (and a warning) when the broker is
+    unreachable."""
+    wanted = min(wanted, MOST_AT_ONCE)
+    if wanted <= 0:
+        return True
     try:
-        app.send_task(task, args=[argument], retry=False)
+        with app.producer_or_acquire() as producer:
+            waiting = producer.channel.queue_declare(queue=WORK_QUEUE).message_count
+            for _ in range(wanted - waiting):
+                app.send_task(WORK, producer=producer, retry=False)
     except Exception as exc:  # any broker failure: the sweep catches up
-        log_event(
-            log,
-            "queue-unavailable",
-            logging.WARNING,
-            task=task,
-            argument=argument,
-            reason=repr(exc)[:200],
-        )
+        log_event(log, "queue-unavailable", logging.WARNING, task=WORK, reason=repr(exc)[:200])
         return False
     return True
 
 
-def intake_requester(app: Celery, *, acknowledge: bool) -> Callable[[Sequence[Outcome]], None]:
-    """Drafts for new and answered tickets, and (when ACKNOWLEDGE) an acknowledgement
-    for each new one."""
+def intake_waker(app: Celery) -> Callable[[Sequence[Outcome]], None]:
+    """After a batch is stored: a worker for each new or answered ticket, as wake()
+    allows."""
 
     def after_commit(outcomes: Sequence[Outcome]) -> None:
-        tickets = {o.ticket: o.status for o in outcomes if o.status in NEEDS_DRAFT and o.ticket}
-        wanted = [
-            (task, parse_reference(ticket))
-            for ticket, status in tickets.items()
-            for task in ((ACKNOWLEDGE, DRAFT) if acknowledge and status == "created" else (DRAFT,))
-        ]
-        for task, ticket_id in wanted:
-            if not request(app, task, ticket_id):
-                return
+        wake(app, sum(1 for outcome in outcomes if outcome.status in NEEDS_WORK))
 
     return after_commit
-
-
-def request_send(app: Celery, delivery_id: int) -> bool:
-    return request(app, SEND, delivery_id)
-
-
-def request_draft(app: Celery, ticket_id: int) -> bool:
-    return request(app, DRAFT, ticket_id)

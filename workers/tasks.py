@@ -1,21 +1,22 @@
-"""The tasks: draft a ticket, acknowledge a new one, send a queued message, and sweep
-for work the queue missed.
+"""The tasks: `work` does what the ticket database says is waiting, and `sweep` asks
+for work when the queue may have lost the request.
 
 Each worker process opens the ticket database and the code database once, on its
-first task. Database outages are retried with exponential backoff and jitter; a task
-that still fails leaves its ticket `failed` with the error, never silently lost.
-Sending keeps its own record of attempts in the database (see delivery.deliver), so a
-task run twice, or lost with a Redis restart, neither sends twice nor loses mail.
+first task. One piece of work that fails is recorded against its ticket or delivery
+and the worker goes on to the next, so bad input never stops the messages behind it.
+Database outages are retried with exponential backoff and jitter. Sending keeps its
+own record of attempts in the database (see delivery.deliver), so nothing is sent
+twice or lost whatever happens to a task.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from functools import cache
-from typing import Any
 
-from celery import Task, current_app, shared_task
+from celery import current_app, shared_task
 from celery.signals import worker_process_init
 from sqlalchemy import Engine
 
@@ -26,23 +27,26 @@ from consultant.database.migrate import open_database
 from consultant.delivery.compose import Composer
 from consultant.delivery.deliver import (
     DeliverySettings,
-    deliver,
+    deliver_next,
     due_deliveries,
     fail_unconfirmed,
 )
-from consultant.delivery.outbox import queue_acknowledgement, unacknowledged
+from consultant.delivery.outbox import queue_next_acknowledgement, unacknowledged
 from consultant.delivery.sent_copy import copy_to_sent
 from consultant.delivery.transports import Transport, make_transport
 from consultant.drafting.ticket_draft import (
     Analyzer,
     awaiting_draft,
+    claim_next_draft,
     draft_ticket,
     make_analyzer,
     mark_failed,
 )
 from consultant.logs import log_event
 from consultant.templating import template_environment
-from workers.app import ACKNOWLEDGE, DRAFT, SEND, SWEEP
+from workers.app import SWEEP, WORK
+from workers.enqueue import wake
+from workers.turns import take_turn
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +92,15 @@ def _settings() -> DeliverySettings:
 
 
 def _stale_after() -> timedelta:
-    """How long a task can hold work before it is taken for dead: past the hard time
-    limit, the worker has killed it."""
+    """How long work can be held before it is taken for dead: past the hard time
+    limit, the worker has killed the task holding it."""
     return timedelta(seconds=_config().queue.task_time_limit * 2)
 
 
-_RETRIED = {
-    "autoretry_for": (DatabaseUnavailable,),
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+def _slice_seconds() -> float:
+    """How long one `work` task goes on before it hands over to a fresh one, well
+    inside the task's time limit."""
+    return min(60.0, _config().queue.task_time_limit / 4)
 
 
 WARM_UP = "Is E11.65 billable for type 2 diabetes with hyperglycemia?"
@@ -112,101 +113,113 @@ def _open_code_database(**_: object) -> None:
     drafted as fast as the rest."""
     try:
         _analyzer()(WARM_UP)
-    except Exception as exc:  # the draft task reports it properly when it runs
+    except Exception as exc:  # drafting reports it properly when it runs
         log_event(log, "code-database-unavailable", logging.WARNING, reason=repr(exc)[:300])
 
 
-class TicketTask(Task):
-    """Marks the ticket failed, with the error, once retries are used up."""
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        ticket_id = args[0] if args else kwargs.get("ticket_id")
-        log_event(
-            log,
-            "task-failed",
-            logging.ERROR,
-            task=self.name,
-            ticket=ticket_id,
-            error=repr(exc)[:300],
-        )
-        if ticket_id is not None:
-            mark_failed(_engine(), int(ticket_id), f"{self.name}: {exc!r}")
+def _acknowledge_one() -> bool:
+    """Queue one new ticket's acknowledgement (sent by _send_one next)."""
+    if not _config().delivery.acknowledge:
+        return False
+    config = _config()
+    return queue_next_acknowledgement(_engine(), _composer(), config.delivery.from_address)
 
 
-@shared_task(name=DRAFT, base=TicketTask, **_RETRIED)
-def draft(ticket_id: int) -> str:
-    outcome = draft_ticket(_engine(), ticket_id, _analyzer())
-    log_event(
-        log, "draft", ticket=ticket_id, status=outcome.status, version=outcome.draft_version or "-"
-    )
-    return outcome.status
-
-
-@shared_task(bind=True, name=SEND, **_RETRIED)
-def send(self: Task, delivery_id: int) -> str:
-    """Send queued delivery DELIVERY_ID; a transient failure comes back later."""
-    outcome = deliver(_engine(), delivery_id, _transport(), _settings())
+def _send_one() -> bool:
+    try:
+        outcome = deliver_next(_engine(), _transport(), _settings())
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:  # a bug: the delivery is failed with it; on to the next
+        log_event(log, "delivery-error", logging.ERROR, error=repr(exc)[:300])
+        return True
+    if outcome is None:
+        return False
     log_event(
         log,
         "delivery",
         logging.WARNING if outcome.status == "failed" else logging.INFO,
-        delivery=delivery_id,
+        delivery=outcome.delivery_id,
         status=outcome.status,
         detail=outcome.detail[:300],
     )
-    if outcome.status == "retry":
-        assert outcome.retry_in is not None
-        raise self.retry(countdown=outcome.retry_in, max_retries=None)
     settings = _config().delivery
     if outcome.status == "sent" and outcome.raw and settings.sent_mailbox is not None:
-        mailbox = _config().mailbox(settings.sent_mailbox)
-        copy_to_sent(mailbox, settings.sent_folder, outcome.raw)
-    return outcome.status
+        copy_to_sent(_config().mailbox(settings.sent_mailbox), settings.sent_folder, outcome.raw)
+    return True
 
 
-@shared_task(name=ACKNOWLEDGE, **_RETRIED)
-def acknowledge(ticket_id: int) -> str:
-    """Tell a new ticket's customer its reference, once."""
-    config = _config()
-    delivery_id = queue_acknowledgement(
-        _engine(), ticket_id, _composer(), config.delivery.from_address
+def _draft_one() -> bool:
+    engine = _engine()
+    ticket_id = claim_next_draft(engine, stale_after=_stale_after())
+    if ticket_id is None:
+        return False
+    try:
+        outcome = draft_ticket(engine, ticket_id, _analyzer(), _config().ingest)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:  # this ticket's problem: recorded, and on to the next
+        log_event(log, "draft-failed", logging.ERROR, ticket=ticket_id, error=repr(exc)[:300])
+        mark_failed(engine, ticket_id, f"drafting failed: {exc!r}")
+        return True
+    log_event(
+        log, "draft", ticket=ticket_id, status=outcome.status, version=outcome.draft_version or "-"
     )
-    if delivery_id is None:
-        return "skipped"
-    send.delay(delivery_id)
-    return "queued"
+    return True
+
+
+# Most urgent first: a customer hears at once that their question arrived, and an
+# answer goes out before the next draft is made.
+STEPS = (_acknowledge_one, _send_one, _draft_one)
+
+
+@shared_task(
+    name=WORK,
+    autoretry_for=(DatabaseUnavailable,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def work() -> int:
+    """Do waiting work, one piece at a time and most urgent first, until none is left;
+    after a time slice, hand over to a fresh task (so no task nears its time limit).
+    Returns how many pieces were done."""
+    deadline = time.monotonic() + _slice_seconds()
+    done = 0
+    while any(step() for step in STEPS):
+        done += 1
+        if time.monotonic() > deadline:
+            wake(current_app)
+            break
+    return done
+
+
+def pending_work(engine: Engine, config: Config, stale_after: timedelta) -> int:
+    """How many pieces of work are waiting for a worker."""
+    acknowledgements = len(unacknowledged(engine)) if config.delivery.acknowledge else 0
+    return (
+        acknowledgements
+        + len(due_deliveries(engine, stale_after=stale_after))
+        + len(awaiting_draft(engine, stale_after=stale_after))
+    )
 
 
 @shared_task(name=SWEEP)
 def sweep() -> int:
-    """Queue what the queue missed: drafts, acknowledgements and deliveries whose task
-    was lost (broker down when it was asked for, or restarted without its data), and
-    fail deliveries a worker died in the middle of handing over."""
+    """Once per interval across all workers: fail deliveries a worker died in the middle
+    of handing over, and wake workers if work is waiting (its request may have been
+    lost: the broker was down, or restarted without its data). Returns the pieces of
+    work waiting."""
     config = _config()
     engine = _engine()
-    grace = timedelta(seconds=config.queue.sweep_seconds)
+    if not take_turn(engine, SWEEP, timedelta(seconds=config.queue.sweep_seconds * 0.8)):
+        return 0
     stale_after = _stale_after()
-    # New tickets get their tasks from the ingress at once; one left waiting for a
-    # whole sweep interval is one the ingress could not queue.
-    drafts = awaiting_draft(engine, quiet_for=grace, stuck_after=stale_after)
-    for ticket_id in drafts:
-        draft.delay(ticket_id)
-    acks = unacknowledged(engine, grace=grace) if config.delivery.acknowledge else []
-    for ticket_id in acks:
-        acknowledge.delay(ticket_id)
-    deliveries = due_deliveries(engine, grace=grace, stale_after=stale_after)
-    for delivery_id in deliveries:
-        send.delay(delivery_id)
     doubtful = fail_unconfirmed(engine, stale_after=stale_after)
-    if drafts or acks or deliveries or doubtful:
-        log_event(
-            log,
-            "sweep",
-            drafts=len(drafts),
-            acknowledgements=len(acks),
-            deliveries=len(deliveries),
-            in_doubt=len(doubtful),
-        )
-    return len(drafts) + len(acks) + len(deliveries)
+    waiting = pending_work(engine, config, stale_after)
+    if waiting:
+        wake(current_app, waiting)
+    if waiting or doubtful:
+        log_event(log, "sweep", waiting=waiting, in_doubt=len(doubtful))
+    return waiting

@@ -10,7 +10,7 @@ from consultant.delivery.compose import Composer
 from consultant.tickets.declines import decliner
 from consultant.tickets.intake import Intake
 from workers.app import make_celery
-from workers.enqueue import intake_requester
+from workers.enqueue import intake_waker
 
 
 def queued_intake(config: Config, engine: Engine) -> Intake:
@@ -21,5 +21,5 @@ def queued_intake(config: Config, engine: Engine) -> Intake:
         engine,
         config.ingest,
         decline=decline,
-        after_commit=intake_requester(make_celery(config), acknowledge=config.delivery.acknowledge),
+        after_commit=intake_waker(make_celery(config)),
     )

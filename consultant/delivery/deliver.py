@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, exists, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from consultant.database.engine import DatabaseUnavailable, transaction
+from consultant.database.engine import DatabaseUnavailable, read_transaction, transaction
 from consultant.database.types import utcnow
 from consultant.delivery.mime import build_mime
 from consultant.delivery.transports import (
@@ -48,6 +50,7 @@ class DeliveryOutcome:
     detail: str = ""
     retry_in: float | None = None
     raw: bytes | None = None  # what was sent, for the copy in the Sent folder
+    delivery_id: int | None = None
 
 
 class _ClaimLost(Exception):
@@ -70,6 +73,26 @@ def retry_delay(attempts: int, first: float) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def _due(now: datetime, stale_after: timedelta) -> ColumnElement[bool]:
+    """Deliveries a worker should take now: queued ones whose attempt is due, and ones a
+    dead worker left `sending` (nothing reached the server). A reply waits while its
+    ticket's acknowledgement is still on its way, so the customer never gets the
+    answer before the note that their question arrived."""
+    acknowledgement = aliased(Delivery)
+    acknowledging = exists().where(
+        acknowledgement.ticket_id == Delivery.ticket_id,
+        acknowledgement.kind == "acknowledgement",
+        col(acknowledgement.state).in_(("queued", "sending")),
+    )
+    return and_(
+        or_(
+            and_(Delivery.state == "queued", Delivery.next_attempt_at <= now),
+            and_(Delivery.state == "sending", col(Delivery.claimed_at) < now - stale_after),
+        ),
+        or_(Delivery.kind != "reply", ~acknowledging),
+    )
+
+
 def _claim(
     session: Session, delivery: Delivery, settings: DeliverySettings, now: datetime
 ) -> _Claim | str:
@@ -89,8 +112,11 @@ def _claim(
         # Date and Message-ID), and the record shows exactly what went out.
         try:
             raw = build_mime(message, kind=delivery.kind, from_name=settings.from_name)
-        except (ValueError, TypeError, UnicodeError) as exc:  # e.g. a non-ASCII address
-            raise PermanentDeliveryError(f"the message cannot be built: {exc}") from None
+        except Exception as exc:  # an address or header the email package refuses
+            raise PermanentDeliveryError(
+                f"the message cannot be built ({type(exc).__name__}: {exc}); correct the "
+                "address or subject and approve the answer again"
+            ) from None
         digest = hashlib.sha256(raw).hexdigest()
         if session.get(Blob, digest) is None:
             session.add(Blob(sha256=digest, size=len(raw), data=raw))
@@ -177,18 +203,76 @@ def deliver(
     engine: Engine, delivery_id: int, transport: Transport, settings: DeliverySettings
 ) -> DeliveryOutcome:
     """Try DELIVERY_ID once; safe to call again at any time (a queue may run it twice)."""
+
+    def chosen(session: Session) -> Delivery:
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
+        if delivery is None:
+            raise LookupError(f"no delivery with id {delivery_id}")
+        return delivery
+
+    outcome = _attempt(engine, chosen, transport, settings)
+    assert outcome is not None
+    return outcome
+
+
+def deliver_next(
+    engine: Engine, transport: Transport, settings: DeliverySettings
+) -> DeliveryOutcome | None:
+    """Take the oldest delivery that is due (see _due) and try it once; None when none
+    is due. Workers on PostgreSQL skip each other's rows instead of waiting."""
+
+    def oldest_due(session: Session) -> Delivery | None:
+        return session.exec(
+            select(Delivery)
+            .where(_due(utcnow(), settings.stale_after))
+            .order_by(col(Delivery.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+
+    return _attempt(engine, oldest_due, transport, settings)
+
+
+def _attempt(
+    engine: Engine,
+    choose: Callable[[Session], Delivery | None],
+    transport: Transport,
+    settings: DeliverySettings,
+) -> DeliveryOutcome | None:
+    delivery_id = None
     try:
         with transaction(engine) as session:
-            delivery = session.get(Delivery, delivery_id, with_for_update=True)
+            delivery = choose(session)
             if delivery is None:
-                raise LookupError(f"no delivery with id {delivery_id}")
+                return None
+            delivery_id = delivery.id
+            assert delivery_id is not None
             claim = _claim(session, delivery, settings, utcnow())
     except PermanentDeliveryError as exc:
+        assert delivery_id is not None
         _finish(engine, delivery_id, "failed", error=str(exc))
-        return DeliveryOutcome("failed", str(exc))
+        return DeliveryOutcome("failed", str(exc), delivery_id=delivery_id)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        if delivery_id is None:
+            raise
+        # A bug while claiming: recorded, so the delivery is not taken again and again.
+        _finish(engine, delivery_id, "failed", error=f"unexpected error claiming it: {exc!r}")
+        raise
     if isinstance(claim, str):
-        return DeliveryOutcome("skipped", claim)
+        return DeliveryOutcome("skipped", claim, delivery_id=delivery_id)
+    return _send(engine, delivery_id, claim, transport, settings)
 
+
+def _send(
+    engine: Engine,
+    delivery_id: int,
+    claim: _Claim,
+    transport: Transport,
+    settings: DeliverySettings,
+) -> DeliveryOutcome:
+    """Hand the claimed message to the transport and record how it ended."""
     handed_over = False
 
     def handing_over() -> None:
@@ -203,20 +287,22 @@ def deliver(
         if claim.attempts >= settings.max_attempts:
             error = f"gave up after {claim.attempts} attempts; the last: {exc}"
             _finish(engine, delivery_id, "failed", error=error)
-            return DeliveryOutcome("failed", error)
+            return DeliveryOutcome("failed", error, delivery_id=delivery_id)
         delay = retry_delay(claim.attempts, settings.retry_seconds)
         retry_at = utcnow() + timedelta(seconds=delay)
         _finish(engine, delivery_id, "queued", error=str(exc), retry_at=retry_at)
-        return DeliveryOutcome("retry", str(exc), retry_in=delay)
+        return DeliveryOutcome("retry", str(exc), retry_in=delay, delivery_id=delivery_id)
     except PermanentDeliveryError as exc:
         _finish(engine, delivery_id, "failed", error=str(exc))
-        return DeliveryOutcome("failed", str(exc))
+        return DeliveryOutcome("failed", str(exc), delivery_id=delivery_id)
     except _ClaimLost:
-        return DeliveryOutcome("skipped", "another worker took the delivery over")
+        return DeliveryOutcome(
+            "skipped", "another worker took the delivery over", delivery_id=delivery_id
+        )
     except DeliveryInDoubt as exc:
         error = f"{exc}. Not sent again on its own: check before approving it again."
         _finish(engine, delivery_id, "failed", error=error)
-        return DeliveryOutcome("failed", error)
+        return DeliveryOutcome("failed", error, delivery_id=delivery_id)
     except DatabaseUnavailable:
         raise  # the task is retried; a claim left `sending` is taken over by the sweep
     except Exception as exc:
@@ -226,27 +312,15 @@ def deliver(
         _finish(engine, delivery_id, "failed", error=error[:2000])
         raise
     _finish(engine, delivery_id, "sent", server_reply=answer, transport=transport.name)
-    return DeliveryOutcome("sent", answer, raw=claim.raw)
+    return DeliveryOutcome("sent", answer, raw=claim.raw, delivery_id=delivery_id)
 
 
-def due_deliveries(engine: Engine, *, grace: timedelta, stale_after: timedelta) -> list[int]:
-    """Deliveries whose task the queue should run but may have lost: queued ones due
-    for longer than GRACE, and ones a dead worker left `sending`."""
-    now = utcnow()
-    with Session(engine) as session:
+def due_deliveries(engine: Engine, *, stale_after: timedelta) -> list[int]:
+    """The deliveries a worker would take now (see _due), oldest first."""
+    with read_transaction(engine) as session:
         return list(
             session.exec(
-                select(Delivery.id)
-                .where(
-                    or_(
-                        and_(Delivery.state == "queued", Delivery.next_attempt_at < now - grace),
-                        and_(
-                            Delivery.state == "sending",
-                            col(Delivery.claimed_at) < now - stale_after,
-                        ),
-                    )
-                )
-                .order_by(col(Delivery.id))
+                select(Delivery.id).where(_due(utcnow(), stale_after)).order_by(col(Delivery.id))
             ).all()
         )
 

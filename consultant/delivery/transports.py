@@ -200,6 +200,7 @@ class MaildirTransport:
         handing_over: Callable[[], None],
     ) -> str:
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             box = mailbox.Maildir(self.path, create=True)
         except OSError as exc:
             raise PermanentDeliveryError(

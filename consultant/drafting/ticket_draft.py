@@ -3,38 +3,45 @@ a new draft version beside the structured analysis.
 
 Safe to run twice (a queue may deliver the task again): a draft already made from the
 ticket's newest customer message is returned as it is. The analysis runs outside any
-transaction, so a slow one never holds the database.
+transaction, so a slow one never holds the database; nor does reading the text of
+the message's PDFs, which happens here, after the message was stored, in a child
+process bounded by [ingest] extract_max_bytes and extract_seconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jinja2
-from sqlalchemy import Engine, and_, func, or_
+from sqlalchemy import ColumnElement, Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
-from consultant.database.engine import transaction
+from consultant.config import IngestConfig
+from consultant.database.engine import read_transaction, transaction
 from consultant.database.types import utcnow
 from consultant.drafting.analyze import analyze
+from consultant.mail.attachments import PENDING, UNREAD, PdfText, extract_pdf_text, unread_reason
 from consultant.tickets.actions import record_change
 from consultant.tickets.models import (
     DRAFTABLE,
     DRAFTER,
     Attachment,
     AuditEvent,
+    Blob,
     Draft,
     Message,
     Ticket,
 )
 
 Analyzer = Callable[[str], dict[str, Any]]  # question text -> Analysis.to_dict()
+DEFAULT_LIMITS = IngestConfig()
 
 
 @dataclass(frozen=True)
@@ -65,20 +72,93 @@ def question_text(session: Session, ticket: Ticket, basis: Message) -> str:
     return "\n\n".join(part for part in parts if part and part.strip())
 
 
-def draft_ticket(engine: Engine, ticket_id: int, analyze: Analyzer) -> DraftOutcome:
+def _newest_question(session: Session, ticket_id: int) -> Message | None:
+    """The customer message a draft answers: the ticket's newest."""
+    return session.exec(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == "inbound",
+            col(Message.outcome).in_(("created", "appended", "held")),
+        )
+        .order_by(col(Message.id).desc())
+    ).first()
+
+
+@dataclass(frozen=True)
+class _PendingPdf:
+    """A PDF attached to the message being drafted, stored but not read yet."""
+
+    id: int
+    filename: str
+    data: bytes
+
+
+def _pending_pdfs(session: Session, message_id: int) -> list[_PendingPdf]:
+    rows = session.exec(
+        select(Attachment.id, Attachment.filename, Blob.data)
+        .join(Blob, col(Blob.sha256) == col(Attachment.blob_sha256))
+        .where(Attachment.message_id == message_id, Attachment.extraction == PENDING)
+        .order_by(col(Attachment.id))
+    ).all()
+    return [_PendingPdf(key, name, data) for key, name, data in rows if key is not None]
+
+
+def _read_pdfs(pdfs: list[_PendingPdf], limits: IngestConfig) -> dict[int, PdfText]:
+    """What each of PDFS says (by attachment id), all read within one deadline
+    (extract_seconds): those left when it has passed are not tried."""
+    deadline = time.monotonic() + limits.extract_seconds
+    read = {}
+    for pdf in pdfs:
+        left = deadline - time.monotonic()
+        read[pdf.id] = (
+            extract_pdf_text(pdf.data, max_bytes=limits.extract_max_bytes, seconds=left)
+            if left > 0
+            else PdfText("", "timeout")
+        )
+    return read
+
+
+def _unread_findings(
+    pdfs: list[_PendingPdf], read: dict[int, PdfText], limits: IngestConfig
+) -> list[dict[str, Any]]:
+    """A finding for each PDF whose text was not (fully) read, so the consultant knows
+    the draft was made without it."""
+    findings = []
+    for pdf in pdfs:
+        result = read[pdf.id]
+        if result.status in UNREAD:
+            how = "read only in part" if result.text else "not read"
+            reason = unread_reason(
+                result.status, max_bytes=limits.extract_max_bytes, seconds=limits.extract_seconds
+            )
+            message = (
+                f"The text of the attached PDF {pdf.filename or '(unnamed)'} was {how}: {reason}."
+            )
+            findings.append(
+                {"kind": "attachment_unread", "codes": [], "message": message, "source": ""}
+            )
+    return findings
+
+
+def _record_reading(session: Session, read: dict[int, PdfText]) -> None:
+    for attachment_id, result in read.items():
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is not None and attachment.extraction == PENDING:
+            attachment.text = result.text
+            attachment.extraction = result.status
+            session.add(attachment)
+
+
+def draft_ticket(
+    engine: Engine, ticket_id: int, analyze: Analyzer, limits: IngestConfig = DEFAULT_LIMITS
+) -> DraftOutcome:
+    """Draft TICKET_ID's answer; LIMITS bound the reading of its PDFs ([ingest])."""
     with transaction(engine) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise LookupError(f"no ticket with id {ticket_id}")
-        basis = session.exec(
-            select(Message)
-            .where(
-                Message.ticket_id == ticket_id,
-                Message.direction == "inbound",
-                col(Message.outcome).in_(("created", "appended", "held")),
-            )
-            .order_by(col(Message.id).desc())
-        ).first()
+        basis = _newest_question(session, ticket_id)
         if basis is None:
             return DraftOutcome("skipped", reason="the ticket has no customer message")
         done = session.exec(
@@ -89,6 +169,9 @@ def draft_ticket(engine: Engine, ticket_id: int, analyze: Analyzer) -> DraftOutc
             )
         ).first()
         if done is not None:
+            if ticket.status == "drafting":  # claimed, but a draft was made already
+                ticket.status = "ready"
+                session.add(ticket)
             return DraftOutcome("already", done)
         if ticket.status not in DRAFTABLE:
             return DraftOutcome("skipped", reason=f"the ticket is {ticket.status}")
@@ -97,11 +180,16 @@ def draft_ticket(engine: Engine, ticket_id: int, analyze: Analyzer) -> DraftOutc
         session.add(ticket)
         text = question_text(session, ticket, basis)
         basis_id = basis.id
+        pdfs = _pending_pdfs(session, basis_id)
 
-    analysis = analyze(text)
+    read = _read_pdfs(pdfs, limits)
+    analysis = analyze("\n\n".join([text, *(r.text for r in read.values() if r.text.strip())]))
+    if unread := _unread_findings(pdfs, read, limits):
+        analysis = {**analysis, "findings": [*analysis.get("findings", []), *unread]}
 
     try:
         with transaction(engine) as session:
+            _record_reading(session, read)
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None
             version = (
@@ -121,7 +209,9 @@ def draft_ticket(engine: Engine, ticket_id: int, analyze: Analyzer) -> DraftOutc
                 )
             )
             if ticket.status == "drafting":
-                ticket.status = "ready"
+                # A follow-up that arrived while this draft was made is drafted next.
+                newest = _newest_question(session, ticket_id)
+                ticket.status = "open" if newest is not None and newest.id != basis_id else "ready"
                 ticket.updated_at = utcnow()
                 session.add(ticket)
             session.add(
@@ -157,27 +247,46 @@ def make_analyzer(
     return run
 
 
-def awaiting_draft(engine: Engine, *, quiet_for: timedelta, stuck_after: timedelta) -> list[int]:
-    """Tickets the queue should draft but may have missed: new or reopened ones quiet
-    for QUIET_FOR (their ingress could not reach the broker), and ones left in
-    `drafting` longer than STUCK_AFTER (their worker died)."""
-    now = utcnow()
-    with Session(engine) as session:
+def _awaiting_draft(now: datetime, stale_after: timedelta) -> ColumnElement[bool]:
+    """New and reopened tickets, and ones left `drafting` for longer than STALE_AFTER
+    (their worker died)."""
+    return or_(
+        col(Ticket.status).in_(("new", "open")),
+        and_(Ticket.status == "drafting", Ticket.updated_at < now - stale_after),
+    )
+
+
+def awaiting_draft(engine: Engine, *, stale_after: timedelta) -> list[int]:
+    """The tickets claim_next_draft would take, oldest first."""
+    with read_transaction(engine) as session:
         return list(
             session.exec(
                 select(Ticket.id)
-                .where(
-                    or_(
-                        and_(
-                            col(Ticket.status).in_(("new", "open")),
-                            Ticket.updated_at < now - quiet_for,
-                        ),
-                        and_(Ticket.status == "drafting", Ticket.updated_at < now - stuck_after),
-                    )
-                )
+                .where(_awaiting_draft(utcnow(), stale_after))
                 .order_by(col(Ticket.id))
             ).all()
         )
+
+
+def claim_next_draft(engine: Engine, *, stale_after: timedelta) -> int | None:
+    """Take the oldest ticket awaiting a draft for this worker (status `drafting`); None
+    when there is none. Workers on PostgreSQL skip each other's rows instead of
+    waiting; on SQLite the write lock makes them take turns."""
+    now = utcnow()
+    with transaction(engine) as session:
+        ticket = session.exec(
+            select(Ticket)
+            .where(_awaiting_draft(now, stale_after))
+            .order_by(col(Ticket.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if ticket is None:
+            return None
+        ticket.status = "drafting"
+        ticket.updated_at = now
+        session.add(ticket)
+        return ticket.id
 
 
 def mark_failed(engine: Engine, ticket_id: int, error: str) -> None:

@@ -131,6 +131,10 @@ class Message(SQLModel, table=True):
     source: str = Field(default="", max_length=255)  # imap:<mailbox> | pipe | smtp | <kind>
     raw_sha256: str | None = Field(default=None, foreign_key="blobs.sha256", max_length=64)
     defects: list[str] = Field(default_factory=list, sa_type=JSON)
+    # What a consultant must see before answering (intake.WARNING_RULES): a new
+    # Reply-To, a From that failed its domain's authentication, Cc beyond the customer.
+    warnings: list[str] = Field(default_factory=list, sa_type=JSON)
+    warnings_confirmed_by: str | None = Field(default=None, max_length=255)
     received_at: datetime = _when(index=True)
 
     attachments: list["Attachment"] = Relationship()
@@ -149,6 +153,9 @@ class Attachment(SQLModel, table=True):
     blob_sha256: str | None = Field(default=None, foreign_key="blobs.sha256", max_length=64)
     text: str = Field(default="", sa_type=Text)
     inline: bool = False
+    # A PDF's text is read after the message is stored: "pending" until the drafting
+    # step reads it, then "read" or why not (mail.attachments.UNREAD); "" for the rest.
+    extraction: str = Field(default="", max_length=16)
 
 
 class Draft(SQLModel, table=True):
@@ -239,6 +246,17 @@ class MailboxState(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=255)
     lease_expires: datetime | None = _when(nullable=True)
     updated_at: datetime = _when()
+
+
+class WorkerTurn(SQLModel, table=True):
+    """When a periodic job of the workers (the sweep) may run next. Every worker keeps
+    the schedule; the one that moves `next_at` on runs the job, so it runs once per
+    interval and never twice at the same time."""
+
+    __tablename__ = "worker_turns"
+
+    name: str = Field(primary_key=True, max_length=64)
+    next_at: datetime = _when()
 
 
 class RejectedMessage(SQLModel, table=True):
