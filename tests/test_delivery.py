@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 from sqlalchemy import Engine, update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from consultant.config import IngestConfig, MailboxConfig, SmtpConfig
 from consultant.database.types import utcnow
@@ -32,9 +32,10 @@ from consultant.delivery.sent_copy import copy_to_sent
 from consultant.delivery.transports import MaildirTransport, SmtpTransport, Transport
 from consultant.drafting.ticket_draft import draft_ticket
 from consultant.templating import template_environment
-from consultant.tickets.actions import approve
+from consultant.tickets.actions import TicketActionError, approve
 from consultant.tickets.intake import Intake
 from consultant.tickets.models import Delivery, Message, Ticket
+from consultant.tickets.queries import copy_candidates
 from consultant.tickets.references import parse_reference
 from tests.mailmaker import question
 from tests.servers.dovecot import Dovecot
@@ -69,11 +70,14 @@ def new_ticket(engine: Engine, raw: bytes | None = None) -> int:
     return parse_reference(outcome.ticket)
 
 
-def approved(engine: Engine, raw: bytes | None = None, body: str = ANSWER) -> tuple[int, int]:
-    """A new ticket, drafted and approved with BODY: (ticket id, reply's delivery id)."""
+def approved(
+    engine: Engine, raw: bytes | None = None, body: str = ANSWER, cc: tuple[str, ...] = ()
+) -> tuple[int, int]:
+    """A new ticket, drafted and approved with BODY, copied to CC: (ticket id, reply's
+    delivery id)."""
     ticket_id = new_ticket(engine, raw)
     draft_ticket(engine, ticket_id, lambda text: {"draft": "drafted", "findings": []})
-    approval = approve(engine, ticket_id, "dana", reply_queuer(composer(), OURS), body)
+    approval = approve(engine, ticket_id, "dana", reply_queuer(composer(), OURS, 10), body, cc=cc)
     return ticket_id, approval.delivery_id
 
 
@@ -99,7 +103,7 @@ def due_now(engine: Engine, delivery_id: int) -> None:
         )
 
 
-def test_the_reply_threads_keeps_cc_and_goes_out_once(engine: Engine) -> None:
+def test_the_reply_threads_copies_the_chosen_cc_and_goes_out_once(engine: Engine) -> None:
     raw = question(
         "Is E11.65 billable?",
         message_id="<q1@clinic.example>",
@@ -107,7 +111,7 @@ def test_the_reply_threads_keeps_cc_and_goes_out_once(engine: Engine) -> None:
         headers={"Cc": f"Lee Biller <biller@clinic.example>, {OURS}"},
         subject="RE: Re: diabetes coding",
     )
-    ticket_id, delivery_id = approved(engine, raw)
+    ticket_id, delivery_id = approved(engine, raw, cc=("biller@clinic.example",))
     with mail_server() as server:
         outcome = deliver(engine, delivery_id, smtp(server), SETTINGS)
         assert outcome.status == "sent" and outcome.detail.startswith("250")
@@ -157,10 +161,12 @@ def test_nothing_a_customer_wrote_can_add_a_header() -> None:
         subject="Help\r\nBcc: victim@evil.example\x00",
         outcome="created",
     )
-    outgoing = composer().reply(7, question_row, "Answer.")
+    hostile_reply_to = question_row.reply_to
+    outgoing = composer().reply(7, question_row, "Answer.", to=hostile_reply_to, cc=[])
     assert outgoing.to == []  # a Reply-To with a line break is no address at all
-    question_row.reply_to = None
-    outgoing = composer().reply(7, question_row, "Answer.")
+    outgoing = composer().reply(
+        7, question_row, "Answer.", to="coder@clinic.example", cc=question_row.cc
+    )
     assert outgoing.to == ["coder@clinic.example"]
     assert outgoing.cc == ["biller@clinic.example"]
     assert outgoing.subject == "Re: Help Bcc: victim@evil.example [CC-000007]"
@@ -197,7 +203,7 @@ def test_a_new_ticket_is_acknowledged_once_as_an_auto_reply(engine: Engine) -> N
     first = queue_acknowledgement(engine, ticket_id, composer(), OURS)
     assert first is not None
     assert queue_acknowledgement(engine, ticket_id, composer(), OURS) == first
-    assert unacknowledged(engine, grace=timedelta(0)) == []
+    assert unacknowledged(engine) == []
     with mail_server() as server:
         assert deliver(engine, first, smtp(server), SETTINGS).status == "sent"
     mail = server.received[0].message
@@ -212,7 +218,7 @@ def test_automated_mail_and_held_tickets_are_not_acknowledged(engine: Engine) ->
     held = Intake(engine, IngestConfig(allow=("other.example",))).accept(question(), "pipe")
     assert held.ticket is not None
     assert queue_acknowledgement(engine, parse_reference(held.ticket), composer(), OURS) is None
-    assert unacknowledged(engine, grace=timedelta(0)) == []
+    assert unacknowledged(engine) == []
 
 
 def test_a_4xx_is_retried_with_backoff_then_sent_once(engine: Engine) -> None:
@@ -247,7 +253,7 @@ def test_a_5xx_fails_the_reply_visibly_and_it_can_be_approved_again(engine: Engi
         assert failed.status == "failed" and failed.error is not None
         assert "550 5.1.1" in failed.error
         assert deliver(engine, delivery_id, smtp(server), SETTINGS).status == "skipped"
-        again = approve(engine, ticket_id, "dana", reply_queuer(composer(), OURS))
+        again = approve(engine, ticket_id, "dana", reply_queuer(composer(), OURS, 10))
         assert again.delivery_id != delivery_id
         assert deliver(engine, again.delivery_id, smtp(server), SETTINGS).status == "sent"
     assert len(server.received) == 1 and ticket(engine, ticket_id).status == "sent"
@@ -290,7 +296,7 @@ def test_a_dead_workers_claim_is_taken_over_only_before_hand_over(engine: Engine
                 .values(state=left, claimed_at=long_ago, attempts=1)
             )
     stale = timedelta(minutes=10)
-    assert due_deliveries(engine, grace=timedelta(0), stale_after=stale) == [before]
+    assert due_deliveries(engine, stale_after=stale) == [before]
     assert fail_unconfirmed(engine, stale_after=stale) == [during]
     with mail_server() as server:
         assert deliver(engine, before, smtp(server), SETTINGS).status == "sent"
@@ -412,3 +418,61 @@ def test_a_copy_goes_to_the_imap_sent_folder(dovecot: Dovecot, mail_user: str) -
     assert len(dovecot.folder_uids(mail_user, "Sent")) == 1
     wrong = MailboxConfig(**{**mailbox.__dict__, "password": "wrong"})
     assert not copy_to_sent(wrong, "Sent", raw)  # logged; the delivery stands
+
+
+def test_cc_goes_only_where_the_consultant_chose_and_is_capped(engine: Engine) -> None:
+    """Hardening issue, point 9: a question copied to 10,000 addresses, approved as it
+    stands, is answered to the customer alone; copying is chosen address by address,
+    and one answer goes to [delivery] max_recipients addresses at most."""
+    many = ", ".join(f"person{n}@spam.test" for n in range(10_000))
+    raw = question("Is E11.65 billable?", headers={"Cc": many})
+    ticket_id, delivery_id = approved(engine, raw)
+    with Session(engine) as session:
+        sent = session.get(Message, state(engine, delivery_id).message_id)
+        assert sent is not None
+        assert (sent.to, sent.cc) == (["coder@clinic.example"], [])
+        candidates = copy_candidates(session, ticket_id, [OURS, "coder@clinic.example"])
+    assert len(candidates) == 10_000 and candidates[0] == "person0@spam.test"
+    other = new_ticket(engine, question("And E11.9?", headers={"Cc": many}))
+    draft_ticket(engine, other, lambda text: {"draft": "drafted", "findings": []})
+    queue = reply_queuer(composer(), OURS, 10)
+    with pytest.raises(TicketActionError, match=r"11 recipients .* max_recipients = 10"):
+        approve(engine, other, "dana", queue, cc=candidates[:10])
+    with pytest.raises(TicketActionError, match="not a plain address"):
+        approve(engine, other, "dana", queue, cc=["bob@clinic..test"])
+    copied = approve(engine, other, "dana", queue, cc=candidates[:9])
+    with Session(engine) as session:
+        sent = session.get(Message, state(engine, copied.delivery_id).message_id)
+        assert sent is not None and sent.cc == candidates[:9]
+
+
+def test_a_malformed_customer_address_fails_visibly_once(engine: Engine, tmp_path: Path) -> None:
+    """Hardening issue, point 2: `<bob@clinic..test>` used to make a delivery that the
+    email package refused at every sweep, forever `queued`."""
+    for sender in ("bob@clinic..test", "carol@clinic.test."):
+        ticket_id = new_ticket(engine, question(sender=sender, message_id=None))
+        assert queue_acknowledgement(engine, ticket_id, composer(), OURS) is None
+        with Session(engine) as session:
+            (ack,) = session.exec(select(Delivery).where(Delivery.ticket_id == ticket_id)).all()
+        assert ack.state == "failed" and "not a plain address" in ack.error
+        draft_ticket(engine, ticket_id, lambda text: {"draft": "drafted", "findings": []})
+        with pytest.raises(TicketActionError, match="no address we can reply to"):
+            approve(engine, ticket_id, "dana", reply_queuer(composer(), OURS, 10))
+    assert unacknowledged(engine) == []
+
+
+def test_any_error_building_a_message_fails_its_delivery_once(engine: Engine) -> None:
+    """Whatever the email package refuses while building the bytes (a header it cannot
+    parse), the delivery is failed with the reason, not left queued."""
+    ticket_id, delivery_id = approved(engine)
+    with Session(engine) as session, session.begin():
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        session.exec(  # type: ignore[call-overload]
+            update(Message).where(Message.id == delivery.message_id).values(to=["a@b..c"])
+        )
+    outcome = deliver(engine, delivery_id, MaildirTransport(Path("/nonexistent")), SETTINGS)
+    assert outcome.status == "failed" and "cannot be built" in outcome.detail
+    assert (state(engine, delivery_id).state, state(engine, delivery_id).attempts) == ("failed", 0)
+    assert ticket(engine, ticket_id).status == "failed"
+    assert due_deliveries(engine, stale_after=timedelta(minutes=10)) == []

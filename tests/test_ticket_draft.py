@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from consultant.accounts.users import add_user
 from consultant.cli import main
 from consultant.codes.store import CodeStore
 from consultant.config import IngestConfig
@@ -156,11 +157,13 @@ def test_a_consultant_approves_edits_assigns_and_closes(engine: Engine, analyzer
     queue_reply = reply_queuer(
         Composer(template_environment(), service_name="S", our_addresses=(), due_hours=24),
         "consult@caseconsultant.example",
+        10,
     )
     with pytest.raises(TicketActionError, match="only a ticket whose draft is ready"):
         approve(engine, ticket_id, "dana", queue_reply)  # nothing drafted yet
     draft_ticket(engine, ticket_id, analyzer)
-    assign(engine, ticket_id, "lead", "dana")
+    add_user(engine, "dana@caseconsultant.example", "a made-up passphrase")
+    assign(engine, ticket_id, "lead", "Dana@CaseConsultant.example")
     approval = approve(
         engine, ticket_id, "dana", queue_reply, body="Yes: E11.65 is billable. (edited)"
     )
@@ -178,7 +181,7 @@ def test_a_consultant_approves_edits_assigns_and_closes(engine: Engine, analyzer
         close(engine, ticket_id, "dana")
     with Session(engine) as session:
         ticket = session.get(Ticket, ticket_id)
-        assert ticket is not None and ticket.assignee == "dana"
+        assert ticket is not None and ticket.assignee == "dana@caseconsultant.example"
         actions = session.exec(
             select(AuditEvent.action, AuditEvent.actor).order_by(AuditEvent.id)
         ).all()
@@ -207,13 +210,20 @@ def test_approve_assign_close_from_the_command_line(tmp_path: Path, code_db: Pat
 
     cli("ingest", str(eml))
     cli("tickets", "draft", "CC-000001")
-    assert cli("tickets", "assign", "CC-1", "dana") == "CC-1: assigned to dana"
+    dana = "dana@caseconsultant.example"
+    added = runner.invoke(
+        main,
+        ["--config", str(config), "users", "add", dana, "--password-stdin"],
+        input="a made-up passphrase\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert cli("tickets", "assign", "CC-1", dana) == f"CC-000001: assigned to {dana}"
     assert cli("tickets", "approve", "CC-1", "--body-file", str(edited), "--as", "dana") == (
-        "CC-1: draft version 2 approved; the reply is queued for sending"
+        "CC-000001: draft version 2 approved; the reply is queued for sending"
     )
     refused = runner.invoke(main, ["--config", str(config), "tickets", "approve", "CC-1"])
     assert refused.exit_code == 1 and "CC-000001 is approved" in refused.output
-    assert cli("tickets", "close", "CC-1") == "CC-1: closed"
+    assert cli("tickets", "close", "CC-1") == "CC-000001: closed"
     shown = json.loads(cli("tickets", "show", "CC-1", "--json"))
-    assert (shown["status"], shown["assignee"]) == ("closed", "dana")
+    assert (shown["status"], shown["assignee"]) == ("closed", dana)
     assert shown["drafts"][-1]["author"] == "dana"

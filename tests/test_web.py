@@ -4,14 +4,18 @@ two consultants on one ticket, and the JSON API with per-user tokens."""
 
 from __future__ import annotations
 
+import email.policy
 import re
+from email import message_from_bytes
+from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from consultant.accounts.users import add_user, create_token
 from consultant.cli import main
@@ -19,8 +23,9 @@ from consultant.config import Config, load_config
 from consultant.database.migrate import open_database
 from consultant.drafting.ticket_draft import draft_ticket
 from consultant.tickets.intake import Intake
-from consultant.tickets.models import Delivery, Draft, Ticket
+from consultant.tickets.models import Delivery, Draft, Message, Ticket
 from consultant.web.app import create_app
+from consultant.web.ticket_page import ACTIONS
 from tests.mailmaker import question
 
 PASSWORD = "correct horse battery staple"
@@ -341,13 +346,21 @@ def test_two_consultants_cannot_overwrite_each_other(app, engine: Engine) -> Non
 def test_the_preview_is_the_email_as_sent(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
     new_ticket(engine, "Question", Cc="Lee Biller <biller@clinic.example>")
     dana = client_for(app, "dana@caseconsultant.example")
-    csrf = csrf_of(dana.get("/tickets/CC-000001").text)
+    page = dana.get("/tickets/CC-000001").text
+    csrf = csrf_of(page)
+    assert 'name="cc" value="biller@clinic.example">' in page  # offered, not ticked
     shown = dana.post(
         "/tickets/CC-000001/preview",
         json={"body": "Use <b>E11.65</b>."},
         headers={"X-CSRF-Token": csrf},
     ).json()
-    assert shown["to"] == ["coder@clinic.example"] and shown["cc"] == ["biller@clinic.example"]
+    assert shown["to"] == ["coder@clinic.example"] and shown["cc"] == []
+    ticked = dana.post(
+        "/tickets/CC-000001/preview",
+        json={"body": "Use <b>E11.65</b>.", "cc": ["biller@clinic.example"]},
+        headers={"X-CSRF-Token": csrf},
+    ).json()
+    assert ticked["cc"] == ["biller@clinic.example"]
     assert shown["subject"] == "Re: Coding question [CC-000001]"
     assert shown["text"].startswith("Use <b>E11.65</b>.")
     assert "Use &lt;b&gt;E11.65&lt;/b&gt;." in shown["html"]
@@ -413,3 +426,219 @@ def test_users_from_the_command_line(config: Config) -> None:
     assert token.exit_code == 0 and token.output.startswith("cct_")
     listed = runner.invoke(main, [*args, "list"])
     assert "kim@caseconsultant.example" in listed.output and "admin" in listed.output
+
+
+def with_attachment(name: str, data: bytes) -> bytes:
+    """A made-up question carrying one attachment called NAME."""
+    message = message_from_bytes(question("See the attached notes."), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    message.add_attachment(data, maintype="text", subtype="plain", filename=name)
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback"),
+    [
+        ("病历.txt", "__.txt"),
+        ('notes "final"; x=1.txt', "notes _final__ x_1.txt"),
+        ("résumé 2026.txt", "r_sum_ 2026.txt"),
+        ("<img src=x onerror=alert(9)>.txt", "_img src_x onerror_alert_9__.txt"),
+    ],
+)
+def test_attachments_download_under_their_own_name(
+    app, engine: Engine, name: str, fallback: str
+) -> None:  # type: ignore[no-untyped-def]
+    data = b"Made-up chart note for a made-up patient.\n"
+    outcome = Intake(engine, load_config().ingest).accept(with_attachment(name, data), "pipe")
+    assert outcome.ticket is not None
+    dana = client_for(app, "dana@caseconsultant.example")
+    page = dana.get(f"/tickets/{outcome.ticket}").text
+    assert "<img src=x" not in page  # the name is shown as text
+    link = re.search(r'href="(/tickets/CC-\d+/attachments/\d+)"', page)
+    assert link is not None
+    answer = dana.get(link[1])
+    assert answer.status_code == 200 and answer.content == data
+    disposition = answer.headers["content-disposition"]
+    assert disposition == (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
+    assert answer.headers["content-type"] == "application/octet-stream"
+
+
+def test_missing_tickets_and_out_of_range_ids_are_404s(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    new_ticket(engine)
+    dana = client_for(app, "dana@caseconsultant.example")
+    csrf = csrf_of(dana.get("/").text)
+    token = create_token(engine, 1, "script")
+    api = {"Authorization": f"Bearer {token}"}
+    beyond = str(2**63)  # one past the largest id either database can hold
+    pages = [
+        f"/tickets/CC-000001/attachments/{beyond}",
+        "/tickets/CC-000001/attachments/-1",
+        "/tickets/CC-000001/attachments/0",
+        "/tickets/CC-000002/attachments/1",
+        "/tickets/CC-000002",
+        f"/tickets/CC-{beyond}",
+    ]
+    for path in pages:
+        assert dana.get(path).status_code == 404, path
+    for path in ("/api/tickets/CC-000002", f"/api/tickets/{beyond}"):
+        assert dana.get(path, headers=api).status_code == 404, path
+    header = {"X-CSRF-Token": csrf}
+    assert dana.post("/tickets/CC-000002/presence", headers=header).status_code == 404
+    preview = dana.post("/tickets/CC-000002/preview", json={"body": "x"}, headers=header)
+    assert preview.status_code == 404
+    for action in ACTIONS:
+        form = {"csrf_token": csrf, "version": "1", "body": "x", "note": "x"}
+        answer = dana.post(f"/tickets/CC-000002/{action}", data=form)
+        assert answer.status_code == 404, action
+    for action, payload in (
+        ("approve", {}),
+        ("assign", {"assignee": None}),
+        ("notes", {"body": "x"}),
+        ("close", {}),
+    ):
+        answer = dana.post(f"/api/tickets/CC-000002/{action}", json=payload, headers=api)
+        assert answer.status_code == 404, action
+        assert answer.json()["detail"] == "No ticket CC-000002."
+
+
+def test_every_form_and_page_request_needs_its_csrf_token(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    new_ticket(engine)
+    dana = client_for(app, "dana@caseconsultant.example")
+    version = str(version_of(engine, 1))
+    posts = [
+        path
+        for path, operations in app.openapi()["paths"].items()
+        if "post" in operations and not path.startswith("/api/") and path != "/login"
+    ]
+    assert len(posts) >= 4
+    for path in posts:
+        actions = ACTIONS if "{action}" in path else ("close",)
+        for action in actions:
+            url = sample_path(path).replace("/close", f"/{action}")
+            as_form = dana.post(url, data={"version": version, "body": "x", "note": "x"})
+            as_json = dana.post(url, json={"body": "x"})
+            assert as_form.status_code == as_json.status_code == 403, url
+    assert dana.get("/").status_code == 200  # refused, not logged out
+    assert version_of(engine, 1) == int(version)
+
+
+def test_a_login_always_starts_a_new_session(app) -> None:  # type: ignore[no-untyped-def]
+    planted = "a-session-id-an-attacker-chose"
+    victim = client_for(app)
+    victim.cookies.set("cc_session", planted)
+    page = victim.get("/login")
+    assert page.status_code == 200  # a made-up id is no session
+    answer = victim.post(
+        "/login",
+        data={
+            "email": "dana@caseconsultant.example",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+        },
+    )
+    issued = answer.cookies.get("cc_session")
+    assert answer.status_code == 303 and issued and issued != planted
+    attacker = client_for(app)
+    attacker.cookies.set("cc_session", planted)
+    assert attacker.get("/").status_code == 303
+    again = client_for(app, "dana@caseconsultant.example").cookies.get("cc_session")
+    assert again and again != issued
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", ""],
+)
+def test_next_never_leaves_the_site(app, target: str) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(app)
+    page = client.get("/login", params={"next": target})
+    answer = client.post(
+        "/login",
+        data={
+            "email": "lee@caseconsultant.example",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": target,
+        },
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    assert client.get("/login", params={"next": target}).headers["location"] == "/"
+
+
+def test_warnings_are_confirmed_before_an_answer_goes_out(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Hardening issue, point 6, in the review app: a follow-up with a new Reply-To
+    shows as a warning; approving without ticking the confirmation is refused with
+    the editor's text kept; ticked, the answer goes to the address of record."""
+    ticket_id = new_ticket(engine, "Is E11.65 billable?")
+    Intake(engine, load_config().ingest).accept(
+        question(
+            "Send the answer here instead",
+            subject="Re: [CC-000001]",
+            headers={"Reply-To": "mallory@evil.test"},
+        ),
+        "pipe",
+    )
+    draft_ticket(engine, ticket_id, lambda text: ANALYSIS)
+    dana = client_for(app, "dana@caseconsultant.example")
+    page = dana.get("/tickets/CC-000001").text
+    assert "asks for answers at mallory@evil.test" in page
+    assert "The answer goes to <b>coder@clinic.example</b>" in page
+    form = {
+        "csrf_token": csrf_of(page),
+        "version": str(version_of(engine, ticket_id)),
+        "body": "My edit",
+    }
+    refused = dana.post("/tickets/CC-000001/approve", data=form)
+    assert refused.status_code == 400 and "warning(s) to confirm" in refused.text
+    assert "My edit</textarea>" in refused.text
+    done = dana.post(
+        "/tickets/CC-000001/approve",
+        data={**form, "confirm_warnings": "yes", "cc": "mallory@evil.test"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with Session(engine) as session:
+        sent = session.exec(
+            select(Message).where(Message.direction == "outbound").order_by(col(Message.id).desc())
+        ).first()
+        assert sent is not None and (sent.to, sent.cc) == (
+            ["coder@clinic.example"],
+            ["mallory@evil.test"],
+        )
+        inbound = session.exec(select(Message).where(Message.direction == "inbound")).all()
+    assert [(bool(m.warnings), m.warnings_confirmed_by) for m in inbound] == [
+        (False, None),
+        (True, "dana@caseconsultant.example"),
+    ]
+
+
+def test_the_api_shows_the_answer_choices_and_takes_them(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """The JSON API gives the same choices (address of record, who may be copied,
+    warnings) and refuses an approval that does not confirm the warnings."""
+    ticket_id = new_ticket(engine, "Is E11.65 billable?", Cc="biller@clinic.example")
+    Intake(engine, load_config().ingest).accept(
+        question("Also E11.9?", subject="Re: [CC-000001]", headers={"Reply-To": "x@evil.test"}),
+        "pipe",
+    )
+    draft_ticket(engine, ticket_id, lambda text: ANALYSIS)
+    token = create_token(engine, 1, "script")
+    client = client_for(app)
+    headers = {"Authorization": f"Bearer {token}"}
+    shown = client.get("/api/tickets/CC-000001", headers=headers).json()
+    answer = shown["answer"]
+    assert answer["to"] == "coder@clinic.example"
+    assert answer["can_copy"] == ["biller@clinic.example", "x@evil.test"]
+    assert len(answer["warnings"]) == 1 and "x@evil.test" in answer["warnings"][0]
+    refused = client.post("/api/tickets/CC-000001/approve", headers=headers, json={})
+    assert refused.status_code == 400 and "warning(s) to confirm" in refused.json()["detail"]
+    approved = client.post(
+        "/api/tickets/CC-000001/approve",
+        headers=headers,
+        json={"confirm_warnings": True, "cc": ["biller@clinic.example"]},
+    )
+    assert approved.status_code == 200
+    with Session(engine) as session:
+        sent = session.exec(select(Message).where(Message.direction == "outbound")).one()
+    assert (sent.to, sent.cc) == (["coder@clinic.example"], ["biller@clinic.example"])

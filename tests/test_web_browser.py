@@ -431,7 +431,9 @@ def made_up_queue(site: Site) -> str:
     add_note(site.engine, ids[0], LEE, "Checked the tabular list; Z79.4 applies here (made-up).")
     assign(site.engine, ids[0], DANA, DANA)
     assign(site.engine, ids[1], LEE, LEE)
-    queue = reply_queuer(Composer.from_config(config), config.delivery.from_address)
+    queue = reply_queuer(
+        Composer.from_config(config), config.delivery.from_address, config.delivery.max_recipients
+    )
     approve(site.engine, ids[3], DANA, queue)
     mark_failed(site.engine, ids[4], "workers.tasks.draft: the code database was being replaced")
     with Session(site.engine) as session, session.begin():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import click
@@ -12,25 +11,29 @@ from sqlmodel import Session
 
 from consultant.cli.codes import open_store
 from consultant.cli.database import open_for_command
-from consultant.cli.output import emit_json
+from consultant.cli.output import acting_as, emit_json
 from consultant.config import Config, ConfigError
 from consultant.delivery.compose import Composer
 from consultant.delivery.outbox import reply_queuer
 from consultant.drafting.ticket_draft import draft_ticket, make_analyzer
 from consultant.templating import template_environment
 from consultant.tickets.actions import TicketActionError, approve, assign, close
-from consultant.tickets.models import TICKET_STATUSES
+from consultant.tickets.models import TICKET_STATUSES, ticket_reference
 from consultant.tickets.queries import list_tickets, show_ticket
 from consultant.tickets.references import parse_reference
 from workers.app import make_celery
-from workers.enqueue import request_send
+from workers.enqueue import wake
 
 
-def _ticket_id(reference: str) -> int:
+def _reference(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """The ticket argument as CC-000123, however it was typed (cc-123, 123)."""
     try:
-        return parse_reference(reference)
+        return ticket_reference(parse_reference(value))
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+        raise click.BadParameter(str(exc)) from None
+
+
+reference_argument = click.argument("reference", callback=_reference)
 
 
 @click.group()
@@ -61,14 +64,14 @@ def list_command(config: Config, status: str | None, limit: int, as_json: bool) 
 
 
 @tickets.command("show")
-@click.argument("reference")
+@reference_argument
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show_command(config: Config, reference: str, as_json: bool) -> None:
-    """One ticket (REFERENCE like CC-000123) with its messages and history."""
-    ticket_id = _ticket_id(reference)
+    """One ticket (REFERENCE like CC-000123, or 123) with its messages and history."""
+    ticket_id = parse_reference(reference)
     with Session(open_for_command(config)) as session:
-        ticket = show_ticket(session, ticket_id)
+        ticket = show_ticket(session, ticket_id, config.ingest.our_addresses)
     if ticket is None:
         raise click.ClickException(
             f"no ticket {reference}; `consultant tickets list` shows the ones there are"
@@ -104,6 +107,11 @@ def show_command(config: Config, reference: str, as_json: bool) -> None:
         click.echo(f"From: {message['from_name']} <{message['from']}>")
         click.echo(f"Date: {message['date'] or message['received']}")
         click.echo(f"Subject: {message['subject']}")
+        for warning in message["warnings"]:
+            confirmed = message["warnings_confirmed_by"]
+            click.echo(
+                f"Warning: {warning}" + (f" (confirmed by {confirmed})" if confirmed else "")
+            )
         for attachment in message["attachments"]:
             stored = "" if attachment["stored"] else " (not stored: over the size cap)"
             click.echo(
@@ -118,10 +126,26 @@ def show_command(config: Config, reference: str, as_json: bool) -> None:
         click.echo(f"=== draft version {draft['version']} ({draft['author']}, {draft['created']})")
         click.echo(draft["body"])
         _echo_analysis(draft["analysis"])
+    _echo_answer(ticket["answer"])
     click.echo("")
     click.echo("History:")
     for event in ticket["audit"]:
         click.echo(f"  {event['at'][:19]}  {event['actor']:<16} {event['action']}")
+
+
+def _echo_answer(answer: dict) -> None:
+    """Where the answer goes, and what approving it asks for (--cc, --confirm-warnings)."""
+    click.echo("")
+    click.echo(f"=== the answer goes to {answer['to'] or 'nobody (no address to write to)'}")
+    if answer["can_copy"]:
+        more = answer["can_copy_total"] - len(answer["can_copy"])
+        click.echo(
+            "May be copied to (approve --cc ADDRESS): "
+            + ", ".join(answer["can_copy"])
+            + (f" and {more} more" if more else "")
+        )
+    for warning in answer["warnings"]:
+        click.echo(f"To confirm (approve --confirm-warnings): {warning}")
 
 
 def _echo_analysis(analysis: dict) -> None:
@@ -140,14 +164,14 @@ def _echo_analysis(analysis: dict) -> None:
 
 
 @tickets.command("draft")
-@click.argument("reference")
+@reference_argument
 @click.pass_obj
 def draft_command(config: Config, reference: str) -> None:
     """Draft (or draft again, after a follow-up) the answer to ticket REFERENCE.
 
     The queue's workers do this for every new ticket; this runs it by hand.
     """
-    ticket_id = _ticket_id(reference)
+    ticket_id = parse_reference(reference)
     try:
         templates = template_environment(config.drafting.templates_dir)
     except ConfigError as exc:
@@ -159,7 +183,7 @@ def draft_command(config: Config, reference: str) -> None:
         service_name=config.drafting.service_name,
     )
     try:
-        outcome = draft_ticket(open_for_command(config), ticket_id, analyzer)
+        outcome = draft_ticket(open_for_command(config), ticket_id, analyzer, config.ingest)
     except LookupError:
         raise click.ClickException(f"no ticket {reference}") from None
     if outcome.status == "skipped":
@@ -170,12 +194,8 @@ def draft_command(config: Config, reference: str) -> None:
         click.echo(f"{reference}: draft version {outcome.draft_version} ready for review")
 
 
-def _actor(name: str | None) -> str:
-    return name or os.environ.get("USER") or "consultant"
-
-
 def _act(config: Config, reference: str, action: Callable[[Engine, int], str]) -> None:
-    ticket_id = _ticket_id(reference)
+    ticket_id = parse_reference(reference)
     try:
         click.echo(action(open_for_command(config), ticket_id))
     except TicketActionError as exc:
@@ -187,29 +207,59 @@ def _act(config: Config, reference: str, action: Callable[[Engine, int], str]) -
 
 
 @tickets.command("approve")
-@click.argument("reference")
+@reference_argument
 @click.option(
     "--body-file",
     type=click.File("r", encoding="utf-8"),
     help="The answer as you edited it (kept as a new draft version); default: the draft.",
 )
+@click.option(
+    "--cc",
+    "cc",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Copy the answer to ADDRESS too (repeat for more); nobody is copied otherwise.",
+)
+@click.option(
+    "--confirm-warnings",
+    is_flag=True,
+    help="The ticket's warnings (`tickets show`) were read: answer anyway.",
+)
 @click.option("--as", "actor", help="Who approves (default: $USER).")
 @click.pass_obj
 def approve_command(
-    config: Config, reference: str, body_file: click.utils.LazyFile | None, actor: str | None
+    config: Config,
+    reference: str,
+    body_file: click.utils.LazyFile | None,
+    cc: tuple[str, ...],
+    confirm_warnings: bool,
+    actor: str | None,
 ) -> None:
-    """Approve ticket REFERENCE's answer and send it to the customer."""
+    """Approve ticket REFERENCE's answer and send it to the customer: to the ticket's
+    address of record, and to each --cc address."""
     body = body_file.read() if body_file is not None else None
 
     try:
-        queue_reply = reply_queuer(Composer.from_config(config), config.delivery.from_address)
+        queue_reply = reply_queuer(
+            Composer.from_config(config),
+            config.delivery.from_address,
+            config.delivery.max_recipients,
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
     def run(engine: Engine, ticket_id: int) -> str:
-        approval = approve(engine, ticket_id, _actor(actor), queue_reply, body)
+        approval = approve(
+            engine,
+            ticket_id,
+            acting_as(actor),
+            queue_reply,
+            body,
+            cc=cc,
+            confirm_warnings=confirm_warnings,
+        )
         done = f"{reference}: draft version {approval.version} approved"
-        if request_send(make_celery(config), approval.delivery_id):
+        if wake(make_celery(config)):
             return f"{done}; the reply is queued for sending"
         return f"{done}; the queue is unreachable, so the reply goes out once it is back"
 
@@ -217,29 +267,29 @@ def approve_command(
 
 
 @tickets.command("close")
-@click.argument("reference")
+@reference_argument
 @click.option("--as", "actor", help="Who closes it (default: $USER).")
 @click.pass_obj
 def close_command(config: Config, reference: str, actor: str | None) -> None:
     """Close ticket REFERENCE without (further) answer."""
 
     def run(engine: Engine, ticket_id: int) -> str:
-        close(engine, ticket_id, _actor(actor))
+        close(engine, ticket_id, acting_as(actor))
         return f"{reference}: closed"
 
     _act(config, reference, run)
 
 
 @tickets.command("assign")
-@click.argument("reference")
+@reference_argument
 @click.argument("user")
 @click.option("--as", "actor", help="Who assigns it (default: $USER).")
 @click.pass_obj
 def assign_command(config: Config, reference: str, user: str, actor: str | None) -> None:
-    """Assign ticket REFERENCE to consultant USER."""
+    """Assign ticket REFERENCE to USER, an active user's address (or nobody)."""
 
     def run(engine: Engine, ticket_id: int) -> str:
-        assign(engine, ticket_id, _actor(actor), user)
-        return f"{reference}: assigned to {user}"
+        assignee = assign(engine, ticket_id, acting_as(actor), user)
+        return f"{reference}: assigned to {assignee or 'nobody'}"
 
     _act(config, reference, run)

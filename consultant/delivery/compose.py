@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jinja2
 
 from consultant.config import Config
+from consultant.mail.addresses import is_addr_spec
 from consultant.templating import template_environment
 from consultant.tickets.models import Message, ticket_reference
 
@@ -30,7 +31,6 @@ REFERENCES_KEPT = 20  # RFC 5322 lets a long References chain be trimmed; keep t
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _TAG = re.compile(r"\s*\[CC-\d+\]", re.I)
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\.?[A-Za-z0-9-]*")
 _MESSAGE_ID = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]{1,250}")  # printable, no < or >
 
 
@@ -75,7 +75,7 @@ def safe_addresses(addresses: Iterable[str | None], exclude: Iterable[str] = ())
     excluded = {a.lower() for a in exclude}
     kept: dict[str, None] = {}
     for address in addresses:
-        if address and _ADDRESS.fullmatch(address) and address.lower() not in excluded:
+        if address and is_addr_spec(address) and address.lower() not in excluded:
             kept.setdefault(address.lower())
     return list(kept)
 
@@ -127,18 +127,13 @@ class Composer:
         return safe_addresses([message.reply_to or message.from_address], self.our_addresses)
 
     def _answer(
-        self,
-        question: Message,
-        ticket_id: int | None,
-        text: str,
-        html: str | None = None,
-        cc: list[str] | None = None,
+        self, question: Message, ticket_id: int | None, text: str, html: str | None = None
     ) -> Outgoing:
         """An answer to QUESTION: to its sender, continuing its thread."""
         in_reply_to, references = thread_ids(question)
         return Outgoing(
             to=self._answer_to(question),
-            cc=cc or [],
+            cc=[],
             subject=reply_subject(question.subject, ticket_id),
             in_reply_to=in_reply_to,
             references=references,
@@ -146,22 +141,27 @@ class Composer:
             html=html,
         )
 
-    def reply(self, ticket_id: int, question: Message, body: str) -> Outgoing:
+    def reply(
+        self, ticket_id: int, question: Message, body: str, *, to: str | None, cc: Sequence[str]
+    ) -> Outgoing:
         """The consultant's approved answer to QUESTION, the customer's message it
-        answers; their Cc stays on Cc."""
+        answers, continuing its thread: to TO (the ticket's address of record, whoever
+        wrote QUESTION) and copied to CC, the addresses the consultant chose."""
         reference = ticket_reference(ticket_id)
         context = {
             "body": plain_lines(body).strip(),
             "reference": reference,
             "footer": self._footer(reference),
         }
-        cc = safe_addresses(question.cc, [*self.our_addresses, *self._answer_to(question)])
-        return self._answer(
+        answer = self._answer(
             question,
             ticket_id,
             self._render(REPLY_TEXT, **context),
             self._render(REPLY_HTML, **context),
-            cc,
+        )
+        recipients = safe_addresses([to], self.our_addresses)
+        return replace(
+            answer, to=recipients, cc=safe_addresses(cc, [*self.our_addresses, *recipients])
         )
 
     def acknowledgement(self, ticket_id: int, question: Message) -> Outgoing:

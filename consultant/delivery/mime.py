@@ -13,8 +13,8 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from consultant.database.types import utcnow
-from consultant.tickets.intake import OUTBOUND_HEADER
 from consultant.tickets.models import Message, ticket_reference
+from consultant.tickets.rules import OUTBOUND_HEADER
 
 AUTOMATIC = frozenset(("acknowledgement", "decline"))  # RFC 3834 auto-replies
 

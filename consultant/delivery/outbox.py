@@ -4,21 +4,34 @@ commit. The MIME bytes are built when a worker first claims the delivery."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, and_, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from consultant.database.engine import transaction
+from consultant.database.engine import read_transaction, transaction
 from consultant.database.types import utcnow
 from consultant.delivery.compose import Composer, Outgoing
-from consultant.tickets.models import Delivery, Draft, Message, Ticket
+from consultant.mail.addresses import is_addr_spec
+from consultant.tickets.models import (
+    AuditEvent,
+    Delivery,
+    Draft,
+    Message,
+    Ticket,
+    ticket_reference,
+)
+from consultant.tickets.queries import address_of_record, first_question
 
 ACKNOWLEDGED_NOT = frozenset(("held", "ignored", "closed"))
 ACKNOWLEDGE_WITHIN = timedelta(days=1)
+UNWRITABLE = (
+    "no acknowledgement sent: the customer's address is not a plain address like "
+    "name@example.com that mail can be sent to"
+)
 
 
 def queue_outgoing(
@@ -61,36 +74,47 @@ def queue_outgoing(
     return delivery
 
 
-def first_question(session: Session, ticket_id: int) -> Message | None:
-    """The customer's message that opened the ticket."""
-    return session.exec(
-        select(Message)
-        .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
-        .order_by(col(Message.id))
-    ).first()
-
-
-def unacknowledged(engine: Engine, *, grace: timedelta) -> list[int]:
-    """Tickets opened in the last day, more than GRACE ago, with no acknowledgement
-    queued: their ingress could not reach the queue. Older ones are left alone, so
-    turning acknowledgements on does not write to last month's customers."""
-    now = utcnow()
+def _unacknowledged(now: datetime) -> ColumnElement[bool]:
+    """Tickets opened in the last day by a person's message, with no acknowledgement
+    queued yet. Older ones are left alone, so turning acknowledgements on does not
+    write to last month's customers."""
     acknowledged = select(Delivery.ticket_id).where(
         Delivery.kind == "acknowledgement", col(Delivery.ticket_id).is_not(None)
     )
-    with Session(engine) as session:
+    asked = exists().where(
+        Message.ticket_id == Ticket.id,
+        Message.direction == "inbound",
+        col(Message.automated).is_(False),
+    )
+    return and_(
+        Ticket.created_at > now - ACKNOWLEDGE_WITHIN,
+        col(Ticket.status).not_in(ACKNOWLEDGED_NOT),
+        col(Ticket.id).not_in(acknowledged),
+        asked,
+    )
+
+
+def unacknowledged(engine: Engine) -> list[int]:
+    """The tickets queue_next_acknowledgement would acknowledge, oldest first."""
+    with read_transaction(engine) as session:
         return list(
             session.exec(
-                select(Ticket.id)
-                .where(
-                    Ticket.created_at > now - ACKNOWLEDGE_WITHIN,
-                    Ticket.created_at < now - grace,
-                    col(Ticket.status).not_in(ACKNOWLEDGED_NOT),
-                    col(Ticket.id).not_in(acknowledged),
-                )
-                .order_by(col(Ticket.id))
+                select(Ticket.id).where(_unacknowledged(utcnow())).order_by(col(Ticket.id))
             ).all()
         )
+
+
+def queue_next_acknowledgement(engine: Engine, composer: Composer, from_address: str) -> bool:
+    """Queue the acknowledgement of the oldest unacknowledged ticket; False when there is
+    none."""
+    with read_transaction(engine) as session:
+        ticket_id = session.exec(
+            select(Ticket.id).where(_unacknowledged(utcnow())).order_by(col(Ticket.id)).limit(1)
+        ).first()
+    if ticket_id is None:
+        return False
+    queue_acknowledgement(engine, ticket_id, composer, from_address)
+    return True
 
 
 def queue_acknowledgement(
@@ -98,7 +122,8 @@ def queue_acknowledgement(
 ) -> int | None:
     """Queue (once per ticket) the acknowledgement of a new ticket; returns the
     delivery's id, or None when the ticket gets none (held, ignored or closed, opened
-    by automated mail, or with no address to answer)."""
+    by automated mail), or none can be sent: a customer address we cannot write to is
+    recorded as a failed acknowledgement, so it is not tried again."""
     key = f"acknowledgement:{ticket_id}"
     try:
         with transaction(engine) as session:
@@ -113,9 +138,14 @@ def queue_acknowledgement(
             question = first_question(session, ticket_id)
             if ticket.status in ACKNOWLEDGED_NOT or question is None or question.automated:
                 return None
-            outgoing = composer.acknowledgement(ticket_id, question)
-            if not outgoing.to:
-                return None
+            try:
+                outgoing = composer.acknowledgement(ticket_id, question)
+                error = "" if outgoing.to else UNWRITABLE
+            except Exception as exc:  # e.g. an operator's template that does not render
+                outgoing = Outgoing(
+                    to=[], cc=[], subject="", in_reply_to=[], references=[], text=""
+                )
+                error = f"no acknowledgement sent: it could not be composed ({exc!r})"
             delivery = queue_outgoing(
                 session,
                 outgoing,
@@ -124,12 +154,26 @@ def queue_acknowledgement(
                 from_address=from_address,
                 dedupe_key=key,
             )
-            return delivery.id
+            if not error:
+                return delivery.id
+            # Recorded as failed, for a person to see, and never tried again.
+            delivery.state = "failed"
+            delivery.error = error
+            session.add(delivery)
+            session.add(
+                AuditEvent(
+                    actor="delivery",
+                    action="acknowledgement.failed",
+                    ticket_id=ticket_id,
+                    detail={"delivery": delivery.id, "error": delivery.error},
+                )
+            )
+            return None
     except IntegrityError:  # another worker queued it a moment ago
         return queue_acknowledgement(engine, ticket_id, composer, from_address)
 
 
-ReplyQueuer = Callable[[Session, Ticket, Draft], int]
+ReplyQueuer = Callable[[Session, Ticket, Draft, Sequence[str]], int]
 
 
 def answered_message(session: Session, ticket_id: int, draft: Draft | None) -> Message | None:
@@ -146,18 +190,46 @@ def answered_message(session: Session, ticket_id: int, draft: Draft | None) -> M
     ).first()
 
 
-def reply_queuer(composer: Composer, from_address: str) -> ReplyQueuer:
-    """What approving a draft calls, in its own transaction, to queue the reply."""
+def compose_reply(
+    session: Session,
+    composer: Composer,
+    ticket_id: int,
+    draft: Draft | None,
+    body: str,
+    cc: Sequence[str] = (),
+) -> Outgoing:
+    """The reply to the ticket as it would go out: to its address of record, copied to
+    CC, continuing the thread of the message DRAFT answers."""
+    question = answered_message(session, ticket_id, draft)
+    if question is None:
+        raise ValueError(f"{ticket_reference(ticket_id)} has no customer message to reply to")
+    return composer.reply(
+        ticket_id, question, body, to=address_of_record(session, ticket_id), cc=cc
+    )
 
-    def queue(session: Session, ticket: Ticket, draft: Draft) -> int:
+
+def reply_queuer(composer: Composer, from_address: str, max_recipients: int) -> ReplyQueuer:
+    """What approving a draft calls, in its own transaction, to queue the reply to the
+    address of record and the Cc addresses the consultant chose, MAX_RECIPIENTS at
+    most."""
+
+    def queue(session: Session, ticket: Ticket, draft: Draft, cc: Sequence[str]) -> int:
         assert ticket.id is not None
-        question = answered_message(session, ticket.id, draft)
-        if question is None:
-            raise ValueError(f"{ticket.reference} has no customer message to reply to")
-        outgoing = composer.reply(ticket.id, question, draft.body)
+        refused = [address for address in cc if not is_addr_spec(address)]
+        if refused:
+            raise ValueError(
+                f"{refused[0][:80]!r} is not a plain address like name@example.com; "
+                "correct it or leave it out"
+            )
+        outgoing = compose_reply(session, composer, ticket.id, draft, draft.body, cc)
         if not outgoing.to:
             raise ValueError(
                 f"{ticket.reference}: the customer's message has no address we can reply to"
+            )
+        if (count := len(outgoing.to) + len(outgoing.cc)) > max_recipients:
+            raise ValueError(
+                f"{count} recipients are more than one answer may go to ([delivery] "
+                f"max_recipients = {max_recipients}); copy fewer addresses"
             )
         delivery = queue_outgoing(
             session, outgoing, kind="reply", ticket_id=ticket.id, from_address=from_address

@@ -52,6 +52,7 @@ EXTRA_HEADERS = (
     "return-path",
     "precedence",
     "list-id",
+    "authentication-results",  # the topmost: the receiving server's (mail.authentication)
 )
 MAX_REFERENCES = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -4,21 +4,25 @@ optimistic lock, so two consultants never silently overwrite each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from consultant.accounts.users import AccountError, assignable_user
 from consultant.database.engine import transaction
 from consultant.database.types import utcnow
 from consultant.delivery.compose import plain_lines
-from consultant.tickets.models import AuditEvent, Draft, Note, Ticket
+from consultant.tickets.models import AuditEvent, Draft, Message, Note, Ticket
+from consultant.tickets.queries import unconfirmed_warnings
 
 APPROVABLE = frozenset(("ready", "failed"))
+UNASSIGNED = frozenset(("", "nobody"))  # what `assign` takes for giving a ticket to nobody
 
-# Queues the approved draft's reply in the approval's transaction; returns its delivery.
-QueueReply = Callable[[Session, Ticket, Draft], int]
+# Queues the approved draft's reply, to the Cc addresses the consultant chose too, in the
+# approval's transaction; returns its delivery.
+QueueReply = Callable[[Session, Ticket, Draft, Sequence[str]], int]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class TicketActionError(Exception):
 
 class StaleTicket(TicketActionError):
     """Someone changed the ticket after the acting consultant loaded it."""
+
+
+class UnconfirmedWarnings(TicketActionError):
+    """The ticket's messages carry warnings (tickets.rules) no consultant has confirmed."""
 
 
 def _ticket(session: Session, ticket_id: int, seen_version: int | None = None) -> Ticket:
@@ -79,9 +87,15 @@ def approve(
     queue_reply: QueueReply,
     body: str | None = None,
     seen_version: int | None = None,
+    *,
+    cc: Sequence[str] = (),
+    confirm_warnings: bool = False,
 ) -> Approval:
-    """Approve the newest draft, or BODY as a new version by ACTOR, and queue the reply:
-    once this commits, the answer will be sent whatever the customer writes meanwhile."""
+    """Approve the newest draft, or BODY as a new version by ACTOR, and queue the reply
+    (copied to CC, the addresses ACTOR chose): once this commits, the answer will be
+    sent whatever the customer writes meanwhile. A ticket whose messages carry warnings
+    (a new Reply-To, a sender that failed verification) is approved only with
+    CONFIRM_WARNINGS, which records that ACTOR saw them."""
     body = plain_lines(body) if body is not None else None
     with transaction(engine) as session:
         ticket = _ticket(session, ticket_id, seen_version)
@@ -89,6 +103,12 @@ def approve(
             raise TicketActionError(
                 f"{ticket.reference} is {ticket.status}; only a ticket whose draft is ready "
                 "(or whose delivery failed) can be approved"
+            )
+        warnings = unconfirmed_warnings(session, ticket_id)
+        if warnings and not confirm_warnings:
+            raise UnconfirmedWarnings(
+                f"{ticket.reference} has {len(warnings)} warning(s) to confirm before it is "
+                "answered: " + "; ".join(w for _, w in warnings)
             )
         latest = _latest_draft(session, ticket_id)
         if latest is None:
@@ -105,9 +125,23 @@ def approve(
             )
             session.add(approved)
         try:
-            delivery_id = queue_reply(session, ticket, approved)
+            delivery_id = queue_reply(session, ticket, approved, cc)
         except ValueError as exc:
             raise TicketActionError(str(exc)) from None
+        if warnings:
+            session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(col(Message.id).in_({message_id for message_id, _ in warnings}))
+                .values(warnings_confirmed_by=actor)
+            )
+            session.add(
+                AuditEvent(
+                    actor=actor,
+                    action="warnings.confirmed",
+                    ticket_id=ticket_id,
+                    detail={"warnings": [w.split(":")[0] for _, w in warnings]},
+                )
+            )
         ticket.status = "approved"
         ticket.error = None
         record_change(
@@ -196,9 +230,18 @@ def assign(
     actor: str,
     assignee: str | None,
     seen_version: int | None = None,
-) -> None:
-    """Give the ticket to ASSIGNEE (None: to nobody)."""
+) -> str | None:
+    """Give the ticket to ASSIGNEE, an active user's address in any case (None, "" or
+    "nobody": to nobody); returns the address it went to. The CLI, the API and the
+    review app's form all come here, so they accept and refuse the same values."""
     with transaction(engine) as session:
         ticket = _ticket(session, ticket_id, seen_version)
-        ticket.assignee = assignee
-        record_change(session, ticket, actor, "ticket.assigned", assignee=assignee)
+        chosen = None
+        if (assignee or "").strip().lower() not in UNASSIGNED:
+            try:
+                chosen = assignable_user(session, assignee or "").email
+            except AccountError as exc:
+                raise TicketActionError(f"cannot assign {ticket.reference}: {exc}") from None
+        ticket.assignee = chosen
+        record_change(session, ticket, actor, "ticket.assigned", assignee=chosen)
+        return chosen

@@ -18,8 +18,6 @@ from consultant.delivery.outbox import queue_outgoing
 from consultant.mail.parse import ParsedMessage
 from consultant.tickets.models import Delivery, Message
 
-DECLINE_REASON = "declined: the sender is not on the allowlist"
-
 Decliner = Callable[[Session, ParsedMessage], bool]
 
 

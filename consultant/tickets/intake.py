@@ -7,11 +7,10 @@ answers 250), and the database's unique Message-ID key makes a second delivery o
 same message a `duplicate` however it arrives, so a crash at any point loses nothing
 and doubles nothing.
 
-Decisions, in order: unparsable input is rejected with its reason; a message seen
-before is a duplicate (our own outbound mail coming back is ignored); mail from our
-own addresses, auto-replies, bounces and list mail are recorded and ignored; a flooding
-sender is rate-limited; a reply joins its thread (and reopens it); a sender outside the
-allowlist is held or declined; everything else opens a new ticket.
+What becomes of each message is decided by the rules in tickets.rules (RULES, in
+order: unparsable, seen before, our own mail, automated, flooding, a reply to a
+thread, not allowed, a new question) and stored here with the name of the rule that
+decided, beside the warnings a consultant must confirm before answering.
 """
 
 from __future__ import annotations
@@ -32,18 +31,26 @@ from consultant.database.types import utcnow
 from consultant.logs import log_event
 from consultant.mail.message import strip_reply_prefixes
 from consultant.mail.parse import ParsedMessage, UnparsableMessage, parse_message
-from consultant.tickets.declines import DECLINE_REASON, Decliner
+from consultant.tickets.declines import Decliner
 from consultant.tickets.models import REOPENED_BY_REPLY, ticket_reference
-from consultant.tickets.rows import Pending, RowWriter, Stored, resolve
-from consultant.tickets.rules import is_allowed, is_ours
-from consultant.tickets.threading import Thread, find_thread, referenced_ids
+from consultant.tickets.rows import Pending, RowWriter, resolve
+from consultant.tickets.rules import (
+    APPEND,
+    DECLINE,
+    DUPLICATE,
+    HOLD,
+    IGNORE,
+    REJECT,
+    Candidate,
+    Decision,
+    decide,
+    warnings,
+)
+from consultant.tickets.threading import Thread, referenced_ids
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("created", "appended", "duplicate", "ignored", "rejected")
-# Delivery puts this header (our message's id) on everything we send, so a copy that
-# comes back forwarded or bounced whole is known for ours even under a new Message-ID.
-OUTBOUND_HEADER = "x-caseconsultant-id"
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,13 @@ class Intake:
             writer.prefetch(
                 (item.key for item in items if item.key),
                 (item.sha256 for item in items),
-                (item.address for item in items if item.address),
+                (
+                    address
+                    for item in items
+                    if item.parsed
+                    for address in (item.parsed.from_address, item.parsed.reply_to)
+                    if address
+                ),
                 (i for item in items if item.parsed for i in referenced_ids(item.parsed)),
             )
             store = self._store_carefully if careful else self._decide
@@ -239,81 +252,34 @@ class Intake:
     # --- the decision ----------------------------------------------------------------
 
     def _decide(self, w: RowWriter, item: _Prepared) -> _Result:
-        parsed = item.parsed
-        if parsed is None or item.key is None:
-            return self._reject(w, item, item.rejection or "unparsable")
-        key, stored, first = self._dedupe(w, parsed, item.key, item.address)
-        if stored is not None:
-            if stored.direction == "outbound":
-                reason = "our own outbound message came back"
-                return _Result("ignored", stored.ticket_id, reason)
-            reason = "already received"
-            return _Result("duplicate", stored.ticket_id, reason)
-        if first is not None:  # a different message reusing the Message-ID
-            reason = "Message-ID already used by a different message; kept beside it"
-            message = self._message(w, item, parsed, key, defects=["reused-message-id"])
-            return self._keep(w, message, "duplicate", reason, first.ticket_id, "duplicate")
-        if OUTBOUND_HEADER in parsed.extra_headers:
-            reason = f"our own outbound message came back ({OUTBOUND_HEADER} header)"
-            message = self._message(w, item, parsed, key)
-            return self._keep(w, message, "ignored", reason, None, "ignored")
-        address = item.address
-        if address is None and not parsed.automated:
-            return self._reject(w, item, "no sender address (From or Reply-To) to answer")
-        message = self._message(w, item, parsed, key)
-        if is_ours(address, self.config):
-            reason = "sent from one of our own addresses"
-            return self._keep(w, message, "ignored", reason, None, "ignored")
-        if parsed.automated:
-            thread = find_thread(w, parsed, None)
-            ticket_id = thread.ticket_id if thread else None
-            return self._keep(w, message, "ignored", parsed.automated, ticket_id, "ignored")
-        assert address is not None
-        customer_id = w.customer(address, parsed.from_name)
-        limit = self.config.rate_limit
-        if limit and (count := w.sent_recently(address)) >= limit:
-            reason = (
-                f"rate-limited: {count} messages from this sender in "
-                f"{self.config.rate_window_minutes} minutes (limit {limit})"
-            )
-            return self._keep(w, message, "ignored", reason, None, "ignored")
-        thread = find_thread(w, parsed, customer_id)
-        if thread is not None:
-            return self._append(w, message, thread)
-        if not is_allowed(address, self.config.allow):
-            if self.decline is not None:
-                self.decline(w.session, parsed)
-                return self._keep(w, message, "ignored", DECLINE_REASON, None, "ignored")
-            reason = "held: the sender is not on the allowlist"
-            return self._open(w, message, customer_id, "held", reason)
-        return self._open(w, message, customer_id, "new", "")
-
-    def _dedupe(
-        self, w: RowWriter, parsed: ParsedMessage, key: str, address: str | None
-    ) -> tuple[str, Stored | None, Stored | None]:
-        """The key to store the message under, what is stored under that key already,
-        and (for a reused Message-ID) the first message stored under the ID.
-
-        The same message twice never makes a second ticket. Some senders reuse one
-        Message-ID for different mail (fixed IDs on notifications, broken clients): a
-        message whose sender, subject or text differs from the one stored under its ID
-        is a duplicate too, but kept beside the first under its ID plus a hash of its
-        content, so its text is not lost.
-        """
-        stored = w.stored(key)
-        if stored is None or parsed.message_id is None or stored.direction == "outbound":
-            return key, stored, None
-        if (stored.from_address, stored.subject, stored.text) == (
-            address,
-            parsed.subject,
-            parsed.text,
-        ):
-            return key, stored, None
-        content = hashlib.sha256(
-            "\n".join((parsed.from_address or "", parsed.subject, parsed.text)).encode()
-        ).hexdigest()
-        variant = f"{parsed.message_id[:900]} content:{content}"
-        return variant, w.stored(variant), stored
+        """Ask the rules (tickets.rules) what becomes of ITEM, and record it."""
+        candidate = Candidate(w, self.config, item.parsed, item.rejection, item.key)
+        decision = decide(candidate)
+        if decision.action == REJECT:
+            return self._reject(w, item, decision.reason)
+        if not decision.store:
+            status = "ignored" if decision.action == IGNORE else "duplicate"
+            return _Result(status, decision.ticket_id, decision.reason)
+        parsed = candidate.parsed
+        assert parsed is not None and candidate.key is not None
+        message = self._message(
+            w, item, parsed, candidate.key, candidate.defects, warnings(candidate, decision)
+        )
+        if decision.action == DUPLICATE:
+            return self._keep(w, message, decision, "duplicate", decision.ticket_id)
+        if decision.action == IGNORE:
+            return self._keep(w, message, decision, "ignored", decision.ticket_id)
+        if decision.action == DECLINE:
+            assert self.decline is not None
+            self.decline(w.session, parsed)
+            return self._keep(w, message, decision, "ignored", None)
+        if decision.action == APPEND:
+            assert candidate.thread is not None
+            return self._append(w, message, candidate.thread)
+        assert candidate.sender is not None
+        customer_id = w.customer(candidate.sender, parsed.from_name)
+        status = "held" if decision.action == HOLD else "new"
+        return self._open(w, message, customer_id, status, decision.reason)
 
     # --- outcomes --------------------------------------------------------------------
 
@@ -338,21 +304,21 @@ class Intake:
         self,
         w: RowWriter,
         message: _NewMessage,
-        outcome: str,
-        reason: str,
-        ticket_id: int | Pending | None,
+        decision: Decision,
         status: str,
+        ticket_id: int | Pending | None,
     ) -> _Result:
         """Store MESSAGE on TICKET_ID's thread (when it has one) without reopening it."""
-        message_id = message.save(w, outcome=outcome, reason=reason, ticket_id=ticket_id)
+        message_id = message.save(w, outcome=status, reason=decision.reason, ticket_id=ticket_id)
         w.audit(
             message.source,
             f"message.{status}",
             ticket_id=ticket_id,
             message_id=message_id,
-            reason=reason,
+            reason=decision.reason,
+            rule=decision.rule,
         )
-        return _Result(status, ticket_id, reason)
+        return _Result(status, ticket_id, decision.reason)
 
     def _append(self, w: RowWriter, message: _NewMessage, thread: Thread) -> _Result:
         ticket_id = thread.ticket_id
@@ -401,7 +367,8 @@ class Intake:
         item: _Prepared,
         parsed: ParsedMessage,
         key: str,
-        defects: Sequence[str] = (),
+        defects: Sequence[str],
+        warnings: Sequence[str],
     ) -> _NewMessage:
         """The message's row and its attachments', ready to insert; the raw message and
         the attachment files are stored."""
@@ -433,6 +400,7 @@ class Intake:
             "source": item.source,
             "raw_sha256": item.sha256,
             "defects": [*parsed.defects, *defects],
+            "warnings": list(warnings),
             "received_at": utcnow(),
         }
         attachments = [
@@ -443,6 +411,7 @@ class Intake:
                 "sha256": part.sha256,
                 "blob_sha256": part.sha256 if part.data is not None else None,
                 "text": part.text,
+                "extraction": part.extraction,
                 "inline": part.inline,
             }
             for part in parsed.attachments

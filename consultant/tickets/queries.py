@@ -1,7 +1,9 @@
-"""Tickets as plain data for the CLI (and, later, the review app)."""
+"""Tickets as plain data for the CLI, the review app and the API, and the lookups the
+answer to a ticket needs (its address of record, who else could be copied)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +11,7 @@ from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from consultant.database.types import utcnow
+from consultant.mail.addresses import is_addr_spec
 from consultant.tickets.models import (
     TICKET_STATUSES,
     Attachment,
@@ -107,8 +110,73 @@ def review_queue(
     }
 
 
-def show_ticket(session: Session, ticket_id: int) -> dict | None:
-    """One ticket with its customer, every message in order, and its audit trail."""
+def first_question(session: Session, ticket_id: int) -> Message | None:
+    """The customer's message that opened the ticket."""
+    return session.exec(
+        select(Message)
+        .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
+        .order_by(col(Message.id))
+    ).first()
+
+
+def address_of_record(session: Session, ticket_id: int) -> str | None:
+    """Where the ticket's answers go: the Reply-To (else From) of the message that opened
+    it. A follow-up asking for answers elsewhere does not change it; its warning
+    (tickets.rules) shows the consultant, who may copy that address in."""
+    first = first_question(session, ticket_id)
+    return first and (first.reply_to or first.from_address)
+
+
+def copy_candidates(session: Session, ticket_id: int, exclude: Sequence[str]) -> list[str]:
+    """Everyone else the thread's customer messages name (their senders, Reply-To and
+    Cc): the addresses a consultant may choose to copy on the answer, and none is
+    copied unless chosen."""
+    named: dict[str, None] = {}
+    for sender, reply_to, to, cc in session.exec(
+        select(Message.from_address, Message.reply_to, Message.to, Message.cc)
+        .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
+        .order_by(col(Message.id))
+    ):
+        for address in (sender, reply_to, *to, *cc):
+            if address and is_addr_spec(address):
+                named.setdefault(address.lower())
+    excluded = {a.lower() for a in exclude}
+    return [a for a in named if a not in excluded]
+
+
+def unconfirmed_warnings(session: Session, ticket_id: int) -> list[tuple[int, str]]:
+    """(message id, warning) of each warning on the ticket's messages (tickets.rules)
+    that no consultant has confirmed yet."""
+    found = session.exec(
+        select(Message.id, Message.warnings)
+        .where(Message.ticket_id == ticket_id, col(Message.warnings_confirmed_by).is_(None))
+        .order_by(col(Message.id))
+    ).all()
+    return [(message_id, w) for message_id, warnings in found for w in warnings if message_id]
+
+
+SHOWN_CANDIDATES = 100  # addresses offered for copying; a Cc of thousands is spam anyway
+
+
+def answer_choices(session: Session, ticket_id: int, our_addresses: Sequence[str]) -> dict:
+    """What a consultant decides before approving: where the answer goes (the address
+    of record), whom else the thread names that it could be copied to, and the
+    warnings to confirm."""
+    record = address_of_record(session, ticket_id)
+    candidates = copy_candidates(
+        session, ticket_id, [*our_addresses, *([record] if record else [])]
+    )
+    return {
+        "to": record,
+        "can_copy": candidates[:SHOWN_CANDIDATES],
+        "can_copy_total": len(candidates),
+        "warnings": [warning for _, warning in unconfirmed_warnings(session, ticket_id)],
+    }
+
+
+def show_ticket(session: Session, ticket_id: int, our_addresses: Sequence[str] = ()) -> dict | None:
+    """One ticket with its customer, every message in order, its audit trail, and the
+    choices its answer waits for (answer_choices; OUR_ADDRESSES are never offered)."""
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return None
@@ -168,6 +236,7 @@ def show_ticket(session: Session, ticket_id: int) -> dict | None:
             {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
             for e in events
         ],
+        "answer": answer_choices(session, ticket_id, our_addresses),
     }
 
 
@@ -213,6 +282,8 @@ def _message(message: Message, attachments: list[Attachment], delivery: Delivery
         "source": message.source,
         "raw_sha256": message.raw_sha256,
         "defects": message.defects,
+        "warnings": message.warnings,
+        "warnings_confirmed_by": message.warnings_confirmed_by,
         "attachments": [
             {
                 "id": a.id,

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, update
+from sqlalchemy import Table, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from consultant.database.types import utcnow
+from consultant.mail.addresses import domain_of
 from consultant.tickets.models import (
     Attachment,
     AuditEvent,
@@ -32,7 +33,6 @@ from consultant.tickets.models import (
     RejectedMessage,
     Ticket,
 )
-from consultant.tickets.rules import domain_of
 
 _CHUNK = 500  # values per IN (...) list
 
@@ -82,6 +82,8 @@ class RowWriter:
         # ticket id -> (customer id, status): what threading asks.
         self._on_tickets: dict[str, list[tuple[str, int | Pending]]] = {}
         self._tickets: dict[int | Pending, tuple[int, str]] = {}
+        # ticket id -> where its answers go (see address_of_record)
+        self._record: dict[int | Pending, str | None] = {}
         dialect = session.get_bind().dialect.name
         self._insert_ignore = (postgresql if dialect == "postgresql" else sqlite).insert
 
@@ -109,6 +111,7 @@ class RowWriter:
         self._blobs.clear()
         self._customers.clear()
         self._sent.clear()
+        self._record.clear()
 
     # --- loading: each marks what it asked for, found or not ---------------------------
 
@@ -166,16 +169,15 @@ class RowWriter:
     def _load_sent(self, addresses: Iterable[str]) -> None:
         for chunk in _chunks(addresses):
             self._sent.update(dict.fromkeys(chunk, 0))
-            for address, count in self.session.exec(
-                select(Message.from_address, func.count())
-                .where(
-                    col(Message.from_address).in_(chunk),
+            for sender, reply_to in self.session.exec(
+                select(Message.from_address, Message.reply_to).where(
+                    or_(col(Message.from_address).in_(chunk), col(Message.reply_to).in_(chunk)),
                     Message.direction == "inbound",
                     Message.received_at >= self.rate_since,
                 )
-                .group_by(Message.from_address)
             ):
-                self._sent[address] = count
+                for address in {sender, reply_to} & self._sent.keys():
+                    self._sent[address] += 1
 
     # --- lookups ---------------------------------------------------------------------
 
@@ -190,7 +192,8 @@ class RowWriter:
         return self._rejected[sha256]
 
     def sent_recently(self, address: str) -> int:
-        """Inbound messages from ADDRESS since rate_since, this batch's included."""
+        """Inbound messages from ADDRESS, or asking for answers at ADDRESS, since
+        rate_since, this batch's included."""
         if address not in self._sent:
             self._load_sent([address])
         return self._sent[address]
@@ -233,11 +236,28 @@ class RowWriter:
             self._blobs.update(self._pending_blobs)
             self._pending_blobs = {}
 
-    def customer(self, address: str, name: str) -> int:
-        """The id of the customer with ADDRESS, created on first contact."""
+    def find_customer(self, address: str) -> int | None:
+        """The id of the customer with ADDRESS, if there is one."""
         if address not in self._customers:
             self._load_customers([address])
-        found = self._customers[address]
+        return self._customers[address]
+
+    def address_of_record(self, ticket_id: int | Pending) -> str | None:
+        """Where a ticket's answers go: the Reply-To (else From) of the message that
+        opened it. A later message never changes it on its own."""
+        if ticket_id not in self._record:
+            row = self.session.exec(
+                select(Message.reply_to, Message.from_address)
+                .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
+                .order_by(col(Message.id))
+                .limit(1)
+            ).first()
+            self._record[ticket_id] = row and (row[0] or row[1])
+        return self._record[ticket_id]
+
+    def customer(self, address: str, name: str) -> int:
+        """The id of the customer with ADDRESS, created on first contact."""
+        found = self.find_customer(address)
         if found is None:
             found = self._insert(
                 Customer,
@@ -291,9 +311,12 @@ class RowWriter:
         if values["ticket_id"] is not None and values["message_id"] in self._on_tickets:
             entry = (values["direction"], values["ticket_id"])
             self._on_tickets[values["message_id"]].append(entry)
-        if values["direction"] == "inbound" and values["from_address"]:
-            address = values["from_address"]
-            self._sent[address] = self.sent_recently(address) + 1
+        if values["direction"] == "inbound":
+            for address in {values["from_address"], values["reply_to"]} - {None}:
+                self._sent[address] = self.sent_recently(address) + 1
+            ticket_id = values["ticket_id"]
+            if isinstance(ticket_id, Pending) and ticket_id not in self._record:
+                self._record[ticket_id] = values["reply_to"] or values["from_address"]
         return pending
 
     def rejection(self, values: dict[str, Any]) -> int:

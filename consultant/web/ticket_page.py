@@ -4,12 +4,17 @@ live preview of the email as the customer will get it, and the consultant's acti
 Every action posts the ticket version the page showed; when someone else changed the
 ticket meanwhile the action is refused (tickets.actions.StaleTicket) and the page comes
 back with the consultant's text kept. Pages also tell who else has the ticket open.
+
+Showing a ticket only reads: who has it open is written when the database is free at
+once, and skipped when it is not, so the page answers while another process writes.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.datastructures import FormData
@@ -19,10 +24,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from consultant.accounts.models import User
-from consultant.database.engine import transaction
+from consultant.database.engine import read_transaction, write_if_free
 from consultant.database.types import utcnow
 from consultant.delivery.compose import Composer
-from consultant.delivery.outbox import answered_message
+from consultant.delivery.outbox import compose_reply
 from consultant.tickets.actions import (
     StaleTicket,
     TicketActionError,
@@ -35,16 +40,18 @@ from consultant.tickets.actions import (
     save_draft,
 )
 from consultant.tickets.blobs import load_blob
-from consultant.tickets.models import Attachment, Draft, Message, TicketViewer
+from consultant.tickets.models import Attachment, Draft, Message, Ticket, TicketViewer
 from consultant.tickets.queries import show_ticket
 from consultant.tickets.references import parse_reference
 from consultant.web.rendering import render
 from consultant.web.security import PageViewer, Viewer, checked_form, checked_header, state
-from workers.enqueue import request_draft, request_send
+from workers.enqueue import wake
 
 router = APIRouter()
 PRESENT_FOR = timedelta(seconds=60)  # a page that said so this recently has it open
 ACTIONS = ("save", "approve", "assign", "note", "close", "spam", "release")
+LARGEST_ID = 2**63 - 1  # the largest integer SQLite can bind: no row has a larger id
+_UNSAFE_IN_QUOTES = re.compile(r"[^A-Za-z0-9._\- ]")
 
 
 def ticket_id_of(reference: str) -> int:
@@ -54,16 +61,39 @@ def ticket_id_of(reference: str) -> int:
         raise HTTPException(404, f"No ticket {reference}.") from None
 
 
+def existing_ticket_id(engine: Engine, reference: str) -> int:
+    """The id of the ticket REFERENCE names, which must exist (else 404)."""
+    ticket_id = ticket_id_of(reference)
+    with read_transaction(engine) as session:
+        if session.get(Ticket, ticket_id) is None:
+            raise HTTPException(404, f"No ticket {reference}.")
+    return ticket_id
+
+
+def download_disposition(filename: str) -> str:
+    """Content-Disposition for a download under the customer's own file name (RFC 6266):
+    the name in UTF-8 as `filename*` (RFC 5987), and an ASCII stand-in for clients that
+    know only `filename`. Quoted, so nothing in a name can end the header field."""
+    name = filename or "attachment"
+    fallback = _UNSAFE_IN_QUOTES.sub("_", name).strip() or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def others_viewing(engine: Engine, ticket_id: int, me: str) -> list[str]:
-    """Record that ME has the ticket open; the others who have it open now."""
+    """Record that ME has the ticket open (if that need not wait); the others who have
+    it open now."""
     now = utcnow()
-    with transaction(engine) as session:
+
+    def seen(session: Session) -> None:
         row = session.get(TicketViewer, (ticket_id, me))
         if row is None:
             session.add(TicketViewer(ticket_id=ticket_id, viewer=me, seen_at=now))
         else:
             row.seen_at = now
             session.add(row)
+
+    write_if_free(engine, "ticket-presence", seen)
+    with read_transaction(engine) as session:
         return list(
             session.exec(
                 select(TicketViewer.viewer).where(
@@ -75,15 +105,18 @@ def others_viewing(engine: Engine, ticket_id: int, me: str) -> list[str]:
         )
 
 
-def preview(session: Session, composer: Composer, ticket_id: int, body: str) -> dict[str, Any]:
-    """The reply as it would go out now: addresses, subject, text and HTML."""
+def preview(
+    session: Session, composer: Composer, ticket_id: int, body: str, cc: list[str]
+) -> dict[str, Any]:
+    """The reply as it would go out now, copied to CC: addresses, subject, text and
+    HTML."""
     draft = session.exec(
         select(Draft).where(Draft.ticket_id == ticket_id).order_by(col(Draft.version).desc())
     ).first()
-    question = answered_message(session, ticket_id, draft)
-    if question is None:
+    try:
+        outgoing = compose_reply(session, composer, ticket_id, draft, body, cc)
+    except ValueError:  # no customer message to answer
         return {"to": [], "cc": [], "subject": "", "text": "", "html": ""}
-    outgoing = composer.reply(ticket_id, question, body)
     return {
         "to": outgoing.to,
         "cc": outgoing.cc,
@@ -100,11 +133,14 @@ def _page(
     *,
     error: str = "",
     kept_body: str | None = None,
+    kept_cc: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     _, engine, _ = state(request)
-    with Session(engine) as session:
-        ticket = show_ticket(session, ticket_id)
+    composer = request.app.state.composer
+    cc = kept_cc or []
+    with read_transaction(engine) as session:
+        ticket = show_ticket(session, ticket_id, composer.our_addresses)
         if ticket is None:
             raise HTTPException(404, "No such ticket.")
         users = session.exec(
@@ -112,7 +148,7 @@ def _page(
         ).all()
         draft = ticket["drafts"][-1] if ticket["drafts"] else None
         body = kept_body if kept_body is not None else (draft["body"] if draft else "")
-        shown = preview(session, request.app.state.composer, ticket_id, body) if draft else None
+        shown = preview(session, composer, ticket_id, body, cc) if draft else None
     return render(
         request,
         "web/ticket.html",
@@ -122,6 +158,7 @@ def _page(
         draft=draft,
         body=body,
         preview=shown,
+        cc=cc,
         users=users,
         others=others_viewing(engine, ticket_id, viewer.user.email),
         error=error,
@@ -141,7 +178,9 @@ def attachment(
     """The file as the customer sent it, always as a download (never shown inline)."""
     _, engine, _ = state(request)
     ticket_id = ticket_id_of(reference)
-    with Session(engine) as session:
+    if not 0 < attachment_id <= LARGEST_ID:
+        raise HTTPException(404, "No such attachment stored on this ticket.")
+    with read_transaction(engine) as session:
         found = session.exec(
             select(Attachment)
             .join(Message)
@@ -150,16 +189,16 @@ def attachment(
         if found is None or found.blob_sha256 is None:
             raise HTTPException(404, "No such attachment stored on this ticket.")
         data = load_blob(session, found.blob_sha256)
-    name = "".join(c for c in found.filename if c.isalnum() or c in "._- ") or "attachment"
     return Response(
         data,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": download_disposition(found.filename)},
     )
 
 
 class PreviewRequest(BaseModel):
     body: str = Field(max_length=200_000)
+    cc: list[str] = Field(default=[], max_length=1000)
 
 
 @router.post("/tickets/{reference}/preview")
@@ -170,8 +209,9 @@ def preview_reply(
     viewer: Annotated[Viewer, Depends(checked_header)],
 ) -> JSONResponse:
     _, engine, _ = state(request)
-    with Session(engine) as session:
-        shown = preview(session, request.app.state.composer, ticket_id_of(reference), sent.body)
+    ticket_id = existing_ticket_id(engine, reference)
+    with read_transaction(engine) as session:
+        shown = preview(session, request.app.state.composer, ticket_id, sent.body, sent.cc)
     return JSONResponse(shown)
 
 
@@ -180,9 +220,8 @@ def presence(
     request: Request, reference: str, viewer: Annotated[Viewer, Depends(checked_header)]
 ) -> JSONResponse:
     _, engine, _ = state(request)
-    return JSONResponse(
-        {"others": others_viewing(engine, ticket_id_of(reference), viewer.user.email)}
-    )
+    ticket_id = existing_ticket_id(engine, reference)
+    return JSONResponse({"others": others_viewing(engine, ticket_id, viewer.user.email)})
 
 
 def _int(form: FormData, name: str) -> int:
@@ -212,14 +251,22 @@ def act(
     seen = _int(form, "version")
     me = viewer.user.email
     body = _text(form, "body")
+    cc = [value for value in form.getlist("cc") if isinstance(value, str)]
     try:
         if action == "save":
             save_draft(engine, ticket_id, me, body, seen)
         elif action == "approve":
-            approval = approve(
-                engine, ticket_id, me, request.app.state.queue_reply, body or None, seen
+            approve(
+                engine,
+                ticket_id,
+                me,
+                request.app.state.queue_reply,
+                body or None,
+                seen,
+                cc=cc,
+                confirm_warnings=form.get("confirm_warnings") == "yes",
             )
-            request_send(request.app.state.celery, approval.delivery_id)
+            wake(request.app.state.celery)
         elif action == "assign":
             assign(engine, ticket_id, me, _text(form, "assignee") or None, seen)
         elif action == "note":
@@ -228,11 +275,18 @@ def act(
             close(engine, ticket_id, me, seen)
         elif action == "release":
             release(engine, ticket_id, me, seen)
-            request_draft(request.app.state.celery, ticket_id)
+            wake(request.app.state.celery)
         else:
             mark_spam(engine, ticket_id, me, seen)
-    except StaleTicket as exc:
-        return _page(request, viewer, ticket_id, error=str(exc), kept_body=body, status_code=409)
     except TicketActionError as exc:
-        return _page(request, viewer, ticket_id, error=str(exc), kept_body=body, status_code=400)
+        status_code = 409 if isinstance(exc, StaleTicket) else 400
+        return _page(
+            request,
+            viewer,
+            ticket_id,
+            error=str(exc),
+            kept_body=body,
+            kept_cc=cc,
+            status_code=status_code,
+        )
     return RedirectResponse(f"/tickets/{reference}?done={action}", status_code=303)

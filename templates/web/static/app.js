@@ -27,11 +27,12 @@ function refreshQueue(box) {
 function livePreview(form) {
   const body = form.querySelector("#body");
   let timer = null;
-  body.addEventListener("input", () => {
+  const update = () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
+      const cc = [...form.querySelectorAll('input[name="cc"]:checked')].map((box) => box.value);
       try {
-        const shown = await postJson(form.dataset.preview, { body: body.value });
+        const shown = await postJson(form.dataset.preview, { body: body.value, cc });
         document.getElementById("preview-to").textContent = shown.to.join(", ");
         document.getElementById("preview-cc").textContent = shown.cc.join(", ");
         document.getElementById("preview-subject").textContent = shown.subject;
@@ -41,7 +42,9 @@ function livePreview(form) {
         console.warn(error);
       }
     }, 300);
-  });
+  };
+  body.addEventListener("input", update);
+  form.querySelectorAll('input[name="cc"]').forEach((box) => box.addEventListener("change", update));
 }
 
 function presence(note) {
