@@ -16,7 +16,8 @@ after the first questions the workers' cache of recent searches answers most sea
 a question whose every phrase is new costs about 36 ms of analysis instead of about 7.
 
 Timed: `consultant poll --once` (the real poller: batch FETCH, one commit per batch,
-after each commit a draft task per new ticket) reads the INBOX while the workers draft,
+after each commit it wakes up to 8 workers, who take the new tickets from the database)
+reads the INBOX while the workers draft,
 until every ticket is `ready`. Arrival is a ticket's created_at (stamped in the batch
 that commits it), ready its drafter Draft's created_at. Reports wall time from starting
 the poller to the last ready (interpreter start included), ingest time, drafts per

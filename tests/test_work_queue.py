@@ -10,17 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from consultant.config import IngestConfig, load_config
 from consultant.database.types import utcnow
 from consultant.delivery.deliver import deliver_next
 from consultant.delivery.outbox import queue_acknowledgement, reply_queuer
 from consultant.delivery.transports import MaildirTransport
-from consultant.drafting.ticket_draft import claim_next_draft, draft_ticket
+from consultant.drafting.ticket_draft import draft_next, draft_ticket
 from consultant.tickets.actions import approve
 from consultant.tickets.intake import Intake
-from consultant.tickets.models import Delivery
+from consultant.tickets.models import Delivery, Draft, Ticket
 from consultant.tickets.references import parse_reference
 from tests.mailmaker import question
 from tests.test_delivery import OURS, SETTINGS, composer
@@ -38,28 +38,65 @@ def tickets(engine: Engine, count: int) -> list[int]:
     return [parse_reference(o.ticket) for o in outcomes if o.ticket]
 
 
-def test_two_workers_never_take_the_same_ticket(engine: Engine) -> None:
+STALE = timedelta(minutes=10)
+LIMITS = IngestConfig()
+
+
+def drafted(text: str) -> dict:
+    return {"draft": "drafted", "findings": []}
+
+
+def drafts_per_ticket(engine: Engine) -> dict[int, int]:
+    with Session(engine) as session:
+        rows = session.exec(select(Draft.ticket_id)).all()
+    return {ticket_id: rows.count(ticket_id) for ticket_id in set(rows)}
+
+
+def test_two_workers_never_draft_the_same_ticket(engine: Engine) -> None:
     ids = tickets(engine, 6)
-    taken: list[int | None] = []
+    taken: list[int] = []
 
-    def take() -> None:
-        for _ in range(3):
-            taken.append(claim_next_draft(engine, stale_after=timedelta(minutes=10)))
+    def work() -> None:
+        while (done := draft_next(engine, drafted, LIMITS, stale_after=STALE)) is not None:
+            taken.append(done[0])
 
-    workers = [threading.Thread(target=take) for _ in range(2)]
+    workers = [threading.Thread(target=work) for _ in range(2)]
     for thread in workers:
         thread.start()
     for thread in workers:
         thread.join()
-    assert sorted(t for t in taken if t is not None) == ids
-    assert claim_next_draft(engine, stale_after=timedelta(minutes=10)) is None
+    assert sorted(taken) == ids
+    assert drafts_per_ticket(engine) == dict.fromkeys(ids, 1)
 
 
-def test_a_claim_left_by_a_dead_worker_is_taken_over(engine: Engine) -> None:
+def test_a_ticket_a_dead_worker_was_drafting_is_taken_over(engine: Engine) -> None:
     (ticket_id,) = tickets(engine, 1)
-    assert claim_next_draft(engine, stale_after=timedelta(minutes=10)) == ticket_id
-    assert claim_next_draft(engine, stale_after=timedelta(minutes=10)) is None
-    assert claim_next_draft(engine, stale_after=timedelta(0)) == ticket_id
+    with Session(engine) as session, session.begin():
+        session.exec(  # type: ignore[call-overload]
+            update(Ticket).where(Ticket.id == ticket_id).values(status="drafting")
+        )
+    assert draft_next(engine, drafted, LIMITS, stale_after=STALE) is None  # still its worker's
+    done = draft_next(engine, drafted, LIMITS, stale_after=timedelta(0))
+    assert done is not None and done[1].status == "drafted"
+
+
+def test_a_ticket_whose_analysis_fails_is_failed_and_the_next_one_drafted(
+    engine: Engine,
+) -> None:
+    first, second = tickets(engine, 2)
+
+    def broken_on_the_first(text: str) -> dict:
+        if "Question 0" in text:
+            raise RuntimeError("code database file is corrupt")
+        return drafted(text)
+
+    outcomes = [draft_next(engine, broken_on_the_first, LIMITS, stale_after=STALE) for _ in "ab"]
+    assert [(o[0], o[1].status) for o in outcomes if o] == [(first, "failed"), (second, "drafted")]
+    assert draft_next(engine, drafted, LIMITS, stale_after=STALE) is None
+    with Session(engine) as session:
+        failed = session.get(Ticket, first)
+        assert failed is not None and failed.status == "failed"
+        assert failed.error == "drafting failed: RuntimeError('code database file is corrupt')"
 
 
 def test_a_follow_up_that_arrives_while_drafting_is_drafted_next(engine: Engine) -> None:
@@ -67,15 +104,16 @@ def test_a_follow_up_that_arrives_while_drafting_is_drafted_next(engine: Engine)
     first = intake.accept(question("Is E11.65 billable?", message_id="<a@clinic.example>"), "p")
     assert first.ticket is not None
     ticket_id = parse_reference(first.ticket)
-    assert claim_next_draft(engine, stale_after=timedelta(minutes=10)) == ticket_id
 
     def analyze_while_the_customer_writes(text: str) -> dict:
         follow_up = question("And E11.9?", in_reply_to="<a@clinic.example>")
         assert intake.accept(follow_up, "pipe").status == "appended"
-        return {"draft": "drafted", "findings": []}
+        return drafted(text)
 
-    draft_ticket(engine, ticket_id, analyze_while_the_customer_writes)
-    assert claim_next_draft(engine, stale_after=timedelta(minutes=10)) == ticket_id
+    assert draft_next(engine, analyze_while_the_customer_writes, LIMITS, stale_after=STALE)
+    again = draft_next(engine, drafted, LIMITS, stale_after=STALE)
+    assert again is not None and again == (ticket_id, again[1]) and again[1].status == "drafted"
+    assert drafts_per_ticket(engine) == {ticket_id: 2}
 
 
 def test_the_acknowledgement_goes_out_before_the_answer(engine: Engine, tmp_path: Path) -> None:

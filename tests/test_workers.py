@@ -149,10 +149,10 @@ def test_a_task_that_keeps_failing_leaves_the_ticket_failed_with_its_error(
     )
     assert outcome.ticket is not None
 
-    def broken(*args: object) -> None:
+    def broken(text: str) -> dict:
         raise RuntimeError("code database file is corrupt")
 
-    monkeypatch.setattr(tasks, "draft_ticket", broken)
+    monkeypatch.setattr(tasks, "_analyzer", lambda: broken)
     assert tasks.work.apply().get() == 1  # the failure is recorded; the task goes on
     ticket = wait_for_status(
         tmp_path, "failed", seconds=5, ticket_id=parse_reference(outcome.ticket)

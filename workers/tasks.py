@@ -34,14 +34,7 @@ from consultant.delivery.deliver import (
 from consultant.delivery.outbox import queue_next_acknowledgement, unacknowledged
 from consultant.delivery.sent_copy import copy_to_sent
 from consultant.delivery.transports import Transport, make_transport
-from consultant.drafting.ticket_draft import (
-    Analyzer,
-    awaiting_draft,
-    claim_next_draft,
-    draft_ticket,
-    make_analyzer,
-    mark_failed,
-)
+from consultant.drafting.ticket_draft import Analyzer, awaiting_draft, draft_next, make_analyzer
 from consultant.logs import log_event
 from consultant.templating import template_environment
 from workers.app import SWEEP, WORK
@@ -150,20 +143,17 @@ def _send_one() -> bool:
 
 
 def _draft_one() -> bool:
-    engine = _engine()
-    ticket_id = claim_next_draft(engine, stale_after=_stale_after())
-    if ticket_id is None:
+    drafted = draft_next(_engine(), _analyzer(), _config().ingest, stale_after=_stale_after())
+    if drafted is None:
         return False
-    try:
-        outcome = draft_ticket(engine, ticket_id, _analyzer(), _config().ingest)
-    except DatabaseUnavailable:
-        raise
-    except Exception as exc:  # this ticket's problem: recorded, and on to the next
-        log_event(log, "draft-failed", logging.ERROR, ticket=ticket_id, error=repr(exc)[:300])
-        mark_failed(engine, ticket_id, f"drafting failed: {exc!r}")
-        return True
+    ticket_id, outcome = drafted
     log_event(
-        log, "draft", ticket=ticket_id, status=outcome.status, version=outcome.draft_version or "-"
+        log,
+        "draft",
+        logging.ERROR if outcome.status == "failed" else logging.INFO,
+        ticket=ticket_id,
+        status=outcome.status,
+        version=outcome.draft_version or "-",
     )
     return True
 

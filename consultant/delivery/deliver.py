@@ -219,7 +219,10 @@ def deliver_next(
     engine: Engine, transport: Transport, settings: DeliverySettings
 ) -> DeliveryOutcome | None:
     """Take the oldest delivery that is due (see _due) and try it once; None when none
-    is due. Workers on PostgreSQL skip each other's rows instead of waiting."""
+    is due. Workers on PostgreSQL skip each other's rows instead of waiting. Whether
+    any is due is read first, so a worker looking takes no write lock for nothing."""
+    if not due_deliveries(engine, stale_after=settings.stale_after, limit=1):
+        return None
 
     def oldest_due(session: Session) -> Delivery | None:
         return session.exec(
@@ -315,12 +318,17 @@ def _send(
     return DeliveryOutcome("sent", answer, raw=claim.raw, delivery_id=delivery_id)
 
 
-def due_deliveries(engine: Engine, *, stale_after: timedelta) -> list[int]:
+def due_deliveries(
+    engine: Engine, *, stale_after: timedelta, limit: int | None = None
+) -> list[int]:
     """The deliveries a worker would take now (see _due), oldest first."""
     with read_transaction(engine) as session:
         return list(
             session.exec(
-                select(Delivery.id).where(_due(utcnow(), stale_after)).order_by(col(Delivery.id))
+                select(Delivery.id)
+                .where(_due(utcnow(), stale_after))
+                .order_by(col(Delivery.id))
+                .limit(limit)
             ).all()
         )
 

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
 from consultant.config import IngestConfig
-from consultant.database.engine import read_transaction, transaction
+from consultant.database.engine import DatabaseUnavailable, read_transaction, transaction
 from consultant.database.types import utcnow
 from consultant.drafting.analyze import analyze
 from consultant.mail.attachments import PENDING, UNREAD, PdfText, extract_pdf_text, unread_reason
@@ -46,7 +46,7 @@ DEFAULT_LIMITS = IngestConfig()
 
 @dataclass(frozen=True)
 class DraftOutcome:
-    status: str  # drafted | already | skipped
+    status: str  # drafted | already | skipped | failed
     draft_version: int | None = None
     reason: str = ""
 
@@ -150,6 +150,45 @@ def _record_reading(session: Session, read: dict[int, PdfText]) -> None:
             session.add(attachment)
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """A ticket taken for drafting (now `drafting`), with what its analysis reads,
+    gathered in the transaction that took it."""
+
+    ticket_id: int
+    basis_id: int
+    text: str
+    pdfs: list[_PendingPdf]
+
+
+def _take(session: Session, ticket: Ticket) -> _Taken | DraftOutcome:
+    """Mark TICKET `drafting` and gather its question, or say why it needs no draft."""
+    assert ticket.id is not None
+    basis = _newest_question(session, ticket.id)
+    if basis is None or basis.id is None:
+        return DraftOutcome("skipped", reason="the ticket has no customer message")
+    done = session.exec(
+        select(Draft.version).where(
+            Draft.ticket_id == ticket.id,
+            Draft.basis_message_id == basis.id,
+            Draft.author == DRAFTER,
+        )
+    ).first()
+    if done is not None:
+        if ticket.status == "drafting":  # taken, but a draft was made already
+            ticket.status = "ready"
+            session.add(ticket)
+        return DraftOutcome("already", done)
+    if ticket.status not in DRAFTABLE:
+        return DraftOutcome("skipped", reason=f"the ticket is {ticket.status}")
+    ticket.status = "drafting"
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    return _Taken(
+        ticket.id, basis.id, question_text(session, ticket, basis), _pending_pdfs(session, basis.id)
+    )
+
+
 def draft_ticket(
     engine: Engine, ticket_id: int, analyze: Analyzer, limits: IngestConfig = DEFAULT_LIMITS
 ) -> DraftOutcome:
@@ -158,30 +197,48 @@ def draft_ticket(
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise LookupError(f"no ticket with id {ticket_id}")
-        basis = _newest_question(session, ticket_id)
-        if basis is None:
-            return DraftOutcome("skipped", reason="the ticket has no customer message")
-        done = session.exec(
-            select(Draft.version).where(
-                Draft.ticket_id == ticket_id,
-                Draft.basis_message_id == basis.id,
-                Draft.author == DRAFTER,
-            )
-        ).first()
-        if done is not None:
-            if ticket.status == "drafting":  # claimed, but a draft was made already
-                ticket.status = "ready"
-                session.add(ticket)
-            return DraftOutcome("already", done)
-        if ticket.status not in DRAFTABLE:
-            return DraftOutcome("skipped", reason=f"the ticket is {ticket.status}")
-        ticket.status = "drafting"
-        ticket.updated_at = utcnow()
-        session.add(ticket)
-        text = question_text(session, ticket, basis)
-        basis_id = basis.id
-        pdfs = _pending_pdfs(session, basis_id)
+        taken = _take(session, ticket)
+    return taken if isinstance(taken, DraftOutcome) else _draft(engine, taken, analyze, limits)
 
+
+def draft_next(
+    engine: Engine, analyze: Analyzer, limits: IngestConfig, *, stale_after: timedelta
+) -> tuple[int, DraftOutcome] | None:
+    """Take the oldest ticket awaiting a draft (see _awaiting_draft) and draft it: (its
+    id, the outcome), or None when none is waiting. Taking it and reading its question
+    are one transaction; workers on PostgreSQL skip each other's tickets instead of
+    waiting, and on SQLite the write lock makes them take turns. A ticket that cannot
+    be drafted is left `failed` with the reason, so the next one's turn comes."""
+    with transaction(engine) as session:
+        ticket = session.exec(
+            select(Ticket)
+            .where(_awaiting_draft(utcnow(), stale_after))
+            .order_by(col(Ticket.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if ticket is None:
+            return None
+        assert ticket.id is not None
+        ticket_id = ticket.id
+        taken = _take(session, ticket)
+        if isinstance(taken, DraftOutcome) and taken.status == "skipped":
+            _fail(session, ticket, f"not drafted: {taken.reason}")
+    if isinstance(taken, DraftOutcome):
+        return ticket_id, taken
+    try:
+        return ticket_id, _draft(engine, taken, analyze, limits)
+    except DatabaseUnavailable:
+        raise  # nothing recorded; the ticket is taken over once its claim is stale
+    except Exception as exc:  # this ticket's problem (the analysis failed on it)
+        mark_failed(engine, ticket_id, f"drafting failed: {exc!r}")
+        return ticket_id, DraftOutcome("failed", reason=repr(exc)[:300])
+
+
+def _draft(engine: Engine, taken: _Taken, analyze: Analyzer, limits: IngestConfig) -> DraftOutcome:
+    """Read TAKEN's PDFs, analyze its question outside any transaction, and store the
+    draft."""
+    ticket_id, basis_id, text, pdfs = taken.ticket_id, taken.basis_id, taken.text, taken.pdfs
     read = _read_pdfs(pdfs, limits)
     analysis = analyze("\n\n".join([text, *(r.text for r in read.values() if r.text.strip())]))
     if unread := _unread_findings(pdfs, read, limits):
@@ -257,7 +314,7 @@ def _awaiting_draft(now: datetime, stale_after: timedelta) -> ColumnElement[bool
 
 
 def awaiting_draft(engine: Engine, *, stale_after: timedelta) -> list[int]:
-    """The tickets claim_next_draft would take, oldest first."""
+    """The tickets draft_next would take, oldest first."""
     with read_transaction(engine) as session:
         return list(
             session.exec(
@@ -268,33 +325,15 @@ def awaiting_draft(engine: Engine, *, stale_after: timedelta) -> list[int]:
         )
 
 
-def claim_next_draft(engine: Engine, *, stale_after: timedelta) -> int | None:
-    """Take the oldest ticket awaiting a draft for this worker (status `drafting`); None
-    when there is none. Workers on PostgreSQL skip each other's rows instead of
-    waiting; on SQLite the write lock makes them take turns."""
-    now = utcnow()
-    with transaction(engine) as session:
-        ticket = session.exec(
-            select(Ticket)
-            .where(_awaiting_draft(now, stale_after))
-            .order_by(col(Ticket.id))
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if ticket is None:
-            return None
-        ticket.status = "drafting"
-        ticket.updated_at = now
-        session.add(ticket)
-        return ticket.id
-
-
 def mark_failed(engine: Engine, ticket_id: int, error: str) -> None:
     """Leave the ticket visibly failed, with the error, for a consultant to see."""
     with transaction(engine) as session:
         ticket = session.get(Ticket, ticket_id)
-        if ticket is None:
-            return
-        ticket.status = "failed"
-        ticket.error = error[:2000]
-        record_change(session, ticket, DRAFTER, "ticket.failed", error=error[:500])
+        if ticket is not None:
+            _fail(session, ticket, error)
+
+
+def _fail(session: Session, ticket: Ticket, error: str) -> None:
+    ticket.status = "failed"
+    ticket.error = error[:2000]
+    record_change(session, ticket, DRAFTER, "ticket.failed", error=error[:500])
