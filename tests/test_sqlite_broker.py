@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 from kombu import Connection, Consumer, Producer, Queue
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from consultant.config import load_config
 from consultant.database.migrate import open_database
 from consultant.tickets.intake import Intake
+from consultant.tickets.models import Ticket
 from tests.mailmaker import question
 from tests.test_workers import drafts, wait_for_status, worker, write_config
 from workers import sqlite_broker
@@ -107,41 +110,74 @@ def test_broker_urls_name_a_file() -> None:
         sqlite_broker.database_path("sqlite://host/queue.sqlite")
 
 
+def ready_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return len(session.exec(select(Ticket.id).where(Ticket.status == "ready")).all())
+
+
 def pool_children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return [int(p) for p in found.stdout.split()]
 
 
-def test_killing_busy_pool_children_never_stops_the_worker(code_db: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("broker", ["embedded", "redis"])
+def test_killing_busy_pool_children_never_stops_the_worker(
+    code_db: Path, tmp_path: Path, broker: str, request: pytest.FixtureRequest
+) -> None:
     """Point 4: with kombu's SQLAlchemy transport, SIGKILL of a busy pool child once
-    made the worker exit ("This session is in 'prepared' state"). Eight kills while it
-    drafts: the worker lives on and every ticket is drafted once."""
+    made the worker exit ("This session is in 'prepared' state"); and without the event
+    loop, a child killed while waiting for its next task left its replacements waiting
+    on the shared queue's lock for ever. Eight tries, each killing the pool child while
+    it drafts: the worker lives on, on either broker, and every ticket is drafted once
+    (a killed child's ticket is taken over once its claim is stale)."""
     # A short time limit: a killed child's ticket is taken over 10 s after its claim.
+    url = request.getfixturevalue("redis").url if broker == "redis" else None
     config_path = write_config(
-        tmp_path, code_db, None, "task_time_limit = 5\n", "[delivery]\nacknowledge = false\n"
+        tmp_path, code_db, url, "task_time_limit = 5\n", "[delivery]\nacknowledge = false\n"
     )
     config = load_config(config_path)
     intake = Intake(open_database(config.database_url), config.ingest)
     from workers.app import make_celery
     from workers.enqueue import wake
 
-    count = 40
+    count = 60
     for n in range(count):
         raw = question(f"Question {n}: is E11.65 billable?", sender=f"c{n}@clinic.example")
         assert intake.accept(raw, "pipe").status == "created"
-    with worker(config_path) as process:
+    # The sweep's schedule in a process of its own: the kills below are for the pool.
+    beat = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            f"--schedule={tmp_path / 'beat-schedule'}",
+        ],
+        env={**os.environ, "CONSULTANT_CONFIG": str(config_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "beat.log").open("ab"),
+    )
+    engine = open_database(config.database_url)
+    with worker(config_path, "--no-beat") as process:
         wake(make_celery(config), count)
-        kills = 0
-        deadline = time.monotonic() + 60
-        while kills < 8 and time.monotonic() < deadline:
-            for child in pool_children(process.pid):
-                os.kill(child, signal.SIGKILL)
-                kills += 1
-            time.sleep(0.7)
-        assert kills >= 8
-        assert process.poll() is None, "the worker stopped when a pool child was killed"
+        for _ in range(8):  # eight tries, each killing the pool child while it drafts
+            drafted = ready_count(engine)
+            deadline = time.monotonic() + 60
+            while ready_count(engine) == drafted:
+                assert time.monotonic() < deadline, "the worker stopped drafting"
+                time.sleep(0.05)
+            (child,) = pool_children(process.pid)
+            os.kill(child, signal.SIGKILL)
+            time.sleep(0.3)
+            assert process.poll() is None, "the worker stopped when a pool child was killed"
         for ticket_id in range(1, count + 1):
             wait_for_status(tmp_path, "ready", seconds=120, ticket_id=ticket_id)
         assert process.poll() is None
+    beat.terminate()
+    beat.wait(timeout=30)
     per_ticket = [d.ticket_id for d in drafts(tmp_path)]
     assert sorted(per_ticket) == list(range(1, count + 1))  # each drafted once

@@ -19,9 +19,16 @@ from consultant.delivery.compose import Composer
 from consultant.delivery.outbox import reply_queuer
 from consultant.drafting.ticket_draft import Analyzer, draft_ticket, make_analyzer
 from consultant.templating import template_environment
-from consultant.tickets.actions import TicketActionError, approve, assign, close
+from consultant.tickets.actions import (
+    TicketActionError,
+    add_note,
+    approve,
+    assign,
+    close,
+    save_draft,
+)
 from consultant.tickets.intake import Intake
-from consultant.tickets.models import AuditEvent, Delivery, Draft, Message, Ticket
+from consultant.tickets.models import AuditEvent, Delivery, Draft, Message, Note, Ticket
 from consultant.tickets.references import parse_reference
 from tests.mailmaker import question
 
@@ -227,3 +234,18 @@ def test_approve_assign_close_from_the_command_line(tmp_path: Path, code_db: Pat
     shown = json.loads(cli("tickets", "show", "CC-1", "--json"))
     assert (shown["status"], shown["assignee"]) == ("closed", dana)
     assert shown["drafts"][-1]["author"] == "dana"
+
+
+def test_text_with_a_nul_is_saved_not_refused(engine: Engine, analyzer: Analyzer) -> None:
+    """A NUL typed or pasted into a note or the answer (PostgreSQL refuses it in text)
+    is dropped, never a 500."""
+    outcome = Intake(engine, IngestConfig()).accept(question("Is E11.65 billable?"), "pipe")
+    assert outcome.ticket is not None
+    ticket_id = parse_reference(outcome.ticket)
+    draft_ticket(engine, ticket_id, analyzer)
+    add_note(engine, ticket_id, "dana@caseconsultant.example", "Checked\x00 the chart")
+    version = save_draft(engine, ticket_id, "dana@caseconsultant.example", "Yes\x00, E11.65.")
+    with Session(engine) as session:
+        note = session.exec(select(Note)).one()
+        draft = session.exec(select(Draft).where(Draft.version == version)).one()
+    assert (note.body, draft.body) == ("Checked the chart", "Yes, E11.65.")

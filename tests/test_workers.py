@@ -54,11 +54,11 @@ def consultant(config: Path, *args: str, stdin: bytes | None = None) -> subproce
 
 
 @contextmanager
-def worker(config: Path) -> Iterator[subprocess.Popen]:
+def worker(config: Path, *options: str) -> Iterator[subprocess.Popen]:
     command = [sys.executable, "-m", "consultant", "--config", str(config), "worker"]
     with (config.parent / "worker.log").open("ab") as log:  # to read when a test fails
         process = subprocess.Popen(
-            [*command, "-c", "1", "--loglevel", "WARNING"],
+            [*command, "-c", "1", "--loglevel", "WARNING", *options],
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,  # its own process group: a test can kill it with its pool

@@ -48,9 +48,9 @@ class Outgoing:
 
 
 def plain_lines(text: str) -> str:
-    """TEXT with LF line ends: browsers post a textarea with CRLF, and the reply's
-    templates find paragraphs by blank lines."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """TEXT with LF line ends and no NUL: browsers post a textarea with CRLF, the
+    reply's templates find paragraphs by blank lines, and PostgreSQL refuses a NUL."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
 def one_line(text: str) -> str:

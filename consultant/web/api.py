@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from consultant.accounts.models import ROLES, User
 from consultant.accounts.users import (
@@ -164,7 +164,7 @@ def close_ticket(request: Request, reference: str, sent: Version, user: ApiUser)
 def users(request: Request, admin: AdminUser) -> list[dict[str, Any]]:
     """Every account (administrators only)."""
     _, engine, _ = state(request)
-    with Session(engine) as session:
+    with read_transaction(engine) as session:
         return [_user(u) for u in session.exec(select(User).order_by(User.email)).all()]
 
 
@@ -205,7 +205,7 @@ def _changing_account(call: Callable[[], T]) -> T:
 
 
 def _account(engine: Engine, email: str) -> dict[str, Any]:
-    with Session(engine) as session:
+    with read_transaction(engine) as session:
         return _user(require_user(session, email))
 
 
@@ -246,7 +246,7 @@ def user_tokens(request: Request, email: str, admin: AdminUser) -> list[dict[str
     _, engine, _ = state(request)
 
     def listed() -> list[dict[str, Any]]:
-        with Session(engine) as session:
+        with read_transaction(engine) as session:
             return [token_summary(t) for t in tokens_of(session, require_user(session, email))]
 
     return _changing_account(listed)
