@@ -45,6 +45,14 @@ PHRASES = [
 ]
 CPT_NUMBERS = ["29881", "29877", "99213", "99214", "36415", "20610", "11042", "97110", "45378"]
 MODIFIERS = ["25", "59", "XS", "RT", "LT", "TC", "26", "51", "GA", "KX"]
+# Dates of service and old codes: answers judged by date, CC/MCC, HCC and the GEMs.
+DATED = [
+    "DOS 06/15/2025.",
+    "Date of service 2024-03-01, is it a CC or MCC?",
+    "Does it map to an HCC in V28?",
+    "What is ICD-9 250.00 in ICD-10?",
+    "Can we bill G2211 with 99214?",
+]
 NOISE = [
     "Our office is at 100 Main St, Raleigh, NC 27607.",
     "Call me at (919) 555-0142 or fax 919-555-0143.",
@@ -84,9 +92,10 @@ def question(rng: random.Random, codes: list[str]) -> bytes:
         f"with modifier {rng.choice(MODIFIERS)}?",
         f"What is the code for {rng.choice(PHRASES)}?",
         rng.choice(NOISE),
+        rng.choice(DATED),
     ]
     rng.shuffle(parts)
-    body = " ".join(parts[: rng.randint(2, 4)])
+    body = " ".join(parts[: rng.randint(2, 5)])
     return (
         f"From: coder@example.com\r\nTo: consult@example.com\r\nSubject: coding question\r\n"
         f"Message-ID: <{rng.random()}@example.com>\r\n\r\n{body}\r\n"

@@ -51,9 +51,15 @@ def example(store: CodeStore, templates: jinja2.Environment) -> dict:
 
 def test_json_object_has_exactly_the_documented_shape(example: dict) -> None:
     assert json.loads(json.dumps(example)) == example
-    assert list(example) == ["codes", "modifiers", "findings", "suggestions", "automated", "draft"]
+    assert list(example) == [
+        *("date_of_service", "codes", "modifiers", "findings", "suggestions", "automated"),
+        "draft",
+    ]
     for code in example["codes"]:
-        assert list(code) == ["code", "system", "status", "title"]
+        assert list(code) == [
+            *("code", "system", "status", "title", "on", "valid_from", "valid_to"),
+            *("cc_mcc", "hcc", "crosswalk"),
+        ]
         assert code["system"] in SYSTEMS and code["status"] in STATUSES
     for mod in example["modifiers"]:
         assert list(mod) == ["modifier", "title"]
@@ -133,29 +139,33 @@ def test_draft_states_facts_with_their_sources(example: dict) -> None:
         "E11.22 (ICD-10-CM) is a billable code: Type 2 diabetes mellitus with diabetic chronic "
         "kidney disease. Source: ICD-10-CM FY2026 (April 1, 2026 update)." in draft
     )
-    assert "Source: NCCI PTP edits 32.1 revision 0, column 1 29881 / column 2 29877." in draft
+    assert (
+        "Source: NCCI practitioner PTP edits 32.1 revision 0, column 1 29881 / column 2 29877."
+        in draft
+    )
     assert "59, RT, XS in the question would be allowed." in draft
     assert "does not cover individual payer policies" in draft
     assert "No NCCI edits are loaded" not in draft
 
 
-def test_draft_says_plainly_when_ncci_is_not_loaded(
+def test_draft_says_plainly_when_the_practitioner_tables_are_not_loaded(
     code_db: Path, templates: jinja2.Environment
 ) -> None:
     result = run(EXAMPLE, CodeStore.open(code_db), templates)
-    assert not {f["kind"] for f in result["findings"]} & {"ptp_edit", "mue", "add_on_code"}
+    assert not {f["kind"] for f in result["findings"]} & {"mue"}
     draft = " ".join(result["draft"].split())
     assert (
-        "No NCCI edits are loaded, so we could not check bundling (PTP edits), unit limits "
-        "(MUEs) or add-on code rules for 29881, 29877." in draft
+        "The practitioner NCCI PTP edits are not loaded: the pair checks above use the NCCI "
+        "hospital outpatient edits from the I/OCE" in draft
     )
+    assert "The NCCI MUE table is not loaded, so unit limits for 29881, 29877" in draft
 
 
 def test_draft_flags_an_old_release(store: CodeStore, templates: jinja2.Environment) -> None:
     result = run(b"How many units of J1100 dexamethasone injection per day?", store, templates)
     assert [c["code"] for c in result["codes"]] == ["J1100"]
     draft = " ".join(result["draft"].split())
-    assert "Our HCPCS Level II 2019 release may not be the current one" in draft
+    assert "Our HCPCS Level II 2019 release is older than the current calendar year's" in draft
     assert "MUE for J1100: 150 unit(s) of service" in draft
 
 

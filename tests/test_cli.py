@@ -97,9 +97,12 @@ def test_status_lists_releases_and_warns(run) -> None:
 
 def test_analyze_json_shape(run) -> None:
     data = json.loads(run("analyze", str(EXAMPLE), "--json").output)
-    assert set(data) == {"codes", "modifiers", "findings", "suggestions", "automated", "draft"}
+    assert set(data) == {
+        *("date_of_service", "codes", "modifiers", "findings", "suggestions", "automated"),
+        "draft",
+    }
     for code in data["codes"]:
-        assert set(code) == {"code", "system", "status", "title"}
+        assert set(code) >= {"code", "system", "status", "title", "valid_from", "valid_to"}
     for finding in data["findings"]:
         assert set(finding) == {"kind", "codes", "message", "source"}
     for hit in data["suggestions"]:
@@ -110,14 +113,13 @@ def test_analyze_json_shape(run) -> None:
 
 def test_analyze_reads_stdin(run) -> None:
     data = json.loads(run("analyze", "-", "--json", input="Is e1122 billable?\n").output)
-    assert data["codes"] == [
-        {
-            "code": "E11.22",
-            "system": "ICD-10-CM",
-            "status": "billable",
-            "title": "Type 2 diabetes mellitus with diabetic chronic kidney disease",
-        }
-    ]
+    [code] = data["codes"]
+    assert {key: code[key] for key in ("code", "system", "status", "title")} == {
+        "code": "E11.22",
+        "system": "ICD-10-CM",
+        "status": "billable",
+        "title": "Type 2 diabetes mellitus with diabetic chronic kidney disease",
+    }
 
 
 def test_analyze_refuses_empty_input(run) -> None:

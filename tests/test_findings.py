@@ -209,34 +209,41 @@ def test_code_also(store: CodeStore) -> None:
 # --- NCCI -----------------------------------------------------------------------------
 
 
+def practitioner(found: list[Finding]) -> list[Finding]:
+    """The PTP findings from the practitioner table (the outpatient one is loaded too)."""
+    return [f for f in of_kind(found, "ptp_edit") if f.source.startswith("NCCI practitioner PTP")]
+
+
 def test_ptp_edit_with_an_allowed_modifier(store: CodeStore) -> None:
-    (finding,) = of_kind(findings(store, ["29881", "29877"], ["59"]), "ptp_edit")
+    (finding,) = practitioner(findings(store, ["29881", "29877"], ["59"]))
     assert finding.codes == ["29881", "29877"]
     assert "Modifier indicator 1" in finding.message
     assert "59 in the question would be allowed." in finding.message
     assert "Rationale: Misuse of column two code with column one code." in finding.message
-    assert finding.source == "NCCI PTP edits 32.1 revision 0, column 1 29881 / column 2 29877"
+    assert finding.source == (
+        "NCCI practitioner PTP edits 32.1 revision 0, column 1 29881 / column 2 29877"
+    )
 
 
 def test_ptp_edit_with_a_modifier_that_does_not_bypass(store: CodeStore) -> None:
-    (finding,) = of_kind(findings(store, ["29877", "29881"], ["GA"]), "ptp_edit")
+    (finding,) = practitioner(findings(store, ["29877", "29881"], ["GA"]))
     assert "GA in the question is not one that bypasses the edit." in finding.message
 
 
 def test_ptp_edit_without_a_modifier(store: CodeStore) -> None:
-    (finding,) = of_kind(findings(store, ["29881", "29877"]), "ptp_edit")
+    (finding,) = practitioner(findings(store, ["29881", "29877"]))
     assert "The question names no modifier." in finding.message
 
 
 def test_ptp_edit_indicator_zero_allows_no_modifier(store: CodeStore) -> None:
-    (finding,) = of_kind(findings(store, ["99291", "36000"], ["59"]), "ptp_edit")
+    (finding,) = practitioner(findings(store, ["99291", "36000"], ["59"]))
     assert "Modifier indicator 0: no modifier lets both be paid." in finding.message
     assert "(59) does not change that" in finding.message
 
 
 def test_deleted_ptp_edit_applies_only_before_its_deletion(store: CodeStore) -> None:
-    assert not of_kind(findings(store, ["99213", "36415"]), "ptp_edit")
-    (old,) = of_kind(findings(store, ["99213", "36415"], on=date(2002, 5, 1)), "ptp_edit")
+    assert not practitioner(findings(store, ["99213", "36415"]))
+    (old,) = practitioner(findings(store, ["99213", "36415"], on=date(2002, 5, 1)))
     assert "Modifier indicator 9" in old.message
 
 
@@ -261,8 +268,13 @@ def test_contractor_defined_add_on_cannot_be_judged(store: CodeStore) -> None:
     assert not of_kind(findings(store, ["0054T"]), "add_on_code")
 
 
-def test_no_ncci_findings_when_ncci_is_not_loaded(code_db: Path) -> None:
+def test_without_the_practitioner_tables_only_the_outpatient_edits_are_cited(
+    code_db: Path,
+) -> None:
     bare = CodeStore.open(code_db)
     assert not any(bare.has(code_set) for code_set in ("ncci-ptp", "ncci-mue", "ncci-addon"))
     found = findings(bare, ["29881", "29877", "99292"], ["59"])
-    assert not {f.kind for f in found} & {"ptp_edit", "mue", "add_on_code"}
+    assert not of_kind(found, "mue") and not practitioner(found)
+    (edit,) = of_kind(found, "ptp_edit")
+    assert edit.source.startswith("NCCI hospital outpatient PTP edits (CMS I/OCE 27.1.0")
+    assert all("practitioner" not in f.source for f in found)

@@ -54,6 +54,7 @@ def test_ptp_rows_are_stored_as_published(conn: sqlite3.Connection) -> None:
         None,
         "1",
         "Misuse of column two code with column one code",
+        "ncci-ptp",
     )
     assert rows[("99213", "36415")][2:4] == ("2002-10-01", "9")
     assert rows[("99291", "36000")][3] == "0"
@@ -72,6 +73,7 @@ def test_edit_in_force_fires_with_its_modifier_indicator(conn: sqlite3.Connectio
         deleted=None,
         modifier_indicator="1",
         rationale="Misuse of column two code with column one code",
+        code_set="ncci-ptp",
     )
 
 

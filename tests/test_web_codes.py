@@ -196,7 +196,8 @@ def test_ptp_mue_and_add_on_edits_show_on_their_codes_pages(ncci_app: FastAPI) -
     page = client.get("/codes/29881")
     ncci = section(page.text, "NCCI edits")
     shown = text_of(ncci)
-    assert "NCCI PTP edits 32.1 revision 0" in shown
+    assert "NCCI practitioner PTP edits 32.1 revision 0" in shown
+    assert "NCCI hospital outpatient PTP edits (CMS I/OCE 27.1.0" in shown
     assert "29881 29877 1 (allowed) 1996-01-01" in shown
     assert "Misuse of column two code with column one code" in shown
     assert "1 unit(s) of service; adjudication indicator 2 Date of Service Edit: Policy" in shown
@@ -220,7 +221,26 @@ def test_ptp_mue_and_add_on_edits_show_on_their_codes_pages(ncci_app: FastAPI) -
 def test_without_ncci_files_the_page_says_what_to_load(app: FastAPI) -> None:
     shown = text_of(section(client_for(app, USER).get("/codes/29881").text, "NCCI edits"))
     assert "Not loaded: consultant codes import ncci-ptp FILE" in shown
-    assert "Procedure-to-procedure" not in shown
+    assert "NCCI practitioner PTP edits" not in shown
+    assert "NCCI hospital outpatient PTP edits (CMS I/OCE 27.1.0" in shown
+
+
+def test_a_new_hcpcs_code_shows_its_record_and_dates(app: FastAPI) -> None:
+    page = client_for(app, USER).get("/codes/G2211")
+    assert page.status_code == 200
+    shown = text_of(page.text)
+    assert "G2211" in shown and "Complex e/m visit add on" in shown
+    assert "Valid 2021-01-01 to now" in shown
+
+
+def test_a_diagnosis_page_shows_cc_mcc_hcc_and_a_crosswalk(app: FastAPI) -> None:
+    client = client_for(app, USER)
+    shown = text_of(section(client.get("/codes/E11.9").text, "Dates, severity"))
+    assert "CMS-HCC V28 HCC 38" in shown
+    severity = text_of(section(client.get("/codes/J96.01").text, "Dates, severity"))
+    assert "MCC as a secondary diagnosis" in severity
+    icd9 = client.get("/codes/250.00")
+    assert icd9.status_code == 200 and "maps approximately to E11.9" in text_of(icd9.text)
 
 
 def test_an_unknown_code_is_a_404_with_a_search_link(app: FastAPI) -> None:

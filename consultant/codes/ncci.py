@@ -40,6 +40,18 @@ from consultant.codes.systems import compact
 
 CODE_SETS = ("ncci-ptp", "ncci-mue", "ncci-addon")
 PTP, MUE, ADDON = CODE_SETS
+IOCE = "ioce"  # the hospital outpatient edits inside CMS's I/OCE (consultant.codes.ioce)
+
+# What each loaded table is called in an answer: a hospital outpatient edit is not the
+# practitioner table, and a draft must never pass one off as the other.
+PTP_TABLES = {PTP: "NCCI practitioner PTP edits", IOCE: "NCCI hospital outpatient PTP edits"}
+ADDON_TABLES = {ADDON: "NCCI add-on code edits", IOCE: "I/OCE add-on code edits"}
+
+
+def table_source(name: str, code_set: str, version: str) -> str:
+    """How a fact from table NAME of CODE_SET's release VERSION is cited."""
+    return f"{name} (CMS {version})" if code_set == IOCE else f"{name} {version}"
+
 
 # The contractor-defined primary code placeholder in the add-on file (Type 2 add-ons).
 CONTRACTOR_DEFINED = "CCCCC"
@@ -405,6 +417,7 @@ class PtpEdit:
     deleted: date | None
     modifier_indicator: str  # '0' never, '1' allowed, '9' not applicable
     rationale: str
+    code_set: str  # the table: PTP (practitioner) or IOCE (hospital outpatient)
 
 
 @dataclass(frozen=True)
@@ -427,8 +440,10 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def ptp_edits_between(conn: sqlite3.Connection, codes: Sequence[str], on: date) -> list[PtpEdit]:
-    """Edits in force on ON between any two of CODES.
+def ptp_edits_between(
+    conn: sqlite3.Connection, codes: Sequence[str], on: date, code_set: str = PTP
+) -> list[PtpEdit]:
+    """Edits of CODE_SET's table in force on ON between any two of CODES.
 
     An edit applies from its effective date up to the day before its deletion date:
     an edit past its deletion date never fires, one effective later does not fire yet.
@@ -440,21 +455,23 @@ def ptp_edits_between(conn: sqlite3.Connection, codes: Sequence[str], on: date) 
     day = on.isoformat()
     rows = conn.execute(
         f"SELECT * FROM ptp_edits WHERE column1 IN ({marks}) AND column2 IN ({marks})"
-        " AND effective <= ? AND (deleted IS NULL OR ? < deleted)"
+        " AND effective <= ? AND (deleted IS NULL OR ? < deleted) AND code_set = ?"
         " ORDER BY column1, column2, effective",
-        (*keys, *keys, day, day),
+        (*keys, *keys, day, day, code_set),
     )
     return [_ptp_edit(row) for row in rows]
 
 
-def ptp_edits_of(conn: sqlite3.Connection, code: str, limit: int) -> list[PtpEdit]:
-    """Every PTP edit naming CODE in either column, in force or not, column 1 first:
-    a code's reference page, where `ptp_edits_between` answers for a claim."""
+def ptp_edits_of(
+    conn: sqlite3.Connection, code: str, limit: int, code_set: str = PTP
+) -> list[PtpEdit]:
+    """Every edit of CODE_SET's table naming CODE in either column, in force or not,
+    column 1 first: a code's reference page, where `ptp_edits_between` answers for a claim."""
     key = compact(code)
     rows = conn.execute(
-        "SELECT * FROM ptp_edits WHERE column1 = ? OR column2 = ?"
+        "SELECT * FROM ptp_edits WHERE (column1 = ? OR column2 = ?) AND code_set = ?"
         " ORDER BY column1 != ?, column1, column2, effective LIMIT ?",
-        (key, key, key, limit),
+        (key, key, code_set, key, limit),
     )
     return [_ptp_edit(row) for row in rows]
 
@@ -468,17 +485,20 @@ def _ptp_edit(row: sqlite3.Row) -> PtpEdit:
         deleted=_day(row["deleted"]),
         modifier_indicator=row["modifier_indicator"],
         rationale=row["rationale"],
+        code_set=row["code_set"],
     )
 
 
-def addons_with(conn: sqlite3.Connection, primary: str, on: date) -> list[dict[str, str]]:
-    """The add-on codes that list PRIMARY as a primary code on ON."""
+def addons_with(
+    conn: sqlite3.Connection, primary: str, on: date, code_set: str = ADDON
+) -> list[dict[str, str]]:
+    """The add-on codes that list PRIMARY as a primary code on ON in CODE_SET's table."""
     day = on.isoformat()
     rows = conn.execute(
         "SELECT addon, min(addon_type) AS addon_type FROM addon_edits WHERE primary_code = ?"
         " AND (effective IS NULL OR effective <= ?) AND (deleted IS NULL OR ? < deleted)"
-        " GROUP BY addon ORDER BY addon",
-        (compact(primary), day, day),
+        " AND code_set = ? GROUP BY addon ORDER BY addon",
+        (compact(primary), day, day, code_set),
     )
     return [{"code": row["addon"], "addon_type": row["addon_type"]} for row in rows]
 
@@ -488,8 +508,11 @@ def mue_for(conn: sqlite3.Connection, code: str) -> Mue | None:
     return Mue(**dict(row)) if row else None
 
 
-def addon_primaries(conn: sqlite3.Connection, code: str, on: date) -> AddonInfo | None:
-    """CODE's add-on edits in force on ON; None when CODE is not an add-on code then.
+def addon_primaries(
+    conn: sqlite3.Connection, code: str, on: date, code_set: str | None = None
+) -> AddonInfo | None:
+    """CODE's add-on edits in force on ON, in CODE_SET's table or any; None when CODE is
+    not an add-on code then.
 
     Should a code carry edits of more than one type, the lowest (strictest) is given.
     """
@@ -497,8 +520,8 @@ def addon_primaries(conn: sqlite3.Connection, code: str, on: date) -> AddonInfo 
     rows = conn.execute(
         "SELECT addon_type, primary_code FROM addon_edits WHERE addon = ?"
         " AND (effective IS NULL OR effective <= ?) AND (deleted IS NULL OR ? < deleted)"
-        " ORDER BY primary_code",
-        (compact(code), day, day),
+        " AND coalesce(?, code_set) = code_set ORDER BY primary_code",
+        (compact(code), day, day, code_set),
     ).fetchall()
     if not rows:
         return None

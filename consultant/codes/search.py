@@ -793,8 +793,13 @@ class _SearchData:
     def _title(self, system: str, code: str) -> tuple[str, bool] | None:
         key = (system, code)
         if key not in self._titles:
+            # billable in its release, and not ended since by the quarterly tables
             row = self.conn.execute(
-                "SELECT title, billable FROM codes WHERE system = ? AND code = ?", key
+                "SELECT title, billable AND (NOT EXISTS (SELECT 1 FROM code_validity v"
+                " WHERE v.system = c.system AND v.code = c.code) OR EXISTS (SELECT 1 FROM"
+                " code_validity v WHERE v.system = c.system AND v.code = c.code"
+                " AND v.valid_to IS NULL)) FROM codes c WHERE system = ? AND code = ?",
+                key,
             ).fetchone()
             self._titles[key] = (row[0], bool(row[1])) if row else None
         return self._titles[key]

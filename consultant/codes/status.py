@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,6 +26,9 @@ CADENCE = {
     "ncci-ptp": QUARTER,
     "ncci-mue": QUARTER,
     "ncci-addon": QUARTER,
+    "ioce": QUARTER,
+    "msdrg": FISCAL_YEAR,
+    "hcc": CALENDAR_YEAR,  # a payment year's model and mappings
 }
 
 
@@ -51,9 +55,42 @@ class ReleaseStatus:
     release: Release
     current: bool
     warning: str | None
+    covers: str | None = None  # the dates a release holding several periods answers for
 
     def to_dict(self) -> dict:
-        return {**self.release.__dict__, "current": self.current, "warning": self.warning}
+        return {
+            **self.release.__dict__,
+            "current": self.current,
+            "warning": self.warning,
+            "covers": self.covers,
+        }
+
+
+# What each multi-period release covers, as one line for `codes status`.
+_COVERAGE = {
+    "ioce": "SELECT 'quarters ' || min(valid_from) || ' to '"
+    " || CASE WHEN count(valid_to) < count(*) THEN 'now' ELSE max(valid_to) END"
+    " || ' (codes, NCCI outpatient and add-on edits by date of service)'"
+    " FROM code_validity WHERE code_set = 'ioce'",
+    "msdrg": "SELECT group_concat(version || ' from ' || valid_from, ', ')"
+    " FROM (SELECT * FROM drg_versions ORDER BY valid_from)",
+    "hcc": "SELECT 'payment years ' || group_concat(payment_year, ', ')"
+    " FROM (SELECT DISTINCT payment_year FROM hcc_map ORDER BY payment_year)",
+}
+
+
+def coverage(conn: sqlite3.Connection, code_set: str) -> str | None:
+    """The periods CODE_SET's release answers for, kept side by side; None for one period."""
+    query = _COVERAGE.get(code_set)
+    return conn.execute(query).fetchone()[0] if query else None
+
+
+def statuses(conn: sqlite3.Connection, releases: list[Release], today: date) -> list[ReleaseStatus]:
+    """Every loaded release judged for TODAY, with what each multi-period one covers."""
+    return [
+        ReleaseStatus(s.release, s.current, s.warning, coverage(conn, s.release.code_set))
+        for s in (release_status(release, today) for release in releases)
+    ]
 
 
 def release_status(release: Release, today: date) -> ReleaseStatus:

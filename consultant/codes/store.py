@@ -7,11 +7,13 @@ the analysis and (later) the review app agree on statuses and inherited notes.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 
-from consultant.codes import db
+from consultant.codes import db, gems, hcc, msdrg, validity
+from consultant.codes.gems import icd9_shape
 from consultant.codes.systems import (
     BILLABLE,
     CPT,
@@ -19,6 +21,7 @@ from consultant.codes.systems import (
     DELETED,
     HCPCS,
     HCPCS_SHAPE,
+    ICD9CM,
     ICD10CM,
     ICD10CM_SHAPE,
     ICD10PCS,
@@ -33,7 +36,17 @@ from consultant.codes.systems import (
 )
 
 # Release whose rows a system's codes come from, for citing sources.
-SYSTEM_RELEASE = {ICD10CM: "icd10cm", ICD10PCS: "icd10pcs", HCPCS: "hcpcs", CPT: "cpt"}
+SYSTEM_RELEASE = {
+    ICD10CM: "icd10cm",
+    ICD10PCS: "icd10pcs",
+    HCPCS: "hcpcs",
+    CPT: "cpt",
+    ICD9CM: "gems",
+}
+# Releases whose version already says what they are ("MS-DRG v36–v43.1").
+_SELF_NAMED = frozenset(("msdrg", "hcc", "gems"))
+# ICD-9-CM was replaced by ICD-10-CM for services from this day on.
+ICD9_RETIRED = "2015-10-01"
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,14 @@ class CodeInfo:
     section: str | None = None  # CPT section by range
     deleted_on: str | None = None
     source: str | None = None  # "ICD-10-CM FY2026 (April 1, 2026 update)"
+    on: str | None = None  # the date of service the status holds for (ISO)
+    valid_from: str | None = None  # the dated release's run holding `on`, else the nearest
+    valid_to: str | None = None
+    date_note: str | None = None  # how the date of service changes the answer
+    date_source: str | None = None
+    cc_mcc: dict | None = None  # MS-DRG severity as a secondary diagnosis on `on`
+    hcc: list[dict] = field(default_factory=list)  # risk-adjustment categories
+    crosswalk: dict | None = None  # ICD-9-CM: the GEMs' ICD-10-CM targets
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,8 +117,9 @@ class CodeStore:
             "icd10pcs-addenda": "ICD-10-PCS addenda",
             "hcpcs": "HCPCS Level II",
             "cpt": "CPT (licensed file)",
-        }.get(code_set, code_set)
-        return f"{label} {release.version}"
+            "ioce": "CMS",
+        }.get(code_set, "" if code_set in _SELF_NAMED else code_set)
+        return f"{label} {release.version}".strip()
 
     def has(self, code_set: str) -> bool:
         return code_set in self.releases
@@ -175,33 +197,115 @@ class CodeStore:
     def systems_for(self, text: str) -> list[str]:
         """Systems whose code shape TEXT fits, most likely first."""
         raw = compact(text)
+        dot = text.find(".")
         shapes: list[str] = []
-        if ICD10CM_SHAPE.match(raw):
+        if ICD10CM_SHAPE.match(raw) and dot in (-1, 3):
             shapes.append(ICD10CM)
-        if HCPCS_SHAPE.match(raw) and "." not in text:
+        if HCPCS_SHAPE.match(raw) and dot == -1:
             shapes.append(HCPCS)
-        if ICD10PCS_SHAPE.match(raw) and "." not in text:
+        if ICD10PCS_SHAPE.match(raw) and dot == -1:
             shapes.append(ICD10PCS)
-        if CPT_SHAPE.match(raw):
+        if CPT_SHAPE.match(raw) and dot == -1:
             shapes.append(CPT)
+        if icd9_shape(text.strip()):
+            shapes.append(ICD9CM)
         return shapes
 
-    def lookup(self, text: str, system: str | None = None) -> CodeInfo:
+    def lookup(self, text: str, system: str | None = None, on: date | None = None) -> CodeInfo:
         """What TEXT is: the first system that knows it, else the likeliest system's verdict."""
-        return self.candidates(text, system)[0]
+        return self.candidates(text, system, on)[0]
 
-    def candidates(self, text: str, system: str | None = None) -> list[CodeInfo]:
+    def candidates(
+        self, text: str, system: str | None = None, on: date | None = None
+    ) -> list[CodeInfo]:
         """Every reading of TEXT, known codes first (`J1100` is both ICD-10-CM J11.00 and a
         HCPCS code; the caller's context decides), then the likeliest system's verdict."""
         systems = [system] if system else self.systems_for(text)
         if not systems:
             return [CodeInfo(code=text.strip().upper(), system=ICD10CM, status=INVALID, title=None)]
-        infos = [self.lookup_in(s, text) for s in systems]
+        infos = [self.lookup_in(s, text, on) for s in systems]
         known = [i for i in infos if i.status not in (INVALID, UNVERIFIED)]
         return known or infos
 
-    def lookup_in(self, system: str, text: str) -> CodeInfo:
-        code = normalize(system, text)
+    @cached_property
+    def dated_from(self) -> date | None:
+        """The first day the quarterly validity tables cover (None: none loaded)."""
+        return validity.coverage_start(self.conn)
+
+    def lookup_in(self, system: str, text: str, on: date | None = None) -> CodeInfo:
+        """What TEXT is in SYSTEM on the date of service ON (default today)."""
+        day = on or date.today()
+        if system == ICD9CM:
+            return self._icd9(text)
+        info = self._release_info(system, normalize(system, text))
+        dating = validity.on_date(
+            self.conn,
+            system,
+            info.code,
+            info.status,
+            day,
+            self._dated_source(),
+            self.dated_from,
+        )
+        extra: dict = {"on": day.isoformat()}
+        if dating is not None:
+            extra |= {
+                "status": dating.status,
+                "valid_from": dating.valid_from,
+                "valid_to": dating.valid_to,
+                "date_note": dating.note,
+                "date_source": dating.source,
+            }
+            if info.status == INVALID and dating.status != INVALID:
+                # known to the dated release only (G2211 after the 2019 HCPCS file)
+                extra["title"] = dating.title
+                extra["source"] = dating.source
+            elif dating.status == INVALID and info.status != INVALID:
+                extra["source"] = dating.source  # not yet a code on that date
+            if dating.status == DELETED and dating.valid_to and info.deleted_on is None:
+                extra["deleted_on"] = (
+                    date.fromisoformat(dating.valid_to) + timedelta(days=1)
+                ).isoformat()
+        if system == ICD10CM:
+            extra |= self._risk_facts(info.code, day)
+        return replace(info, **extra)
+
+    def _dated_source(self) -> str:
+        release = self.releases.get(validity.DATED_SET)
+        return (
+            f"CMS {release.version} quarterly code tables" if release else "quarterly code tables"
+        )
+
+    def _risk_facts(self, code: str, day: date) -> dict:
+        """CC/MCC and HCC facts of an ICD-10-CM code, where those sets are loaded."""
+        facts: dict = {}
+        if self.has("msdrg") and (level := msdrg.cc_mcc(self.conn, code, day)) is not None:
+            facts["cc_mcc"] = level.to_dict()
+        if self.has("hcc"):
+            year = hcc.payment_year_for(day)
+            facts["hcc"] = [h.to_dict() for h in hcc.hccs(self.conn, code, year)]
+        return facts
+
+    def _icd9(self, text: str) -> CodeInfo:
+        """An ICD-9-CM code: retired since October 1, 2015, answered with its GEMs map."""
+        code = icd9_shape(text.strip()) or text.strip()
+        walk = gems.crosswalk(self.conn, code) if self.has("gems") else None
+        if walk is None:
+            return CodeInfo(
+                code=code, system=ICD9CM, status=INVALID, title=None, source=self.source("gems")
+            )
+        return CodeInfo(
+            code=code,
+            system=ICD9CM,
+            status=DELETED,
+            title=walk.title,
+            deleted_on=ICD9_RETIRED,
+            source=walk.source,
+            crosswalk={**walk.to_dict(), "summary": gems.describe(walk)},
+        )
+
+    def _release_info(self, system: str, code: str) -> CodeInfo:
+        """CODE as its own system's release describes it, before any date is applied."""
         if system == CPT and not self.has("cpt"):
             section = cpt_section(code)
             return CodeInfo(

@@ -8,6 +8,7 @@ ICD10CM = "ICD-10-CM"
 ICD10PCS = "ICD-10-PCS"
 HCPCS = "HCPCS"
 CPT = "CPT"
+ICD9CM = "ICD-9-CM"  # retired in 2015; quoted in old records, answered through the GEMs
 SYSTEMS = (ICD10CM, ICD10PCS, HCPCS, CPT)
 
 # Release keys: one row per code set in the `releases` table.
@@ -26,6 +27,10 @@ CODE_SETS = {
     "ncci-mue": CPT,
     "ncci-addon": CPT,
     "modifiers": HCPCS,  # our notes on CPT (Level I) and HCPCS (Level II) modifiers
+    "ioce": HCPCS,  # I/OCE: HCPCS and ICD-10-CM validity by quarter, outpatient NCCI edits
+    "msdrg": ICD10CM,  # MS-DRG CC/MCC levels and exclusions
+    "hcc": ICD10CM,  # CMS-HCC and RxHCC risk-adjustment maps
+    "gems": ICD9CM,  # ICD-9-CM <-> ICD-10-CM General Equivalence Mappings
 }
 
 # Statuses a code can have in an analysis.

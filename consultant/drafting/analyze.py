@@ -8,11 +8,12 @@ from datetime import date
 
 import jinja2
 
-from consultant.codes.ncci import ADDON, MUE, PTP
+from consultant.codes.ncci import ADDON, ADDON_TABLES, IOCE, MUE, PTP, PTP_TABLES
 from consultant.codes.search import CodeSearch, SearchHit
-from consultant.codes.status import release_status
+from consultant.codes.status import CADENCE, release_status
 from consultant.codes.store import SYSTEM_RELEASE, CodeInfo, CodeStore
-from consultant.codes.systems import CPT, HCPCS
+from consultant.codes.systems import CPT, HCPCS, ICD10CM
+from consultant.drafting.dates import date_of_service
 from consultant.drafting.draft import render_draft
 from consultant.drafting.extract import ModifierMention, clinical_phrases, extract
 from consultant.drafting.findings import Finding, code_findings
@@ -23,6 +24,7 @@ from consultant.mail.message import read_mail
 
 @dataclass(frozen=True)
 class Analysis:
+    date_of_service: date | None  # as the question names it; None: judged for today
     codes: list[CodeInfo]
     modifiers: list[ModifierMention]
     findings: list[Finding]
@@ -34,8 +36,20 @@ class Analysis:
     def to_dict(self) -> dict:
         """The JSON object of `consultant analyze --json`."""
         return {
+            "date_of_service": self.date_of_service.isoformat() if self.date_of_service else None,
             "codes": [
-                {"code": c.code, "system": c.system, "status": c.status, "title": c.title}
+                {
+                    "code": c.code,
+                    "system": c.system,
+                    "status": c.status,
+                    "title": c.title,
+                    "on": c.on,
+                    "valid_from": c.valid_from,
+                    "valid_to": c.valid_to,
+                    "cc_mcc": c.cc_mcc,
+                    "hcc": c.hcc,
+                    "crosswalk": c.crosswalk,
+                }
                 for c in self.codes
             ],
             "modifiers": [{"modifier": m.modifier, "title": m.title} for m in self.modifiers],
@@ -63,10 +77,12 @@ def analyze(
 
     Only the sender's own new text is read for codes; quoted history and the signature
     (where the sender's phone and address live) are not. Automated mail gets findings
-    but neither suggestions nor a draft.
+    but neither suggestions nor a draft. Every fact is judged for the date of service
+    the question names, else for ON (default today).
     """
-    day = on or date.today()
     mail = read_mail(raw)
+    service_date = date_of_service(mail.question)
+    day = service_date or on or date.today()
     reason = automated_reason(mail.message)
     extraction = extract(mail.question, store, day)
     codes = [mention.info for mention in extraction.codes]
@@ -76,7 +92,7 @@ def analyze(
     if (phi := phi_finding(phi_hits)) is not None:
         findings.append(phi)
     if reason is not None:
-        return Analysis(codes, extraction.modifiers, findings, [], True, reason, None)
+        return Analysis(service_date, codes, extraction.modifiers, findings, [], True, reason, None)
     question_phi = [(h.start, h.end) for h in phi_hits if h.end <= len(mail.question)]
     hits = _suggest(search, clinical_phrases(extraction, question_phi), codes, suggestions)
     draft = render_draft(
@@ -85,10 +101,11 @@ def analyze(
         modifiers=extraction.modifiers,
         findings=findings,
         suggestions=hits,
-        unknowns=unknowns(store, codes, day),
+        unknowns=unknowns(store, codes, findings, day),
         service_name=service_name,
+        date_of_service=service_date,
     )
-    return Analysis(codes, extraction.modifiers, findings, hits, False, None, draft)
+    return Analysis(service_date, codes, extraction.modifiers, findings, hits, False, None, draft)
 
 
 def _suggest(
@@ -109,7 +126,9 @@ def _suggest(
     return sorted(best.values(), key=lambda hit: -hit.score)[:limit]
 
 
-def unknowns(store: CodeStore, codes: list[CodeInfo], on: date) -> list[str]:
+def unknowns(
+    store: CodeStore, codes: list[CodeInfo], findings: list[Finding], on: date
+) -> list[str]:
     """What the answer could not check, said plainly for the draft."""
     lines: list[str] = []
     if not codes:
@@ -119,28 +138,69 @@ def unknowns(store: CodeStore, codes: list[CodeInfo], on: date) -> list[str]:
         )
     billing = [info.code for info in codes if info.system in (CPT, HCPCS)]
     if billing:
-        missing = [name for code_set, name in _NCCI if not store.has(code_set)]
-        if len(missing) == len(_NCCI):
+        lines.extend(_ncci_gaps(store, billing))
+    if store.dated_from is not None and on < store.dated_from:
+        lines.append(
+            f"The date of service {on.isoformat()} is before the oldest quarter of our dated "
+            f"code tables ({store.dated_from.isoformat()}), so each code's status is the one "
+            "in its current release, not necessarily the one in force then."
+        )
+    for code_set in releases_used(store, codes, findings):
+        release = store.releases[code_set]
+        if not release_status(release, date.today()).current:
             lines.append(
-                "No NCCI edits are loaded, so we could not check bundling (PTP edits), unit "
-                "limits (MUEs) or add-on code rules for " + ", ".join(billing) + "."
-            )
-        elif missing:
-            lines.append(
-                f"The NCCI {' and '.join(missing)} are not loaded, so those were not checked."
-            )
-    for code_set in dict.fromkeys(SYSTEM_RELEASE[info.system] for info in codes):
-        release = store.releases.get(code_set)
-        if release is not None and not release_status(release, on).current:
-            lines.append(
-                f"Our {store.source(code_set)} release may not be the current one, so a code "
-                "added, changed or deleted since then may read differently today."
+                f"Our {store.source(code_set)} release is older than the current "
+                f"{CADENCE[code_set]}'s, so a code or edit added, changed or deleted since "
+                "then may read differently today."
             )
     lines.append(
         "This answer does not cover individual payer policies or the documentation of the "
         "case, which decide what is finally payable."
     )
     return lines
+
+
+def _ncci_gaps(store: CodeStore, billing: list[str]) -> list[str]:
+    codes = ", ".join(billing)
+    if store.has(IOCE) and not store.has(PTP):
+        outpatient = (
+            "The practitioner NCCI PTP edits are not loaded: the pair checks above use the "
+            "NCCI hospital outpatient edits from the I/OCE, which apply to hospital outpatient "
+            "claims; a physician's claim is edited against the practitioner table."
+        )
+        return [outpatient] + (
+            [f"The NCCI MUE table is not loaded, so unit limits for {codes} were not checked."]
+            if not store.has(MUE)
+            else []
+        )
+    missing = [name for code_set, name in _NCCI if not store.has(code_set)]
+    if len(missing) == len(_NCCI) and not store.has(IOCE):
+        return [
+            "No NCCI edits are loaded, so we could not check bundling (PTP edits), unit "
+            f"limits (MUEs) or add-on code rules for {codes}."
+        ]
+    if missing:
+        return [f"The NCCI {' and '.join(missing)} are not loaded, so those were not checked."]
+    return []
+
+
+def releases_used(store: CodeStore, codes: list[CodeInfo], findings: list[Finding]) -> list[str]:
+    """The loaded releases a draft's facts came from, each once, in a stable order."""
+    used: list[str] = []
+    for info in codes:
+        used.append(SYSTEM_RELEASE[info.system])
+        if info.date_source:
+            used.append(IOCE)
+        if info.cc_mcc is not None or any(
+            f.kind == "cc_mcc" and info.code in f.codes for f in findings
+        ):
+            used.append("msdrg")
+        if info.system == ICD10CM and store.has("hcc"):
+            used.append("hcc")
+    tables = (*PTP_TABLES.items(), *ADDON_TABLES.items(), (MUE, "NCCI MUE"))
+    for finding in findings:
+        used.extend(code_set for code_set, name in tables if finding.source.startswith(name))
+    return [code_set for code_set in dict.fromkeys(used) if code_set in store.releases]
 
 
 _NCCI = ((PTP, "PTP edits"), (MUE, "MUE table"), (ADDON, "add-on code edits"))

@@ -8,6 +8,7 @@ be repeated back by accident.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import jinja2
 
@@ -28,6 +29,7 @@ def render_draft(
     suggestions: Sequence[SearchHit],
     unknowns: Sequence[str],
     service_name: str,
+    date_of_service: date | None = None,
 ) -> str:
     """The reply text; the `phi` finding becomes the closing reminder."""
     phi = next((f.message for f in findings if f.kind == "phi"), None)
@@ -58,5 +60,6 @@ def render_draft(
         ],
         "unknowns": list(unknowns),
         "service_name": service_name,
+        "date_of_service": date_of_service.isoformat() if date_of_service else None,
     }
     return templates.get_template(TEMPLATE).render(context)

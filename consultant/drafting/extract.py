@@ -24,6 +24,7 @@ from consultant.codes.systems import (
     CPT,
     CPT_SHAPE,
     HCPCS,
+    ICD9CM,
     ICD10CM,
     ICD10PCS,
     INVALID,
@@ -111,6 +112,9 @@ _NEVER_CODES = _patterns(
     r"|smtp|reply)\s+codes?)\b\s*[:#]?\s*(?:[A-Z]{1,2}-?)?\d+"
     r"(?:\s*(?:,|and|&)\s*(?:[A-Z]{1,2}-?)?\d+)*",
     r"\b(?:CO|PR|OA|PI|CR)-\d{1,3}\b",
+    # risk-adjustment model versions ("V28 in HCC", "CMS-HCC V24"), not ICD-10-CM V codes
+    r"\b(?:(?:cms-|rx)?hccs?|risk adjustment|model)\b[^.?!\n]{0,25}?\b[VR]\d{2}\b",
+    r"\b[VR]\d{2}\s+(?:(?:cms-|rx)?hccs?|model)\b",
     # network addresses
     r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])",
     r"(?<![\w:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?![\w:])",
@@ -202,6 +206,18 @@ _QUANTITY_BEFORE = re.compile(
     re.I,
 )
 _BOUNDARY = re.compile(r"[?!;]|\.(?=\s|$)|\n[ \t]*\n")
+_ICD9_TOKEN = re.compile(r"(?<![\w.$€£/-])(?:\d{3}|[Vv]\d{2}|[Ee]\d{3})\.\d{1,2}(?![\w./-])")
+_ICD9_WORDS = re.compile(
+    r"\bicd[- ]?9|\bcross[- ]?walk|\bgems?\b|\bconver(?:t|sion)|\bold codes?\b"
+    r"|\bmap(?:s|ped|ping)?\b|\bequivalent",
+    re.I,
+)
+# What follows a code that a question is about: "W19 OK?", "99213 right?", "G2211?"
+_SHORT_QUESTION = re.compile(
+    r"\s*(?:(?:ok(?:ay)?|right|correct|valid|billable|good|fine|appropriate|allowed|covered"
+    r"|still|too)\b[\w\s]{0,12})?\?",
+    re.I,
+)
 
 # --- modifiers ------------------------------------------------------------------------
 
@@ -269,6 +285,7 @@ def extract(text: str, store: CodeStore, on: date | None = None) -> Extraction:
         _read_suffix(masked, token)
         token.info = _reading(token, masked, store, day)
     _accept_neighbours(tokens, masked)
+    tokens = sorted(tokens + _icd9_tokens(text, tokens, store), key=lambda t: t.start)
     codes: list[CodeMention] = []
     seen: set[tuple[str, str]] = set()
     for token in tokens:
@@ -279,6 +296,22 @@ def extract(text: str, store: CodeStore, on: date | None = None) -> Extraction:
     modifiers, modifier_spans = _modifiers(masked, tokens, store.conn)
     spans = [(t.start, t.suffix_end) for t in tokens if t.info is not None] + modifier_spans
     return Extraction(codes, modifiers, masked, sorted(spans))
+
+
+def _icd9_tokens(text: str, tokens: list[_Token], store: CodeStore) -> list[_Token]:
+    """ICD-9-CM codes ('250.00', 'E880.9'), which the masking takes for amounts and the
+    code tokens do not cover: counted where the question speaks of ICD-9 or crosswalks."""
+    if not store.has("gems") or not _ICD9_WORDS.search(text):
+        return []
+    taken = {(t.start, t.end) for t in tokens if t.info is not None}
+    found = []
+    for match in _ICD9_TOKEN.finditer(text):
+        if (match.start(), match.end()) in taken:
+            continue
+        info = store.lookup_in(ICD9CM, match.group())
+        if info.status != INVALID:
+            found.append(_Token(match.group(), match.start(), match.end(), info=info))
+    return found
 
 
 def _read_suffix(masked: str, token: _Token) -> None:
@@ -315,14 +348,16 @@ def _reading(token: _Token, masked: str, store: CodeStore, day: date) -> CodeInf
     with `token.candidate` set when a listed code next to it would settle it."""
     raw = compact(token.text)
     window = _window(masked, token.start, token.end)
+    asked = _asked_about(masked, token)
     if len(raw) == 5 and CPT_SHAPE.match(raw):
-        return _cpt_reading(token, raw, window, masked, store, day)
-    info = _coded_reading(token, raw, window, store)
+        return _cpt_reading(token, raw, window, masked, store, day, asked)
+    info = _coded_reading(token, raw, window, store, day, asked)
     if (
         info is not None
         and "." not in token.text
         and (len(raw) == 3 or info.status != BILLABLE)
         and not _CODE_WORDS.search(window)
+        and not asked
     ):
         # An undotted heading needs company (code words or a list): "N95 masks", "X12
         # files", "(S3113)" in a server's error message.
@@ -331,8 +366,10 @@ def _reading(token: _Token, masked: str, store: CodeStore, day: date) -> CodeInf
     return info
 
 
-def _coded_reading(token: _Token, raw: str, window: str, store: CodeStore) -> CodeInfo | None:
-    readings = _readings(token.text, store)
+def _coded_reading(
+    token: _Token, raw: str, window: str, store: CodeStore, day: date, asked: bool
+) -> CodeInfo | None:
+    readings = _readings(token.text, store, day)
     if not readings:
         return None
     if raw.isdigit():  # seven digits: ICD-10-PCS only when real and named as a code
@@ -348,12 +385,21 @@ def _coded_reading(token: _Token, raw: str, window: str, store: CodeStore) -> Co
             return chosen  # "J9999 injection": named as HCPCS, and not a HCPCS code
     if known:
         return _default(known)
-    return _unknown_reading(token, readings, window, store)
+    return _unknown_reading(token, readings, window, store, asked)
 
 
-def _readings(text: str, store: CodeStore) -> list[CodeInfo]:
-    """Each system's verdict on TEXT, for the systems other than CPT whose shape it fits."""
-    return [store.lookup_in(system, text) for system in store.systems_for(text) if system != CPT]
+def _readings(text: str, store: CodeStore, day: date) -> list[CodeInfo]:
+    """Each system's verdict on TEXT on DAY, for the systems other than CPT its shape fits."""
+    return [
+        store.lookup_in(system, text, day) for system in store.systems_for(text) if system != CPT
+    ]
+
+
+def _asked_about(masked: str, token: _Token) -> bool:
+    """A short question about the token itself ("Is W19 OK?", "W19 right?") names a code."""
+    sentence = _window(masked, token.start, token.end, before=30, after=30)
+    after = masked[token.suffix_end or token.end : token.end + 30]
+    return bool(_SHORT_QUESTION.match(after)) and len(sentence.split()) <= 8
 
 
 def _context_system(window: str, systems: set[str]) -> str | None:
@@ -380,15 +426,17 @@ def _unverified(info: CodeInfo, store: CodeStore) -> CodeInfo:
 
 
 def _unknown_reading(
-    token: _Token, readings: list[CodeInfo], window: str, store: CodeStore
+    token: _Token, readings: list[CodeInfo], window: str, store: CodeStore, asked: bool
 ) -> CodeInfo | None:
     """No system knows the token. A dotted ICD-10-CM code under a real category
     ("E11.99") is reported invalid, and so is a code-shaped token in a sentence about
     codes ("is E1199 billable?"); "B12" in "vitamin B12" or "s2048" in a header is not."""
     dotted = "." in token.text
-    context = bool(_CODE_WORDS.search(window))
+    context = asked or bool(_CODE_WORDS.search(window))
     icd = next((info for info in readings if info.system == ICD10CM), None)
     if icd is not None:
+        if icd.valid_from is not None:
+            return icd  # a real code on another date: the date finding says which
         if dotted and not store.has("icd10cm"):
             return _unverified(icd, store)
         real_category = store.lookup_in(ICD10CM, compact(token.text)[:3]).status != INVALID
@@ -405,17 +453,19 @@ def _unknown_reading(
 
 
 def _cpt_reading(
-    token: _Token, raw: str, window: str, masked: str, store: CodeStore, day: date
+    token: _Token, raw: str, window: str, masked: str, store: CodeStore, day: date, asked: bool
 ) -> CodeInfo | None:
-    info = store.lookup_in(CPT, raw)
+    info = store.lookup_in(CPT, raw, day)
     if _known(info) or _in_ncci(store.conn, raw, day):
         return info
     if not token.suffix_mods and _is_quantity(masked, token):
         return None
+    if info.valid_from is not None and info.status != INVALID:
+        return info  # a CPT number the quarterly tables hold on that date
     if info.status == INVALID and not _CPT_WORD.search(window):
         return None  # in no CPT section: only a number, unless the sender calls it CPT
     token.candidate = info
-    return info if token.suffix_mods or _CODE_WORDS.search(window) else None
+    return info if token.suffix_mods or asked or _CODE_WORDS.search(window) else None
 
 
 def _in_ncci(conn: sqlite3.Connection, code: str, day: date) -> bool:

@@ -12,20 +12,24 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 
+from consultant.codes import hcc, msdrg
 from consultant.codes.ncci import (
-    ADDON,
+    ADDON_TABLES,
     MUE,
-    PTP,
+    PTP_TABLES,
     PtpEdit,
     addon_primaries,
     mue_for,
     ptp_edits_between,
+    table_source,
 )
 from consultant.codes.store import SYSTEM_RELEASE, CodeInfo, CodeStore, Note
 from consultant.codes.systems import (
+    BILLABLE,
     CPT,
     DELETED,
     HCPCS,
+    ICD9CM,
     ICD10CM,
     INVALID,
     NEEDS_SEVENTH,
@@ -47,6 +51,10 @@ KINDS = (
     "mue",
     "add_on_code",
     "deleted_code",
+    "date_of_service",
+    "cc_mcc",
+    "hcc",
+    "crosswalk",
     "phi",
     "attachment_unread",  # added by drafting.ticket_draft: a PDF whose text was not read
 )
@@ -123,6 +131,8 @@ def code_findings(
     findings: list[Finding] = []
     for info in codes:
         findings.extend(status_findings(store, info))
+    for info in codes:
+        findings.extend(risk_findings(store, info))
     icd = [info for info in codes if info.system == ICD10CM and info.status != INVALID]
     findings.extend(exclusion_findings(store, icd))
     findings.extend(instruction_findings(store, icd))
@@ -141,10 +151,27 @@ def _release(store: CodeStore, info: CodeInfo) -> str:
 
 
 def status_findings(store: CodeStore, info: CodeInfo) -> list[Finding]:
+    """The code's status finding, after its date_of_service finding when the date of
+    service changes the answer."""
+    dated = (
+        [Finding("date_of_service", [info.code], info.date_note, info.date_source or "")]
+        if info.date_note
+        else []
+    )
+    if info.system == ICD9CM:
+        return dated + _crosswalk_findings(info)
+    return dated + _status_finding(store, info)
+
+
+def _status_finding(store: CodeStore, info: CodeInfo) -> list[Finding]:
     """invalid_code, not_billable, needs_seventh_character or deleted_code for one code."""
     source = _release(store, info)
+    if info.status == INVALID and info.date_note:
+        return []  # not yet a code on the date of service: the date finding says so
     if info.status == INVALID:
         return [Finding("invalid_code", [info.code], _invalid_message(store, info), source)]
+    if info.status == DELETED and info.date_note:
+        return []  # ended before the date of service: the date finding says so
     if info.status == DELETED:
         when = f" as of {info.deleted_on}" if info.deleted_on else ""
         title = f" ({info.title})" if info.title else ""
@@ -167,6 +194,72 @@ def status_findings(store: CodeStore, info: CodeInfo) -> list[Finding]:
     if info.status == NEEDS_SEVENTH:
         return [Finding("needs_seventh_character", [info.code], _seventh_message(info), source)]
     return []
+
+
+def _crosswalk_findings(info: CodeInfo) -> list[Finding]:
+    """An ICD-9-CM code: retired, and what the GEMs map it to."""
+    if info.crosswalk is None:
+        return [
+            Finding(
+                "invalid_code",
+                [info.code],
+                f"{info.code} is not an ICD-9-CM diagnosis code in {info.source or 'the GEMs'}.",
+                info.source or "GEMs (not loaded)",
+            )
+        ]
+    targets = [target["code"] for target in info.crosswalk["targets"]]
+    return [
+        Finding("crosswalk", [info.code, *targets], info.crosswalk["summary"], info.source or "")
+    ]
+
+
+def risk_findings(store: CodeStore, info: CodeInfo) -> list[Finding]:
+    """MS-DRG CC/MCC and CMS-HCC facts of a billable ICD-10-CM code on its date of service."""
+    if info.system != ICD10CM or info.status != BILLABLE or info.on is None:
+        return []
+    day = date.fromisoformat(info.on)
+    findings = []
+    version = msdrg.version_on(store.conn, day) if store.has("msdrg") else None
+    if version is not None:
+        findings.append(
+            Finding(
+                "cc_mcc",
+                [info.code],
+                _severity(info, version),
+                f"MS-DRG {version} CC/MCC list and CC exclusions",
+            )
+        )
+    if store.has("hcc"):
+        if info.hcc:
+            named = "; ".join(
+                f"{m['model']} HCC {m['hcc']}" + (f" ({m['label']})" if m.get("label") else "")
+                for m in info.hcc
+            )
+            message = f"{info.code} maps to {named} for payment year {info.hcc[0]['payment_year']}."
+        else:
+            year = min(hcc.payment_year_for(day), max(hcc.loaded_years(store.conn)))
+            message = f"{info.code} maps to no CMS-HCC or RxHCC category for payment year {year}."
+        findings.append(Finding("hcc", [info.code], message, store.source("hcc") or ""))
+    return findings
+
+
+def _severity(info: CodeInfo, version: str) -> str:
+    level = info.cc_mcc
+    if level is None:
+        return f"{info.code} is neither a CC nor an MCC in MS-DRG {version}."
+    excluded = level["excluded_with"]
+    count = level.get("excluded_count", len(excluded))
+    exclusions = (
+        f" It does not count as a {level['level']} when the principal diagnosis is one of the "
+        f"{count} in its CC exclusion list (for example {', '.join(excluded[:5])})."
+        if count
+        else ""
+    )
+    article = "an" if level["level"] == "MCC" else "a"
+    return (
+        f"As a secondary diagnosis, {info.code} is {article} {level['level']} in MS-DRG "
+        f"{version}, the grouper in force on {info.on}.{exclusions}"
+    )
 
 
 def _invalid_message(store: CodeStore, info: CodeInfo) -> str:
@@ -319,15 +412,17 @@ def ncci_findings(
     if not billing:
         return findings
     conn = store.conn
-    if store.has(PTP):
-        version = store.releases[PTP].version
-        for edit in ptp_edits_between(conn, billing, on):
+    for table, name in PTP_TABLES.items():
+        if not store.has(table):
+            continue
+        cited = table_source(name, table, store.releases[table].version)
+        for edit in ptp_edits_between(conn, billing, on, table):
             findings.append(
                 Finding(
                     "ptp_edit",
                     [edit.column1, edit.column2],
-                    _ptp_message(edit, modifiers, on),
-                    f"NCCI PTP edits {version}, column 1 {edit.column1} / column 2 {edit.column2}",
+                    _ptp_message(edit, modifiers, on, name),
+                    f"{cited}, column 1 {edit.column1} / column 2 {edit.column2}",
                 )
             )
     if store.has(MUE):
@@ -344,11 +439,13 @@ def ncci_findings(
                         f"NCCI MUE {version}, {code}",
                     )
                 )
-    if store.has(ADDON):
-        version = store.releases[ADDON].version
+    reported: set[str] = set()  # one add-on finding per code, from the first table
+    for table, name in ADDON_TABLES.items():
+        if not store.has(table):
+            continue
         for code in billing:
-            addon = addon_primaries(conn, code, on)
-            if addon is None or not addon.primaries:
+            addon = addon_primaries(conn, code, on, table)
+            if code in reported or addon is None or not addon.primaries:
                 continue
             if any(compact(other) in addon.primaries for other in billing):
                 continue
@@ -364,18 +461,18 @@ def ncci_findings(
                     f"{code} is an add-on code (edit type {addon.addon_type}): it is paid only "
                     f"with one of its primary codes ({', '.join(addon.primaries)}), and none of "
                     f"them is in the question.{contractor}",
-                    f"NCCI add-on code edits {version}, {code}",
+                    f"{table_source(name, table, store.releases[table].version)}, {code}",
                 )
             )
+            reported.add(code)
     return findings
 
 
-def _ptp_message(edit: PtpEdit, modifiers: Sequence[str], on: date) -> str:
+def _ptp_message(edit: PtpEdit, modifiers: Sequence[str], on: date, table: str) -> str:
     message = (
-        f"{edit.column1} (column 1) and {edit.column2} (column 2) are an NCCI "
-        f"procedure-to-procedure pair in force on {on.isoformat()} (effective "
-        f"{edit.effective.isoformat()}): {edit.column2} is not paid with {edit.column1} for "
-        "the same patient on the same day."
+        f"{edit.column1} (column 1) and {edit.column2} (column 2) are a pair in the {table}, "
+        f"in force on {on.isoformat()} (effective {edit.effective.isoformat()}): "
+        f"{edit.column2} is not paid with {edit.column1} for the same patient on the same day."
     )
     named = ", ".join(modifiers)
     if edit.modifier_indicator == "0":

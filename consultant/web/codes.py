@@ -27,12 +27,16 @@ from fastapi.responses import HTMLResponse
 
 from consultant.codes.ncci import (
     ADDON,
+    ADDON_TABLES,
+    IOCE,
     MUE,
     PTP,
+    PTP_TABLES,
     addon_primaries,
     addons_with,
     mue_for,
     ptp_edits_of,
+    table_source,
 )
 from consultant.codes.opening import open_store
 from consultant.codes.search import CodeSearch
@@ -43,6 +47,7 @@ from consultant.codes.systems import (
     CPT,
     DELETED,
     HCPCS,
+    ICD9CM,
     ICD10CM,
     ICD10PCS,
     INVALID,
@@ -60,7 +65,7 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 
 # Short names for URLs: /codes/J1100?system=hcpcs.
-SLUGS = {ICD10CM: "icd10cm", ICD10PCS: "icd10pcs", HCPCS: "hcpcs", CPT: "cpt"}
+SLUGS = {ICD10CM: "icd10cm", ICD10PCS: "icd10pcs", HCPCS: "hcpcs", CPT: "cpt", ICD9CM: "icd9cm"}
 STATUS_LABELS = {
     BILLABLE: "billable",
     NOT_BILLABLE: "header",
@@ -276,6 +281,13 @@ def code_facts(store: CodeStore, info: CodeInfo, others: list[CodeInfo], today: 
             for note in (info.notes if info.system != CPT else [])
         ],
         "seventh_characters": dict(info.seventh_characters),
+        "valid_from": info.valid_from,
+        "valid_to": info.valid_to,
+        "date_source": info.date_source,
+        "date_note": info.date_note,
+        "cc_mcc": info.cc_mcc,
+        "hcc": info.hcc,
+        "crosswalk": info.crosswalk,
         "ncci": ncci_facts(store, info.code, today) if info.system in (CPT, HCPCS) else None,
         "other_readings": [summary(other) for other in others],
     }
@@ -288,12 +300,36 @@ def _ncci_source(store: CodeStore, code_set: str, what: str) -> str:
     return f"{what} {store.releases[code_set].version}"
 
 
+def _ptp_facts(store: CodeStore, code: str, table: str, today: date) -> dict[str, Any]:
+    edits = ptp_edits_of(store.conn, code, MAX_PTP + 1, table)
+    return {
+        "source": table_source(PTP_TABLES[table], table, store.releases[table].version),
+        "more": len(edits) > MAX_PTP,
+        "edits": [
+            {
+                "column1": edit.column1,
+                "column2": edit.column2,
+                "modifier_indicator": edit.modifier_indicator,
+                "modifier": MODIFIER_INDICATORS.get(edit.modifier_indicator, "?"),
+                "effective": edit.effective.isoformat(),
+                "deleted": edit.deleted.isoformat() if edit.deleted else None,
+                "prior_1996": edit.prior_1996,
+                "rationale": edit.rationale,
+                "in_force": edit.effective <= today
+                and (edit.deleted is None or today < edit.deleted),
+            }
+            for edit in edits[:MAX_PTP]
+        ],
+    }
+
+
 def ncci_facts(store: CodeStore, code: str, today: date) -> dict[str, Any]:
     """PTP pairs, MUE and add-on edits for CODE; a table not loaded is None, with the
     import command that loads it under `missing`."""
     conn = store.conn
     facts: dict[str, Any] = {
         "ptp": None,
+        "ptp_outpatient": None,
         "mue": None,
         "addon": None,
         "missing": [
@@ -302,27 +338,9 @@ def ncci_facts(store: CodeStore, code: str, today: date) -> dict[str, Any]:
             if not store.has(code_set)
         ],
     }
-    if store.has(PTP):
-        edits = ptp_edits_of(store.conn, code, MAX_PTP + 1)
-        facts["ptp"] = {
-            "source": _ncci_source(store, PTP, "NCCI PTP edits"),
-            "more": len(edits) > MAX_PTP,
-            "edits": [
-                {
-                    "column1": edit.column1,
-                    "column2": edit.column2,
-                    "modifier_indicator": edit.modifier_indicator,
-                    "modifier": MODIFIER_INDICATORS.get(edit.modifier_indicator, "?"),
-                    "effective": edit.effective.isoformat(),
-                    "deleted": edit.deleted.isoformat() if edit.deleted else None,
-                    "prior_1996": edit.prior_1996,
-                    "rationale": edit.rationale,
-                    "in_force": edit.effective <= today
-                    and (edit.deleted is None or today < edit.deleted),
-                }
-                for edit in edits[:MAX_PTP]
-            ],
-        }
+    for key, table in (("ptp", PTP), ("ptp_outpatient", IOCE)):
+        if store.has(table):
+            facts[key] = _ptp_facts(store, code, table, today)
     if store.has(MUE):
         mue = mue_for(conn, code)
         facts["mue"] = {
@@ -331,15 +349,15 @@ def ncci_facts(store: CodeStore, code: str, today: date) -> dict[str, Any]:
             "indicator": mue.indicator if mue else None,
             "rationale": mue.rationale if mue else None,
         }
-    if store.has(ADDON):
-        addon = addon_primaries(conn, code, today)
+    if table := next((t for t in ADDON_TABLES if store.has(t)), None):
+        addon = addon_primaries(conn, code, today, table)
         facts["addon"] = {
-            "source": _ncci_source(store, ADDON, "NCCI add-on code edits"),
+            "source": table_source(ADDON_TABLES[table], table, store.releases[table].version),
             "is_addon": addon is not None,
             "addon_type": addon.addon_type if addon else None,
             "primaries": list(addon.primaries) if addon else [],
             "contractor_defined": addon.contractor_defined if addon else False,
-            "addons": addons_with(store.conn, code, today),
+            "addons": addons_with(store.conn, code, today, table),
         }
     return facts
 
