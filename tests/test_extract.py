@@ -191,6 +191,14 @@ def test_five_digit_number_in_code_context_is_cpt(text: str, store: CodeStore) -
     assert ("27607", "CPT", "unverified") in found(text, store)
 
 
+def test_a_short_question_about_a_real_code_needs_no_code_word(store: CodeStore) -> None:
+    """ "Is 27607 right?", "99213 right?", "Is W19 OK?": the question is about the token,
+    which is a real code; an unknown token asked about ("What about E1199?") is not."""
+    assert codes("Is 27607 right?", store) == ["27607"]
+    assert codes("99213 right?", store) == ["99213"]
+    assert codes("Is W19 OK?", store) == ["W19"]
+
+
 def test_number_the_ncci_tables_know_needs_no_context(store: CodeStore) -> None:
     assert found("Saw her today for 99213 and then 29881.", store) == [
         ("99213", "CPT", "unverified"),
@@ -202,7 +210,6 @@ def test_number_the_ncci_tables_know_needs_no_context(store: CodeStore) -> None:
     "text",
     [
         "We have 27607 patients",
-        "Is 27607 right?",
         "We billed about 25000 last year",
         "We billed 12000 claims",
         "It was 27607 and then 27608 again",

@@ -180,7 +180,7 @@ _CODE_WORDS = re.compile(
     r"\b(?:cpts?|hcpcs|icd|icd-?10(?:-?(?:cm|pcs))?|pcs|codes?|coded|coding|procedures?"
     r"|bill|billed|billing|billable|bundl\w*|unbundl\w*|reported|reporting"
     r"|modifiers?|mods?|ncci|ptp|mue|add-?on|e/?m|dx|diagnos[ie]s|payable|claim lines?"
-    r"|cat(?:egory)? (?:ii|iii|2|3)|j-?codes?)\b",
+    r"|cat(?:egory)? (?:ii|iii|2|3)|j-?codes?|(?:one|same|a single) claim|together)\b",
     re.I,
 )
 _HCPCS_WORDS = re.compile(
@@ -351,7 +351,7 @@ def _reading(token: _Token, masked: str, store: CodeStore, day: date) -> CodeInf
     asked = _asked_about(masked, token)
     if len(raw) == 5 and CPT_SHAPE.match(raw):
         return _cpt_reading(token, raw, window, masked, store, day, asked)
-    info = _coded_reading(token, raw, window, store, day, asked)
+    info = _coded_reading(token, raw, window, store, day)
     if (
         info is not None
         and "." not in token.text
@@ -367,7 +367,7 @@ def _reading(token: _Token, masked: str, store: CodeStore, day: date) -> CodeInf
 
 
 def _coded_reading(
-    token: _Token, raw: str, window: str, store: CodeStore, day: date, asked: bool
+    token: _Token, raw: str, window: str, store: CodeStore, day: date
 ) -> CodeInfo | None:
     readings = _readings(token.text, store, day)
     if not readings:
@@ -385,7 +385,7 @@ def _coded_reading(
             return chosen  # "J9999 injection": named as HCPCS, and not a HCPCS code
     if known:
         return _default(known)
-    return _unknown_reading(token, readings, window, store, asked)
+    return _unknown_reading(token, readings, window, store)
 
 
 def _readings(text: str, store: CodeStore, day: date) -> list[CodeInfo]:
@@ -426,13 +426,13 @@ def _unverified(info: CodeInfo, store: CodeStore) -> CodeInfo:
 
 
 def _unknown_reading(
-    token: _Token, readings: list[CodeInfo], window: str, store: CodeStore, asked: bool
+    token: _Token, readings: list[CodeInfo], window: str, store: CodeStore
 ) -> CodeInfo | None:
     """No system knows the token. A dotted ICD-10-CM code under a real category
     ("E11.99") is reported invalid, and so is a code-shaped token in a sentence about
     codes ("is E1199 billable?"); "B12" in "vitamin B12" or "s2048" in a header is not."""
     dotted = "." in token.text
-    context = asked or bool(_CODE_WORDS.search(window))
+    context = bool(_CODE_WORDS.search(window))
     icd = next((info for info in readings if info.system == ICD10CM), None)
     if icd is not None:
         if icd.valid_from is not None:
@@ -460,8 +460,6 @@ def _cpt_reading(
         return info
     if not token.suffix_mods and _is_quantity(masked, token):
         return None
-    if info.valid_from is not None and info.status != INVALID:
-        return info  # a CPT number the quarterly tables hold on that date
     if info.status == INVALID and not _CPT_WORD.search(window):
         return None  # in no CPT section: only a number, unless the sender calls it CPT
     token.candidate = info
