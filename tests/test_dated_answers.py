@@ -293,3 +293,22 @@ def _text_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
         for column in conn.execute(f'PRAGMA table_info("{table}")')
         if column[2].upper() == "TEXT"
     ]
+
+
+def test_fy2026_codes_with_a_letter_second_are_read(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    assert store.lookup("QA0.0101").status == "billable"
+    result = ask(store, templates, "Is QA0.0101 billable?")
+    assert code(result, "QA0.0101")["valid_from"] == "2025-10-01"
+
+
+def test_a_crosswalk_says_which_targets_are_no_longer_billable(store: CodeStore) -> None:
+    walk = store.lookup("250.00").crosswalk
+    assert walk["targets"][0]["status"] == "billable"
+    stale = [
+        info.crosswalk
+        for info in (store.lookup(c) for c in ("365.11", "722.10", "724.02"))
+        if info.crosswalk and any(t["status"] != "billable" for t in info.crosswalk["targets"])
+    ]
+    assert stale and all("Not billable in ICD-10-CM FY2026" in w["summary"] for w in stale)

@@ -239,6 +239,8 @@ def test_a_diagnosis_page_shows_cc_mcc_hcc_and_a_crosswalk(app: FastAPI) -> None
     assert "CMS-HCC V28 HCC 38" in shown
     severity = text_of(section(client.get("/codes/J96.01").text, "Dates, severity"))
     assert "MCC as a secondary diagnosis" in severity
+    history = text_of(section(client.get("/codes/Z16.10").text, "Dates, severity"))
+    assert "v40 CC" in history and "v41 neither" in history
     icd9 = client.get("/codes/250.00")
     assert icd9.status_code == 200 and "maps approximately to E11.9" in text_of(icd9.text)
 

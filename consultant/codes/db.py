@@ -148,6 +148,8 @@ CREATE TABLE IF NOT EXISTS drg_cc (
     code       TEXT NOT NULL,           -- ICD-10-CM, normalized
     level      TEXT NOT NULL,           -- 'CC' or 'MCC'
     collection TEXT,                    -- key into drg_cc_exclusions
+    hac        TEXT,                    -- HAC category '01'-'14'; NULL: none (or none given)
+    mcc_if_alive INTEGER NOT NULL DEFAULT 0, -- 1: an MCC only if discharged alive
     PRIMARY KEY (version, code)
 ) WITHOUT ROWID;
 -- Principal diagnoses with which a CC/MCC of the collection does not count.
@@ -239,10 +241,12 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 def _add_columns(conn: sqlite3.Connection) -> None:
     """Bring a code database made by an older release up to SCHEMA's columns, so the
     indexes SCHEMA creates on them can be made; new tables come from SCHEMA itself."""
-    for table, column, definition in _ADDED_COLUMNS:
+    for table, column, definition, reload in _ADDED_COLUMNS:
         present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if present and column not in present:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            if reload is not None:  # its rows lack the new facts: the next import reloads
+                conn.execute("DELETE FROM releases WHERE code_set = ?", (reload,))
 
 
 def sha256_file(path: Path) -> str:
@@ -288,10 +292,14 @@ _SHARED_TABLES = {
     "ncci-addon": ("addon_edits",),
     "ioce": ("ptp_edits", "addon_edits", "code_validity"),
 }
-# Columns added since a table was first created: (table, column, definition).
+# Columns added since a table was first created: (table, column, definition, the code
+# set whose release is forgotten so that the next import fills the column, or None when
+# the default is right for the rows already there).
 _ADDED_COLUMNS = (
-    ("ptp_edits", "code_set", "TEXT NOT NULL DEFAULT 'ncci-ptp'"),
-    ("addon_edits", "code_set", "TEXT NOT NULL DEFAULT 'ncci-addon'"),
+    ("ptp_edits", "code_set", "TEXT NOT NULL DEFAULT 'ncci-ptp'", None),
+    ("addon_edits", "code_set", "TEXT NOT NULL DEFAULT 'ncci-addon'", None),
+    ("drg_cc", "hac", "TEXT", "msdrg"),
+    ("drg_cc", "mcc_if_alive", "INTEGER NOT NULL DEFAULT 0", "msdrg"),
 )
 
 

@@ -4,8 +4,10 @@ Whether a secondary diagnosis is a CC or an MCC, and whether the principal diagn
 cancels it (a CC exclusion), decides an inpatient stay's DRG; coders ask it of one
 discharge date, so every version is loaded with the dates it grouped discharges.
 drgpy carries each version's CMS Appendix C as xz-compressed JSON (`ccmap`: code ->
-level and PDX collection; `exmap`: collection -> principal diagnoses); we read those
-files rather than parse CMS's text again.
+level, PDX collection, HAC category and the Part 2 "MCC only if discharged alive" flag;
+`exmap`: collection -> principal diagnoses); we read those files rather than parse CMS's
+text again. drgpy gives HAC categories only where its Appendix C has the HAC column
+(drgpy 0.2.1: v43.1 only); in older versions every `hac` is null, which says nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ EXCLUDED_SHOWN = 20  # principal diagnoses listed per CC/MCC; the count says how
 _FILE = re.compile(r"v(\d+)(?:\.(\d+))?\.json\.xz")
 _SCHEMA_VERSION = 1  # drgpy's runtime data schema this reader understands
 _LEVELS = frozenset({"CC", "MCC"})
+_HAC = re.compile(r"\d{2}")  # CMS's HAC category number, '01'-'14'
 _BATCH = 20_000
 
 
@@ -94,6 +97,9 @@ def _read(path: Path) -> dict:
     for code, entry in ccmap.items():
         if not isinstance(entry, dict) or entry.get("level") not in _LEVELS:
             raise ImportFormatError(f"{path.name}: {code} has no CC/MCC level")
+        hac = entry.get("hac")
+        if hac is not None and not (isinstance(hac, str) and _HAC.fullmatch(hac)):
+            raise ImportFormatError(f"{path.name}: {code} has HAC category {hac!r}")
     return payload
 
 
@@ -134,8 +140,17 @@ def load(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
     written = len(names)
     for name, entry in zip(names, files, strict=True):
         payload = _read(entry)
+        # `hac`: the HAC category, dropped by drgpy's grouper unless present on admission;
+        # `aowa`: Appendix C Part 2, an MCC only for patients discharged alive.
         cc_rows = [
-            (name, dotted(code), info["level"], info.get("pdx"))
+            (
+                name,
+                dotted(code),
+                info["level"],
+                info.get("pdx"),
+                info.get("hac"),
+                int(bool(info.get("aowa"))),
+            )
             for code, info in payload["ccmap"].items()
         ]
         exclusion_rows = [
@@ -144,7 +159,11 @@ def load(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
             for principal in principals
         ]
         for sql, rows in (
-            ("INSERT INTO drg_cc (version, code, level, collection) VALUES (?, ?, ?, ?)", cc_rows),
+            (
+                "INSERT INTO drg_cc (version, code, level, collection, hac, mcc_if_alive)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                cc_rows,
+            ),
             (
                 "INSERT INTO drg_cc_exclusions (version, collection, principal) VALUES (?, ?, ?)",
                 exclusion_rows,
@@ -172,6 +191,8 @@ class CcMcc:
     excluded_with: list[str]  # the first EXCLUDED_SHOWN principal dx that cancel it, sorted
     excluded_count: int  # all principal dx that cancel it
     excluded_by_principal: bool | None  # does the given principal cancel it; None: none given
+    hac: str | None  # HAC category ('04'): not a CC/MCC unless present on admission
+    mcc_if_alive: bool  # an MCC only when the patient is discharged alive
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,11 +218,12 @@ def cc_mcc(
         return None
     code = normalize_icd10cm(code)
     row = conn.execute(
-        "SELECT level, collection FROM drg_cc WHERE version = ? AND code = ?", (version, code)
+        "SELECT level, collection, hac, mcc_if_alive FROM drg_cc WHERE version = ? AND code = ?",
+        (version, code),
     ).fetchone()
     if row is None:
         return None
-    level, collection = row[0], row[1]
+    level, collection, hac, mcc_if_alive = row[0], row[1], row[2], bool(row[3])
     shown = [
         r[0]
         for r in conn.execute(
@@ -224,7 +246,7 @@ def cc_mcc(
             ).fetchone()
             is not None
         )
-    return CcMcc(code, level, version, shown, count, excluded_by)
+    return CcMcc(code, level, version, shown, count, excluded_by, hac, mcc_if_alive)
 
 
 def levels_by_version(conn: sqlite3.Connection, code: str) -> list[tuple[str, str | None]]:

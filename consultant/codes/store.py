@@ -23,6 +23,7 @@ from consultant.codes.systems import (
     HCPCS_SHAPE,
     ICD9CM,
     ICD10CM,
+    ICD10CM_LETTERED,
     ICD10CM_SHAPE,
     ICD10PCS,
     ICD10PCS_SHAPE,
@@ -199,7 +200,9 @@ class CodeStore:
         raw = compact(text)
         dot = text.find(".")
         shapes: list[str] = []
-        if ICD10CM_SHAPE.match(raw) and dot in (-1, 3):
+        if (ICD10CM_SHAPE.match(raw) and dot in (-1, 3)) or (
+            ICD10CM_LETTERED.match(raw) and dot == 3
+        ):
             shapes.append(ICD10CM)
         if HCPCS_SHAPE.match(raw) and dot == -1:
             shapes.append(HCPCS)
@@ -294,6 +297,18 @@ class CodeStore:
             return CodeInfo(
                 code=code, system=ICD9CM, status=INVALID, title=None, source=self.source("gems")
             )
+        crosswalk = walk.to_dict()
+        summary = gems.describe(walk)
+        for target in crosswalk["targets"]:
+            # the GEMs predate FY2017: say which targets a claim can no longer carry
+            target["status"] = self._release_info(ICD10CM, target["code"]).status
+        stale = [t["code"] for t in crosswalk["targets"] if t["status"] != BILLABLE]
+        if stale:
+            source = self.source("icd10cm") or "the current ICD-10-CM"
+            summary += (
+                f" Not billable in {source}: {', '.join(dict.fromkeys(stale))}; use a "
+                "complete code below or in place of each."
+            )
         return CodeInfo(
             code=code,
             system=ICD9CM,
@@ -301,7 +316,7 @@ class CodeStore:
             title=walk.title,
             deleted_on=ICD9_RETIRED,
             source=walk.source,
-            crosswalk={**walk.to_dict(), "summary": gems.describe(walk)},
+            crosswalk={**crosswalk, "summary": summary},
         )
 
     def _release_info(self, system: str, code: str) -> CodeInfo:

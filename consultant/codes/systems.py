@@ -43,6 +43,9 @@ UNVERIFIED = "unverified"
 STATUSES = (BILLABLE, NOT_BILLABLE, NEEDS_SEVENTH, INVALID, DELETED, UNVERIFIED)
 
 ICD10CM_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:[0-9A-Z]{1,4})?$")
+# FY2026 opened categories with a letter second (QA0.0101): recognized only when dotted,
+# since undotted they read like any word with a digit.
+ICD10CM_LETTERED = re.compile(r"^[A-Z]{2}[0-9](?:[0-9A-Z]{1,4})?$")
 ICD10PCS_SHAPE = re.compile(r"^[0-9B-DF-HX][0-9A-HJ-NP-Z]{6}$")
 HCPCS_SHAPE = re.compile(r"^[A-CEGHJ-MP-V][0-9]{4}$")
 CPT_SHAPE = re.compile(r"^(?:[0-9]{5}|[0-9]{4}[FTU])$")

@@ -207,6 +207,7 @@ _QUANTITY_BEFORE = re.compile(
 )
 _BOUNDARY = re.compile(r"[?!;]|\.(?=\s|$)|\n[ \t]*\n")
 _ICD9_TOKEN = re.compile(r"(?<![\w.$€£/-])(?:\d{3}|[Vv]\d{2}|[Ee]\d{3})\.\d{1,2}(?![\w./-])")
+_LETTERED_TOKEN = re.compile(r"(?<![\w.])[A-Za-z]{2}\d\.[A-Za-z0-9]{1,4}(?![\w.])")
 _ICD9_WORDS = re.compile(
     r"\bicd[- ]?9|\bcross[- ]?walk|\bgems?\b|\bconver(?:t|sion)|\bold codes?\b"
     r"|\bmap(?:s|ped|ping)?\b|\bequivalent",
@@ -285,7 +286,8 @@ def extract(text: str, store: CodeStore, on: date | None = None) -> Extraction:
         _read_suffix(masked, token)
         token.info = _reading(token, masked, store, day)
     _accept_neighbours(tokens, masked)
-    tokens = sorted(tokens + _icd9_tokens(text, tokens, store), key=lambda t: t.start)
+    extra = _icd9_tokens(text, tokens, store) + _lettered_tokens(masked, store, day)
+    tokens = sorted(tokens + extra, key=lambda t: t.start)
     codes: list[CodeMention] = []
     seen: set[tuple[str, str]] = set()
     for token in tokens:
@@ -309,6 +311,17 @@ def _icd9_tokens(text: str, tokens: list[_Token], store: CodeStore) -> list[_Tok
         if (match.start(), match.end()) in taken:
             continue
         info = store.lookup_in(ICD9CM, match.group())
+        if info.status != INVALID:
+            found.append(_Token(match.group(), match.start(), match.end(), info=info))
+    return found
+
+
+def _lettered_tokens(masked: str, store: CodeStore, day: date) -> list[_Token]:
+    """Dotted ICD-10-CM codes with a letter second ('QA0.0101', FY2026), which the code
+    tokens do not cover: counted only when the code set has them."""
+    found = []
+    for match in _LETTERED_TOKEN.finditer(masked):
+        info = store.lookup_in(ICD10CM, match.group(), day)
         if info.status != INVALID:
             found.append(_Token(match.group(), match.start(), match.end(), info=info))
     return found

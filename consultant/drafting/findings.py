@@ -23,6 +23,7 @@ from consultant.codes.ncci import (
     ptp_edits_between,
     table_source,
 )
+from consultant.codes.status import release_status
 from consultant.codes.store import SYSTEM_RELEASE, CodeInfo, CodeStore, Note
 from consultant.codes.systems import (
     BILLABLE,
@@ -37,6 +38,7 @@ from consultant.codes.systems import (
     compact,
     normalize,
 )
+from consultant.codes.validity import DATED_SET, DATED_SYSTEMS
 
 KINDS = (
     "invalid_code",
@@ -249,13 +251,21 @@ def _severity(info: CodeInfo, version: str) -> str:
         return f"{info.code} is neither a CC nor an MCC in MS-DRG {version}."
     excluded = level["excluded_with"]
     count = level.get("excluded_count", len(excluded))
+    article = "an" if level["level"] == "MCC" else "a"
     exclusions = (
-        f" It does not count as a {level['level']} when the principal diagnosis is one of the "
-        f"{count} in its CC exclusion list (for example {', '.join(excluded[:5])})."
+        f" It does not count as {article} {level['level']} when the principal diagnosis is one "
+        f"of the {count} in its CC exclusion list (for example {', '.join(excluded[:5])})."
         if count
         else ""
     )
-    article = "an" if level["level"] == "MCC" else "a"
+    if level.get("hac"):
+        exclusions += (
+            f" It is on the hospital-acquired condition list (HAC category {level['hac']}): if "
+            "it was not present on admission (POA indicator N or U), it does not count as "
+            f"{article} {level['level']}."
+        )
+    if level.get("mcc_if_alive"):
+        exclusions += " It counts as an MCC only when the patient is discharged alive."
     return (
         f"As a secondary diagnosis, {info.code} is {article} {level['level']} in MS-DRG "
         f"{version}, the grouper in force on {info.on}.{exclusions}"
@@ -264,6 +274,12 @@ def _severity(info: CodeInfo, version: str) -> str:
 
 def _invalid_message(store: CodeStore, info: CodeInfo) -> str:
     if info.system == CPT and not store.has("cpt"):
+        if info.section and info.date_source:
+            return (
+                f"{info.code} falls in the CPT range for {info.section}, but no quarter of "
+                f"{info.date_source} holds it, so it has not been a CPT code since "
+                f"{store.dated_from}.{_newer_release(store, info)}"
+            )
         return f"{info.code} is not in any CPT code range, so it is not a CPT code."
     message = f"{info.code} is not a code in {_release(store, info)}."
     if info.system == ICD10CM:
@@ -277,7 +293,23 @@ def _invalid_message(store: CodeStore, info: CodeInfo) -> str:
                     f"{kind}."
                 )
                 break
-    return message
+    return message + _newer_release(store, info)
+
+
+def _newer_release(store: CodeStore, info: CodeInfo) -> str:
+    """A code missing from a release older than its period may be in the current one."""
+    sets = [SYSTEM_RELEASE[info.system]]
+    if info.system in DATED_SYSTEMS and store.has(DATED_SET):
+        sets.append(DATED_SET)
+    loaded = [store.releases[code_set] for code_set in sets if code_set in store.releases]
+    if not loaded or any(release_status(r, date.today()).current for r in loaded):
+        return ""
+    newest = max(loaded, key=lambda release: release.effective or "")
+    return (
+        f" Our newest release, {store.source(newest.code_set)}, is older than the current "
+        "one, so a code added since then would not be in it: check the current file before "
+        "treating it as invalid."
+    )
 
 
 def _seventh_message(info: CodeInfo) -> str:

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from consultant.codes import msdrg
 from consultant.codes.ncci import (
     ADDON,
     ADDON_TABLES,
@@ -286,11 +287,22 @@ def code_facts(store: CodeStore, info: CodeInfo, others: list[CodeInfo], today: 
         "date_source": info.date_source,
         "date_note": info.date_note,
         "cc_mcc": info.cc_mcc,
+        "cc_mcc_history": _severity_history(store, info),
         "hcc": info.hcc,
         "crosswalk": info.crosswalk,
         "ncci": ncci_facts(store, info.code, today) if info.system in (CPT, HCPCS) else None,
         "other_readings": [summary(other) for other in others],
     }
+
+
+def _severity_history(store: CodeStore, info: CodeInfo) -> list[dict[str, str | None]]:
+    """The code's MS-DRG level in each loaded version, for a page that shows when it changed."""
+    if info.system != ICD10CM or not store.has(msdrg.CODE_SET):
+        return []
+    levels = msdrg.levels_by_version(store.conn, info.code)
+    if not any(level for _, level in levels):
+        return []
+    return [{"version": version, "level": level} for version, level in levels]
 
 
 # --- NCCI ------------------------------------------------------------------------------
