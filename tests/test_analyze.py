@@ -52,7 +52,8 @@ def example(store: CodeStore, templates: jinja2.Environment) -> dict:
 def test_json_object_has_exactly_the_documented_shape(example: dict) -> None:
     assert json.loads(json.dumps(example)) == example
     assert list(example) == [
-        *("date_of_service", "codes", "modifiers", "findings", "suggestions", "automated"),
+        *("date_of_service", "answers", "codes", "modifiers", "findings", "suggestions"),
+        "automated",
         "draft",
     ]
     for code in example["codes"]:

@@ -98,7 +98,8 @@ def test_status_lists_releases_and_warns(run) -> None:
 def test_analyze_json_shape(run) -> None:
     data = json.loads(run("analyze", str(EXAMPLE), "--json").output)
     assert set(data) == {
-        *("date_of_service", "codes", "modifiers", "findings", "suggestions", "automated"),
+        *("date_of_service", "answers", "codes", "modifiers", "findings", "suggestions"),
+        "automated",
         "draft",
     }
     for code in data["codes"]:

@@ -456,6 +456,13 @@ def test_screenshots(tmp_path: Path, code_db: Path, new_context: NewContext) -> 
         page.screenshot(path=tmp_path / "queue.png")
         page.goto(f"{site.url}/tickets/{shown}")
         expect(page.locator("table.codes")).to_contain_text("E11.65")
+        # The direct answers come first in the analysis, labelled in plain words.
+        answers = page.locator("ol.answers li")
+        expect(answers.first).to_contain_text("Is the code valid and billable?")
+        expect(answers.first).to_contain_text(
+            "E11.65 (Type 2 diabetes mellitus with hyperglycemia)"
+        )
+        expect(page.locator("ul.findings")).to_contain_text("Use additional code")
         expect(page.locator("#preview-subject")).to_contain_text(shown)
         # The analysis, the editor and the preview do not fit 900 pixels: the window is
         # made tall enough to show the ticket down to the preview's end (a full-page

@@ -14,6 +14,7 @@ import jinja2
 
 from consultant.codes.search import SearchHit
 from consultant.codes.store import CodeInfo
+from consultant.drafting.answers import Answer
 from consultant.drafting.extract import ModifierMention
 from consultant.drafting.findings import Finding
 
@@ -23,6 +24,7 @@ TEMPLATE = "draft/reply.txt.j2"
 def render_draft(
     templates: jinja2.Environment,
     *,
+    answers: Sequence[Answer] = (),
     codes: Sequence[CodeInfo],
     modifiers: Sequence[ModifierMention],
     findings: Sequence[Finding],
@@ -34,6 +36,8 @@ def render_draft(
     """The reply text; the `phi` finding becomes the closing reminder."""
     phi = next((f.message for f in findings if f.kind == "phi"), None)
     context = {
+        # the answers without the customer's sentence: nothing of theirs reaches the draft
+        "answers": [{"kind": a.kind, "answer": a.answer} for a in answers],
         "codes": [
             {
                 "code": info.code,

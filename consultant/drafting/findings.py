@@ -61,6 +61,28 @@ KINDS = (
     "attachment_unread",  # added by drafting.ticket_draft: a PDF whose text was not read
 )
 
+# What a reviewer reads for each kind (the JSON keeps the kind itself).
+LABELS = {
+    "invalid_code": "Not a valid code",
+    "not_billable": "Heading, not billable",
+    "needs_seventh_character": "Needs a 7th character",
+    "excludes1": "Excludes1: not coded together",
+    "excludes2": "Excludes2: may be coded together",
+    "use_additional_code": "Use additional code",
+    "code_first": "Code first",
+    "code_also": "Code also",
+    "ptp_edit": "NCCI pair (bundling)",
+    "mue": "Unit limit (MUE)",
+    "add_on_code": "Add-on code",
+    "deleted_code": "Deleted code",
+    "date_of_service": "Date of service",
+    "cc_mcc": "MS-DRG CC/MCC",
+    "hcc": "Risk adjustment (HCC)",
+    "crosswalk": "ICD-9 crosswalk",
+    "phi": "Patient identifiers",
+    "attachment_unread": "Attachment not read",
+}
+
 # Modifiers the NCCI Policy Manual (Chapter I) lists as able to bypass a PTP edit whose
 # modifier indicator is 1, when the documentation supports a distinct service.
 NCCI_ANATOMIC_MODIFIERS = frozenset(

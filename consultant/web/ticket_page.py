@@ -28,6 +28,8 @@ from consultant.database.engine import read_transaction, write_if_free
 from consultant.database.types import utcnow
 from consultant.delivery.compose import Composer
 from consultant.delivery.outbox import compose_reply
+from consultant.drafting.answers import LABELS as ANSWER_LABELS
+from consultant.drafting.findings import LABELS as FINDING_LABELS
 from consultant.tickets.actions import (
     StaleTicket,
     TicketActionError,
@@ -163,6 +165,8 @@ def _page(
         others=others_viewing(engine, ticket_id, viewer.user.email),
         error=error,
         done=request.query_params.get("done", ""),
+        finding_labels=FINDING_LABELS,
+        answer_labels=ANSWER_LABELS,
     )
 
 

@@ -1,0 +1,118 @@
+"""The direct answer to each question a message asks, on the real code sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from consultant.codes.search import CodeSearch
+from consultant.codes.store import CodeStore
+from consultant.drafting.analyze import analyze
+from consultant.drafting.answers import KINDS, kind_of, questions
+from consultant.templating import template_environment
+
+
+@pytest.fixture(scope="module")
+def store(code_db: Path) -> CodeStore:
+    return CodeStore.open(code_db)
+
+
+@pytest.fixture(scope="module")
+def templates() -> jinja2.Environment:
+    return template_environment(None)
+
+
+def ask(store: CodeStore, templates: jinja2.Environment, body: str) -> dict:
+    raw = f"Subject: coding question\n\n{body}\n".encode()
+    return analyze(raw, store, CodeSearch(store), templates=templates).to_dict()
+
+
+def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
+    text = "Hi, quick one. Is N18.3 billable? Also, can 29881 and 29877 go together?\nThanks"
+    assert [text[a:b].strip() for a, b in questions(text)] == [
+        "Is N18.3 billable?",
+        "Also, can 29881 and 29877 go together?",
+    ]
+    plea = "Please advise on E11.9 for this visit"
+    assert questions(plea) == [(0, len(plea))]
+    statement = "We billed E11.9 last week. The payer denied it."
+    assert questions(statement) == [(0, len(statement))]  # no question: the whole text
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Is E11.6 billable?", "validity"),
+        ("Is W19 still valid in 2026?", "validity"),
+        ("Can 29881 and 29877 go on one claim?", "billed_together"),
+        ("Do I need modifier 25 on 99214 with 20610?", "modifier"),
+        ("What's the code for a stage 3 sacral pressure ulcer?", "code_for"),
+        ("dx code for a screening colonoscopy?", "code_for"),
+        ("Which goes first, E11.22 or N18.31?", "sequencing"),
+        ("What 7th character for a healing fracture follow-up?", "seventh_character"),
+        ("Is E87.1 a CC or MCC?", "cc_mcc_hcc"),
+        ("Does E11.9 map to an HCC in V28?", "cc_mcc_hcc"),
+        ("What is ICD-9 250.00 in ICD-10?", "crosswalk"),
+        ("Will Medicare cover 97110 for this patient?", "coverage"),
+    ],
+)
+def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:
+    assert kind in KINDS
+    assert kind_of(question) == kind
+
+
+def test_a_heading_gets_no_first_with_the_codes_to_use(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    [answer] = ask(store, templates, "Is N18.3 billable?")["answers"]
+    assert answer["kind"] == "validity" and answer["confidence"] == "high"
+    assert answer["answer"].startswith("No: N18.3")
+    assert "N18.30, N18.31, N18.32" in answer["answer"]
+
+
+def test_two_questions_get_two_answers_in_order(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(store, templates, "Can 29881 and 29877 go on one claim? Will Medicare cover it?")
+    together, coverage = result["answers"]
+    assert together["kind"] == "billed_together" and together["codes"] == ["29881", "29877"]
+    assert together["answer"].startswith("No: 29877 is bundled into 29881")
+    assert "NCCI hospital outpatient PTP edits" in together["answer"]
+    assert coverage["kind"] == "coverage" and "check with the payer" in coverage["answer"]
+
+
+def test_the_date_of_service_is_in_the_answer(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    [answer] = ask(store, templates, "Is Z91.011 billable? DOS 06/15/2025")["answers"]
+    assert answer["answer"].startswith("Yes for the date of service 2025-06-15: Z91.011")
+
+
+def test_what_is_the_code_for_offers_the_best_match(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(store, templates, "What's the code for a stage 3 sacral pressure ulcer?")
+    [answer] = result["answers"]
+    assert answer["kind"] == "code_for"
+    assert "L89.153 (Pressure ulcer of sacral region, stage 3)" in answer["answer"]
+
+
+def test_the_draft_says_the_answers_first_and_never_quotes_the_question(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    body = "Our made-up patient Zed Quorra: can 29881 and 29877 go on one claim?"
+    draft = ask(store, templates, body)["draft"]
+    assert draft.index("Your question") < draft.index("Codes in your question")
+    assert "No: 29877 is bundled into 29881" in " ".join(draft.split())
+    assert "Zed Quorra" not in draft and "can 29881 and 29877 go on one claim" not in draft
+
+
+def test_no_suggestion_from_a_signature_or_a_weak_match(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    signed = ask(store, templates, "Is E11.9 ok?\n\nThanks,\nJane Doe, CCS, CPC")
+    assert signed["suggestions"] == []
+    clear = ask(store, templates, "pt with essential hypertension, what code?")
+    assert [s["code"] for s in clear["suggestions"]] == ["I10"]  # the tail behind it dropped
