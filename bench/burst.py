@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +184,9 @@ def burst(
     return figures
 
 
+_DRAIN_GRACE = 10.0  # seconds the queue file gets to empty once every answer is out
+
+
 def _check(config: Config, deliveries: list[Delivery], figures: Figures) -> None:
     """What the hardening issue asks of a burst, as problems found."""
     by_ticket: dict[int | None, dict[str, Delivery]] = {}
@@ -200,9 +203,16 @@ def _check(config: Config, deliveries: list[Delivery], figures: Figures) -> None
         elif not ack.sent_at < reply.sent_at:
             figures.problems.append(f"ticket {ticket_id} was answered before it was acknowledged")
     queue_file = Path(config.queue.broker_url.removeprefix("sqlite:///"))
-    with sqlite3.connect(queue_file) as queue:
-        (left,) = queue.execute("SELECT count(*) FROM queued_messages").fetchone()
-    # The sweep may have just asked for a look; anything more is work kept in the file.
+    # The sweep may have just asked for a look, and the wake-ups of the last answers may
+    # still be on their way to an idle worker: the file must drain within a few seconds;
+    # anything left after that is work kept in the file.
+    deadline = time.monotonic() + _DRAIN_GRACE
+    while True:
+        with closing(sqlite3.connect(queue_file)) as queue:
+            (left,) = queue.execute("SELECT count(*) FROM queued_messages").fetchone()
+        if left <= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
     if left > 2:
         figures.problems.append(f"{left} messages left in {queue_file}")
 

@@ -1,22 +1,30 @@
-"""Code search quality and speed on the phrase sets in tests/data/search_eval_*.tsv.
+"""Code search quality and speed on the phrase sets in tests/data/, and the noise of the
+suggestions drafts make for the labelled emails in tests/data/labelled_emails/.
 
 Run: python bench/search_eval.py [--db codes.sqlite] [--data ../shared/data] [--failures]
-Prints, per set: top-1 and top-5 accuracy, p50/p99 ms per query, and the same accuracy of a
-plain FTS5 BM25 search over ICD-10-CM titles and inclusion terms (the baseline to beat);
-then the peak RSS of this process. Without --db the database is built in a temp dir from
-the bundled tabular and every official file under --data. --failures lists the dev set's
-misses (never the holdout's: tuning must not see those).
+
+Phrase sets are `phrase<TAB>expected code[<TAB>area]` lines: the development set is every
+tests/data/search_eval_dev*.tsv, the holdout tests/data/search_eval_holdout.tsv (written
+blind by someone else; never tune on its items). Every search is blind, as a draft's is:
+no system is given, the phrase's own words ("dx code", "J code") are all it has. Prints,
+per set: first-place and top-five accuracy with p50/p99 ms per query, then the same by
+code system and by area. For the emails, each is analyzed exactly as `consultant analyze`
+does and judged against its labels: the noise rate is the share of drafts suggesting any
+code outside the email's acceptable ones; facts are the expected answers (kind and codes)
+that the draft's answers or suggestions hold. --failures lists the development set's
+misses and the emails' noise (never the holdout's misses).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
-import re
 import resource
-import sqlite3
 import tempfile
 import time
+import tomllib
+from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 from consultant.codes import db
@@ -24,23 +32,30 @@ from consultant.codes.importers import find_official_files, with_bundled
 from consultant.codes.importing import run_import
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
-from consultant.codes.systems import ICD10CM
+from consultant.codes.systems import HCPCS, HCPCS_SHAPE, ICD10CM, ICD10PCS, ICD10PCS_SHAPE
+from consultant.drafting.analyze import analyze
+from consultant.templating import template_environment
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = {
-    "dev": ROOT / "tests" / "data" / "search_eval_dev.tsv",
-    "holdout": ROOT / "tests" / "data" / "search_eval_holdout.tsv",
-}
+DATA = ROOT / "tests" / "data"
+EMAILS = DATA / "labelled_emails"
 
 
-def read_set(path: Path) -> list[tuple[str, str]]:
-    """(phrase, expected code) pairs; lines starting with # are comments."""
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            phrase, code = line.split("\t")
-            pairs.append((phrase, code.strip()))
-    return pairs
+def read_set(*paths: Path) -> list[tuple[str, str, str]]:
+    """(phrase, expected code, area) triples; lines starting with # are comments."""
+    triples = []
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                phrase, code, *area = line.split("\t")
+                triples.append((phrase, code.strip(), area[0].strip() if area else "condition"))
+    return triples
+
+
+def system_of(code: str) -> str:
+    if HCPCS_SHAPE.fullmatch(code):
+        return HCPCS
+    return ICD10PCS if ICD10PCS_SHAPE.fullmatch(code) else ICD10CM
 
 
 def build(database: Path, data: Path) -> None:
@@ -52,65 +67,87 @@ def build(database: Path, data: Path) -> None:
     conn.close()
 
 
-BASELINE_FTS = """
-CREATE VIRTUAL TABLE IF NOT EXISTS baseline_fts USING fts5(
-    text, content='search_terms', content_rowid='id',
-    tokenize='porter unicode61 remove_diacritics 2'
-)
-"""
-
-
-def baseline(conn: sqlite3.Connection, phrase: str, limit: int = 5) -> list[str]:
-    """Plain FTS5 BM25 over ICD-10-CM titles and inclusion terms: any word may match."""
-    words = re.findall(r"[a-z0-9]+", phrase.lower())
-    if not words:
-        return []
-    match = " OR ".join(f'"{w}"' for w in words)
-    rows = conn.execute(
-        "SELECT t.code FROM baseline_fts JOIN search_terms t ON t.id = baseline_fts.rowid"
-        " WHERE baseline_fts MATCH ? AND t.system = ? AND t.source IN"
-        " ('title', 'inclusion', 'includes') ORDER BY rank LIMIT 60",
-        (match, ICD10CM),
-    ).fetchall()
-    codes: list[str] = []
-    for (code,) in rows:
-        if code not in codes:
-            codes.append(code)
-    return codes[:limit]
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def evaluate(search: CodeSearch, name: str, pairs: list[tuple[str, str]], failures: bool) -> None:
-    top1 = top5 = base1 = base5 = 0
-    times: list[float] = []
+def _line(label: str, results: list[tuple[bool, bool, float]]) -> str:
+    n = len(results)
+    first = sum(r[0] for r in results) / n
+    five = sum(r[1] for r in results) / n
+    times = [r[2] for r in results]
+    return (
+        f"  {label:<16} n={n:<5} first {first:6.1%}  top-5 {five:6.1%}  "
+        f"p50 {percentile(times, 0.5):6.2f} ms  p99 {percentile(times, 0.99):6.2f} ms"
+    )
+
+
+def evaluate(
+    search: CodeSearch, name: str, triples: list[tuple[str, str, str]], failures: bool
+) -> None:
+    results: list[tuple[bool, bool, float]] = []
+    by_system: dict[str, list] = defaultdict(list)
+    by_area: dict[str, list] = defaultdict(list)
     misses = []
-    for phrase, expected in pairs:
+    for phrase, expected, area in triples:
         start = time.perf_counter()
         hits = search.search(phrase, limit=5)
-        times.append((time.perf_counter() - start) * 1000)
+        elapsed = (time.perf_counter() - start) * 1000
         codes = [h.code for h in hits]
-        top1 += codes[:1] == [expected]
-        top5 += expected in codes
-        if codes[:1] != [expected]:
-            misses.append((phrase, expected, hits))
-        base = baseline(search.store.conn, phrase)
-        base1 += base[:1] == [expected]
-        base5 += expected in base
-    n = len(pairs)
-    print(
-        f"{name:<8} n={n:<4} top-1 {top1 / n:6.1%}  top-5 {top5 / n:6.1%}  "
-        f"p50 {percentile(times, 0.5):6.2f} ms  p99 {percentile(times, 0.99):6.2f} ms  |  "
-        f"FTS5 BM25 baseline top-1 {base1 / n:6.1%}  top-5 {base5 / n:6.1%}"
-    )
+        result = (codes[:1] == [expected], expected in codes, elapsed)
+        results.append(result)
+        by_system[system_of(expected)].append(result)
+        by_area[area].append(result)
+        if not result[0]:
+            misses.append((phrase, expected, area, hits))
+    print(f"{name}:")
+    print(_line("all", results))
+    for system in sorted(by_system):
+        print(_line(system, by_system[system]))
+    for area in sorted(by_area):
+        print(_line(area, by_area[area]))
     if failures and name != "holdout":
-        for phrase, expected, hits in misses:
+        for phrase, expected, area, hits in misses:
             got = ", ".join(f"{h.code} {h.score:.2f}" for h in hits[:3]) or "-"
             rank = next((i + 1 for i, h in enumerate(hits) if h.code == expected), None)
-            print(f"   {phrase!r:<55} want {expected:<9} (rank {rank})  got {got}")
+            print(f"   [{area}] {phrase!r:<55} want {expected:<9} (rank {rank})  got {got}")
+
+
+def _acceptable(code: str, prefixes: list[str]) -> bool:
+    return any(code.replace(".", "").startswith(p.replace(".", "")) for p in prefixes)
+
+
+def evaluate_emails(store: CodeStore, search: CodeSearch, failures: bool) -> None:
+    """Noise rate and expected facts over the labelled emails."""
+    labels = tomllib.loads((EMAILS / "labels.toml").read_text(encoding="utf-8"))["email"]
+    templates = template_environment(None)
+    noisy = facts = held = 0
+    times: list[float] = []
+    for label in labels:
+        raw = (EMAILS / label["file"]).read_bytes()
+        start = time.perf_counter()
+        result = analyze(raw, store, search, on=date(2026, 4, 1), templates=templates)
+        times.append((time.perf_counter() - start) * 1000)
+        noise = [s.code for s in result.suggestions if not _acceptable(s.code, label["acceptable"])]
+        noisy += bool(noise)
+        if failures and noise:
+            print(f"   noise in {label['file']}: {', '.join(noise)}")
+        for fact in label.get("facts", []):
+            facts += 1
+            answered = [a for a in result.answers if a.kind == fact["kind"]]
+            named = {c for a in answered for c in a.codes} | {s.code for s in result.suggestions}
+            text = " ".join(a.answer for a in answered)
+            ok = bool(answered) and all(c in named or c in text for c in fact["codes"])
+            held += ok
+            if failures and not ok:
+                got = "; ".join(f"{a.kind}: {a.codes}" for a in result.answers) or "no answer"
+                print(f"   fact missed in {label['file']}: {fact['kind']} {fact['codes']} ({got})")
+    n = len(labels)
+    print(
+        f"labelled emails: n={n}  noise rate {noisy / n:6.1%} ({noisy} drafts with an irrelevant "
+        f"suggestion)  facts held {held}/{facts}  analyze p50 {percentile(times, 0.5):6.1f} ms"
+    )
 
 
 def main() -> None:
@@ -128,13 +165,13 @@ def main() -> None:
             child.start()
             child.join()
         conn = db.connect(database)
-        # The baseline's own plain FTS5 index; the service's search does not use one.
-        conn.execute(BASELINE_FTS)
-        conn.execute("INSERT INTO baseline_fts(baseline_fts) VALUES ('rebuild')")
-        search = CodeSearch(CodeStore(conn))
+        store = CodeStore(conn)
+        search = CodeSearch(store)
         search.search("warm up: type 2 diabetes")
-        for name, path in SETS.items():
-            evaluate(search, name, read_set(path), args.failures)
+        evaluate(search, "dev", read_set(*sorted(DATA.glob("search_eval_dev*.tsv"))), args.failures)
+        evaluate(search, "holdout", read_set(DATA / "search_eval_holdout.tsv"), args.failures)
+        if (EMAILS / "labels.toml").is_file():
+            evaluate_emails(store, search, args.failures)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (every loaded code set searched): {rss:.0f} MB")
 

@@ -116,3 +116,51 @@ def test_no_suggestion_from_a_signature_or_a_weak_match(
     assert signed["suggestions"] == []
     clear = ask(store, templates, "pt with essential hypertension, what code?")
     assert [s["code"] for s in clear["suggestions"]] == ["I10"]  # the tail behind it dropped
+
+
+def _code_answer(result: dict) -> dict:
+    return next(a for a in result["answers"] if a["kind"] == "code_for")
+
+
+def test_a_code_answer_names_the_code_first(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    answer = _code_answer(
+        ask(store, templates, "What is the PCS code for a right total knee replacement, cemented?")
+    )
+    assert answer["answer"].startswith("Use 0SRC0J9 (") and answer["codes"] == ["0SRC0J9"]
+
+
+def test_an_open_pcs_axis_is_said(store: CodeStore, templates: jinja2.Environment) -> None:
+    result = ask(store, templates, "What is the PCS code for a total knee replacement, right?")
+    answer = _code_answer(result)
+    first = result["suggestions"][0]
+    assert first["system"] == "ICD-10-PCS" and first["open_axes"]
+    assert "did not state the" in answer["answer"]
+    assert "did not state the" in result["draft"]
+
+
+def test_an_adverse_effect_says_the_effect_goes_first(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(store, templates, "What is the code for angioedema from lisinopril?")
+    answer = _code_answer(result)
+    assert answer["codes"] == ["T46.4X5A"]
+    assert "I.C.19.e.5(a)" in answer["answer"]
+    assert "T78.3XXA" in [s["code"] for s in result["suggestions"]]  # the effect itself
+
+
+def test_an_unspecified_code_asks_for_the_documentation(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    answer = _code_answer(ask(store, templates, "What is the dx code for a heel ulcer?"))
+    assert "unspecified code" in answer["answer"]
+
+
+def test_no_confident_match_is_said_rather_than_guessed(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(store, templates, "What is the code for the thing we discussed on the phone?")
+    answer = _code_answer(result)
+    assert result["suggestions"] == []
+    assert answer["answer"].startswith("No confident match")

@@ -70,7 +70,7 @@ def test_search_json_shape(run) -> None:
         run("codes", "search", "stage 3 pressure ulcer of sacral region", "--json").output
     )
     assert data[0]["code"] == "L89.153"
-    assert set(data[0]) == {"code", "system", "title", "score"}
+    assert set(data[0]) == {"code", "system", "title", "score", "open_axes"}
     limited = json.loads(run("codes", "search", "fracture", "--limit", "3", "--json").output)
     assert len(limited) == 3
 
@@ -107,7 +107,7 @@ def test_analyze_json_shape(run) -> None:
     for finding in data["findings"]:
         assert set(finding) == {"kind", "codes", "message", "source"}
     for hit in data["suggestions"]:
-        assert set(hit) == {"code", "system", "title", "score"}
+        assert set(hit) == {"code", "system", "title", "score", "open_axes"}
     assert data["automated"] is False
     assert isinstance(data["draft"], str) and data["draft"]
 

@@ -219,3 +219,24 @@ def test_every_message_of_the_shared_corpus_parses() -> None:
     for path in files:
         mail = read_mail(path.read_bytes())
         assert "\x00" not in mail.text and "\r" not in mail.text, path
+
+
+def test_a_signature_without_dashes_is_split_off() -> None:
+    """Credentials ("CCS", "CPC") and street names in a sign-off are no clinical words."""
+    own, _, signature = split_reply(
+        "What is the dx code for a stage 3 sacral pressure ulcer?\n\n"
+        "Thanks,\nJane Doe, CCS, CPC\nBilling Manager | Sunrise Family Practice\n"
+        "1234 Main Street, Suite 200, Springfield, IL 62701\nPhone 555-010-1234\n"
+        "CONFIDENTIALITY NOTICE: This e-mail may contain protected health information. If "
+        "you have received this message in error, please notify the sender and delete it.\n"
+    )
+    assert own == "What is the dx code for a stage 3 sacral pressure ulcer?"
+    assert "CCS" in signature and "Main Street" in signature and "CONFIDENTIALITY" in signature
+
+
+def test_a_closing_followed_by_more_questions_is_not_a_signature() -> None:
+    own, _, signature = split_reply(
+        "Is E11.9 billable?\nThanks,\nalso, can 99213 go with 20610 on the same day? We "
+        "billed them last week and the payer denied the injection.\n"
+    )
+    assert "99213" in own and signature == ""

@@ -14,7 +14,14 @@ from consultant.codes.db import CodeDatabaseError
 from consultant.codes.importing import Loaded, Progress, run_import
 from consultant.codes.search import CodeSearch, SearchHit
 from consultant.codes.store import CodeStore
-from consultant.codes.systems import BILLABLE, HCPCS, ICD10CM, ICD10PCS
+from consultant.codes.systems import (
+    BILLABLE,
+    HCPCS,
+    HCPCS_SHAPE,
+    ICD10CM,
+    ICD10PCS,
+    ICD10PCS_SHAPE,
+)
 
 DATA_SETS = Path(__file__).resolve().parent / "data"
 
@@ -158,6 +165,7 @@ def test_hit_to_dict(search: CodeSearch) -> None:
         "system": ICD10CM,
         "title": "Essential (primary) hypertension",
         "score": hit.score,
+        "open_axes": (),
     }
 
 
@@ -218,35 +226,104 @@ def test_stale_search_index_is_rebuilt_or_reported(code_db: Path, tmp_path: Path
 # -- quality guard ----------------------------------------------------------------------
 
 
-def read_set(name: str) -> list[tuple[str, str]]:
-    pairs = []
-    for line in (DATA_SETS / f"search_eval_{name}.tsv").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            phrase, code = line.split("\t")
-            pairs.append((phrase, code))
-    return pairs
+def read_set(pattern: str) -> list[tuple[str, str, str]]:
+    """(phrase, code, area) of the tests/data/search_eval_PATTERN.tsv files."""
+    triples = []
+    for path in sorted(DATA_SETS.glob(f"search_eval_{pattern}.tsv")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                phrase, code, *area = line.split("\t")
+                triples.append((phrase, code, area[0] if area else "condition"))
+    return triples
 
 
-def test_eval_sets_hold_billable_codes(search: CodeSearch) -> None:
-    pairs = read_set("dev") + read_set("holdout")
-    assert len(pairs) >= 350
-    for phrase, code in pairs:
-        assert search.store.lookup(code, ICD10CM).status == BILLABLE, (phrase, code)
+def _system(code: str) -> str:
+    if HCPCS_SHAPE.fullmatch(code):
+        return HCPCS
+    return ICD10PCS if ICD10PCS_SHAPE.fullmatch(code) else ICD10CM
+
+
+def test_eval_sets_hold_billable_codes_over_every_area(search: CodeSearch) -> None:
+    dev, holdout = read_set("dev*"), read_set("holdout")
+    assert len(dev) >= 1500 and len(holdout) >= 400
+    areas = {area for _, _, area in dev}
+    assert {"negation", "drug", "external_cause", "z_code", "pcs", "hcpcs_supply"} <= areas
+    for phrase, code, _ in dev + holdout:
+        assert search.store.lookup(code, _system(code)).status == BILLABLE, (phrase, code)
+
+
+# Achieved on the development set, blind (bench/search_eval.py prints them, with the
+# holdout's): the guard is a little below, so tuning one area cannot quietly cost another.
+_FLOORS = {ICD10CM: (0.87, 0.93), HCPCS: (0.63, 0.75), ICD10PCS: (0.94, 0.97)}
 
 
 def test_dev_set_accuracy_does_not_regress(search: CodeSearch) -> None:
-    pairs = read_set("dev")
-    top1 = top5 = 0
-    for phrase, code in pairs:
+    results: dict[str, list[tuple[bool, bool]]] = {}
+    for phrase, code, _ in read_set("dev*"):
         codes = [h.code for h in search.search(phrase, limit=5)]
-        top1 += codes[:1] == [code]
-        top5 += code in codes
-    # Achieved: top-1 0.946, top-5 0.983 (bench/search_eval.py prints the figures).
-    assert top1 / len(pairs) >= 0.93
-    assert top5 / len(pairs) >= 0.97
+        results.setdefault(_system(code), []).append((codes[:1] == [code], code in codes))
+    for system, (first_floor, five_floor) in _FLOORS.items():
+        got = results[system]
+        assert sum(r[0] for r in got) / len(got) >= first_floor, system
+        assert sum(r[1] for r in got) / len(got) >= five_floor, system
 
 
 def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
     # I12.9's "stage 1 through stage 4" spans 2; the "2" of "type 2" must not match it.
     codes = [h.code for h in search.search("type 2 diabetes with diabetic CKD stage 3a")]
     assert codes[:2] == ["E11.22", "N18.31"]
+
+
+# -- how coders write -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # a denial picks the "without" code, never the "with" one
+        ("asthma, no status asthmaticus", "J45.909"),
+        ("alcohol dependence in remission", "F10.21"),
+        ("former smoker", "Z87.891"),
+        # the Table of Drugs: substance (a brand read as its generic), then the column
+        ("accidental Norco overdose", "T40.2X1A"),
+        ("coumadin underdosing", "T45.516A"),
+        ("intentional overdose of xanax", "T42.4X2A"),
+        ("tylenol OD accidental, subsequent visit", "T39.1X1D"),
+        # external causes and Z codes
+        ("bitten by a dog", "W54.0XXA"),
+        ("fell from a ladder at home", "W11.XXXA"),
+        ("hx of breast cancer", "Z85.3"),
+        ("on long-term aspirin", "Z79.82"),
+        # a system cue steers: the diagnosis, not the service
+        ("dx code for a screening colonoscopy", "Z12.11"),
+        # HCPCS from plain words, brands and doses
+        ("B12 shot", "J3420"),
+        ("J code for Toradol 30mg", "J1885"),
+        ("Rocephin 250 mg IM", "J0696"),
+        ("HCPCS for a standard wheelchair", "K0001"),
+        ("nebulizer", "E0570"),
+    ],
+)
+def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
+    assert first(search, text) == code
+
+
+def test_an_adverse_effect_names_the_drug_and_keeps_the_manifestation(search: CodeSearch) -> None:
+    codes = [h.code for h in search.search("angioedema from lisinopril", limit=3)]
+    assert codes[0] == "T46.4X5A"  # adverse effect, not a poisoning
+    assert "T78.3XXA" in codes  # the manifestation, coded first (I.C.19.e.5(a))
+
+
+def test_a_system_cue_keeps_other_systems_out(search: CodeSearch) -> None:
+    hits = search.search("J code for Toradol", limit=10)
+    assert hits and {h.system for h in hits} == {HCPCS}
+    hits = search.search("dx code for a screening colonoscopy", limit=10)
+    assert hits and {h.system for h in hits} == {ICD10CM}
+
+
+def test_a_stated_side_is_never_contradicted(search: CodeSearch) -> None:
+    hits = search.search("diabetic ulcer of left heel limited to breakdown of skin", limit=10)
+    assert hits[0].code == "L97.421"
+    assert not [h for h in hits if "right" in h.title.lower()]
+    hits = search.search("R ankle sprain, initial", limit=10)
+    assert hits and not [h for h in hits if "left" in h.title.lower()]

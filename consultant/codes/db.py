@@ -105,6 +105,12 @@ CREATE TABLE IF NOT EXISTS ptp_edits (
 CREATE INDEX IF NOT EXISTS ptp_pair ON ptp_edits(column1, column2);
 CREATE INDEX IF NOT EXISTS ptp_col2 ON ptp_edits(column2);
 
+-- Brand and other drug names -> the generic the code sets use (drug-named-entity-recognition).
+CREATE TABLE IF NOT EXISTS drug_names (
+    name     TEXT PRIMARY KEY,      -- lower case: 'toradol', 'depo-provera'
+    generic  TEXT NOT NULL,         -- 'ketorolac'
+    code_set TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mue (
     code      TEXT PRIMARY KEY,
     value     INTEGER NOT NULL,
@@ -194,6 +200,47 @@ CREATE TABLE IF NOT EXISTS modifiers (
     source      TEXT NOT NULL,          -- 'HCPCS 2019' or 'CaseConsultant'
     PRIMARY KEY (modifier, code_set)
 ) WITHOUT ROWID;
+
+-- ICD-10-PCS tables (icd10pcs-tables): each table's section, body system and root
+-- operation, and the values each of its rows allows for characters 4-7.
+CREATE TABLE IF NOT EXISTS pcs_tables (
+    tbl         TEXT PRIMARY KEY,       -- characters 1-3: '0FT'
+    section     TEXT NOT NULL,          -- 'Medical and Surgical'
+    body_system TEXT NOT NULL,          -- 'Hepatobiliary System and Pancreas'
+    operation   TEXT NOT NULL,          -- 'Resection' (the section's axis-3 value)
+    definition  TEXT                    -- the root operation's definition, as printed
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pcs_axis_values (
+    tbl     TEXT NOT NULL,
+    row_seq INTEGER NOT NULL,           -- the row's place in its table, from 1
+    pos     INTEGER NOT NULL,           -- 4 body part, 5 approach, 6 device, 7 qualifier
+    value   TEXT NOT NULL,              -- the character: 'C', '0', 'J', '9'
+    label   TEXT NOT NULL,              -- 'Knee Joint, Right', 'Open', 'Cemented'
+    axis    TEXT NOT NULL,              -- the axis's title in the section: 'Body Part'
+    PRIMARY KEY (tbl, row_seq, pos, value)
+) WITHOUT ROWID;
+-- ICD-10-PCS definitions (icd10pcs-definitions): per section and axis, each term's
+-- definition, explanation and "includes" (examples of a root operation, the anatomical
+-- terms of a body-part value, the brand names of a device value).
+CREATE TABLE IF NOT EXISTS pcs_definitions (
+    section     TEXT NOT NULL,          -- the section character: '0'
+    pos         INTEGER NOT NULL,       -- 3 operation, 4 body part, 5 approach, 6 device
+    axis        TEXT NOT NULL,          -- the axis's title in the section: 'Body Part'
+    term        TEXT NOT NULL,          -- 'Resection', 'Knee Joint, Right'
+    definition  TEXT,
+    explanation TEXT,
+    includes    TEXT NOT NULL           -- JSON list of the "includes" entries, as printed
+);
+CREATE INDEX IF NOT EXISTS pcs_definitions_term ON pcs_definitions(section, pos, term);
+-- The device aggregation table: a specific device value coded as a general one, for an
+-- operation ('All applicable' or a root operation) in a body system.
+CREATE TABLE IF NOT EXISTS pcs_device_aggregation (
+    device       TEXT NOT NULL,         -- 'Autologous Arterial Tissue'
+    operation    TEXT NOT NULL,         -- 'All applicable', 'Replacement'
+    body_system  TEXT NOT NULL,         -- 'Lower Arteries'
+    parent_value TEXT NOT NULL,         -- the general value's character: '7'
+    parent       TEXT NOT NULL          -- 'Autologous Tissue Substitute'
+);
 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
@@ -285,6 +332,9 @@ _WHOLE_TABLES = {
     "msdrg": ("drg_versions", "drg_cc", "drg_cc_exclusions"),
     "hcc": ("hcc_map",),
     "gems": ("icd9_codes", "gems"),
+    "drug-names": ("drug_names",),
+    "icd10pcs-tables": ("pcs_tables", "pcs_axis_values"),
+    "icd10pcs-definitions": ("pcs_definitions", "pcs_device_aggregation"),
 }
 # Tables shared by several code sets, whose rows say which wrote them.
 _SHARED_TABLES = {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from consultant.codes import (
     cpt,
+    drug_names,
     gems,
     hcc,
     hcpcs,
@@ -16,6 +17,7 @@ from consultant.codes import (
     icd10cm_addenda,
     icd10cm_index,
     icd10pcs,
+    icd10pcs_tables,
     ioce,
     modifiers,
     msdrg,
@@ -76,6 +78,21 @@ IMPORTERS: dict[str, Importer] = {
             _fixed(icd10pcs.CODE_SET),
             icd10pcs.load,
             re.compile(r"^icd10pcs_order_\d{4}\.txt$", re.I),
+        ),
+        Importer(
+            "icd10pcs-tables",
+            "CMS ICD-10-PCS tables XML (icd10pcs_tables_*.xml): each row's axis values",
+            _fixed(icd10pcs_tables.TABLES_CODE_SET),
+            icd10pcs_tables.load_tables,
+            re.compile(r"^icd10pcs_tables_\d{4}\.xml$", re.I),
+        ),
+        Importer(
+            "icd10pcs-definitions",
+            "CMS ICD-10-PCS definitions XML (icd10pcs_definitions_*.xml): root operations, "
+            "body-part and device keys",
+            _fixed(icd10pcs_tables.DEFINITIONS_CODE_SET),
+            icd10pcs_tables.load_definitions,
+            re.compile(r"^icd10pcs_definitions_\d{4}\.xml$", re.I),
         ),
         Importer(
             "hcpcs",
@@ -153,6 +170,15 @@ IMPORTERS: dict[str, Importer] = {
             gems.load,
             re.compile(r"^$"),
             gems.bundled_data,
+        ),
+        Importer(
+            "drug-names",
+            "brand and other drug names -> generic names (from the "
+            "drug-named-entity-recognition package; no file needed)",
+            _fixed(drug_names.CODE_SET),
+            drug_names.load,
+            re.compile(r"^$"),
+            drug_names.bundled_data,
         ),
     )
 }

@@ -32,7 +32,12 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from consultant.codes.bmi import bmi_code
 from consultant.codes.db import CodeDatabaseError
+from consultant.codes.drug_names import generic_of
+from consultant.codes.drug_table import DrugTable
+from consultant.codes.pcs_build import PcsBuilder
+from consultant.codes.query_cues import drug_column, read_cues
 from consultant.codes.search_index import (
     analyze,
     analyzed_index_is_current,
@@ -40,10 +45,12 @@ from consultant.codes.search_index import (
     unpack,
     update_analyzed_index,
 )
+from consultant.codes.specifics import contradicts, leaves_unspecified, stated
 from consultant.codes.store import CodeStore
-from consultant.codes.systems import ICD10CM
+from consultant.codes.systems import ICD10CM, ICD10PCS
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
+HCPCS_TERMS_FILE = Path(__file__).with_name("hcpcs_terms.toml")
 
 # -- ranking constants (tuned on tests/data/search_eval_dev.tsv) ------------------------
 # Entries scored in full per query, and codes completed down the tree.
@@ -67,6 +74,15 @@ _WORDY_COST = 0.01
 _RESIDUAL_COST = 4.0
 # The entry says the opposite ("without hematuria" for "with hematuria").
 _CONFLICT = 0.8
+# An adverse effect's manifestation ranks at least this share of the adverse effect.
+_MANIFESTATION = 0.9
+_DRUG_CODE = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.")
+# A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
+_NO_COLUMN = 0.5
+# A code whose title leaves unspecified the side the query states ranks this much lower.
+_UNSTATED = 0.1
+# What an entry that merely lacks a denied word ("status asthmaticus") covers of it.
+_ABSENT = 0.75
 # "Concussion without loss of consciousness" says more than "concussion" asked.
 _UNASKED_NEGATION = 0.005
 # Weight of a query word that asks for a 7th character ("initial", "nonunion").
@@ -138,6 +154,8 @@ class SearchHit:
     system: str
     title: str
     score: float
+    # ICD-10-PCS axes the text did not state, filled with the usual value ("approach")
+    open_axes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,12 +181,82 @@ class CodeSearch:
             data.answers.move_to_end(key)
         return ranked[:limit]
 
+    def knows(self, word: str) -> bool:
+        """Whether WORD names something on its own: a main term of the Alphabetic Index or
+        of the External Cause Index, a drug of the Table of Drugs, or a term we rewrite. A
+        lone everyday word ("special", "listed") is not searched for."""
+        data = self._holder.current()
+        key = word.lower()
+        return key in data.synonyms.terms or stem(key) in data.main_terms()
+
     def _ranked(self, data: _SearchData, text: str, system: str | None) -> list[SearchHit]:
+        cues = read_cues(text)
+        system = system or cues.system
+        # The Table of Drugs answers how a drug was involved: "Toradol" alone asks for the
+        # drug, not a poisoning, so its entries rank lower when no column word is said.
+        column = (
+            drug_column(cues.text) is not None and data.drugs.substance_in(cues.text) is not None
+        )
+        searches = [(cues.text, system)]
+        # Asked for a PCS code outright, "on the vent 72 hrs" is the ventilation, not a status.
+        built = (
+            data.pcs.build(cues.text, asked=system == ICD10PCS)
+            if system in (None, ICD10PCS)
+            else []
+        )
+        if system in (None, ICD10CM) and (cell := data.drugs.cell_query(cues.text)):
+            searches.append((cell, ICD10CM))
+        found_by: list[dict[Key, tuple[float, int, str]]] = []
+        for phrase, within in searches:
+            found_by.append({})
+            for query in data.queries(phrase, within):
+                for key, found in data.rank(query, within, column).items():
+                    if key not in found_by[-1] or found[0] > found_by[-1][key][0]:
+                        found_by[-1][key] = found
         best: dict[Key, tuple[float, int, str]] = {}
-        for query in data.queries(text, system):
-            for key, found in data.rank(query, system).items():
-                if key not in best or found[0] > best[key][0]:
-                    best[key] = found
+        for found in found_by:
+            for key, hit in found.items():
+                if key not in best or hit[0] > best[key][0]:
+                    best[key] = hit
+        if len(searches) > 1 and searches[1][0].endswith("adverse effect"):
+            # I.C.19.e.5(a): the effect is coded first, then the T-code; the phrase's best
+            # code for the effect belongs beside the adverse effect's.
+            effects = [kv for kv in found_by[0].items() if not _DRUG_CODE.match(kv[0][1])]
+            if effects and best:
+                key, (score, rank, title) = max(effects, key=lambda kv: kv[1][0])
+                top = max(hit[0] for hit in best.values())
+                best[key] = (max(score, _MANIFESTATION * top), rank, title)
+        if not built and system != ICD10PCS:
+            # A PCS title that shares a word ("humeral shaft") is no answer to a question
+            # that names no procedure.
+            best = {k: v for k, v in best.items() if k[0] != ICD10PCS}
+        if built:
+            # The builder read a procedure done (it builds nothing for a diagnosis, a status
+            # or a supply): its codes lead, in its order, and a diagnosis or a title that
+            # shares the words ("enucleation" -> avulsion of eye) follows them.
+            mine = {(ICD10PCS, candidate.code) for candidate in built}
+            rival = max((hit[0] for key, hit in best.items() if key not in mine), default=0.0)
+            if _MIN_SCORE <= built[0].score <= rival:
+                shrink = built[0].score * 0.99 / rival
+                best = {
+                    key: hit if key in mine else (hit[0] * shrink, *hit[1:])
+                    for key, hit in best.items()
+                }
+        previous = 2.0
+        for candidate in built:
+            previous = min(candidate.score, previous - 0.001)
+            best[(ICD10PCS, candidate.code)] = (previous, 0, candidate.title)
+        open_axes = {candidate.code: candidate.open_axes for candidate in built}
+        if system in (None, ICD10CM) and (bmi := bmi_code(data.conn, text)):
+            # The value decides: every other BMI range contradicts it.
+            best = {k: v for k, v in best.items() if not k[1].startswith("Z68")}
+            best[(ICD10CM, bmi[0])] = (1.0, 0, bmi[1])
+        said = stated(text)
+        for key, (score, rank, title) in list(best.items()):
+            if contradicts(said, title):
+                del best[key]
+            elif leaves_unspecified(said, title):
+                best[key] = (score - _UNSTATED, rank, title)
         # On a tie: the diagnosis code, the title's own entry, the unspecified sibling.
         ranked = sorted(
             best.items(),
@@ -181,7 +269,13 @@ class CodeSearch:
             ),
         )
         return [
-            SearchHit(code=code, system=system_, title=title, score=round(score, 3))
+            SearchHit(
+                code=code,
+                system=system_,
+                title=title,
+                score=round(score, 3),
+                open_axes=open_axes.get(code, ()) if system_ == ICD10PCS else (),
+            )
             for (system_, code), (score, _, title) in ranked
             if score >= _MIN_SCORE
         ]
@@ -256,10 +350,14 @@ class _Synonyms:
 @lru_cache(maxsize=1)
 def _synonyms() -> _Synonyms:
     data = tomllib.loads(SYNONYMS_FILE.read_text(encoding="utf-8"))
+    hcpcs = tomllib.loads(HCPCS_TERMS_FILE.read_text(encoding="utf-8"))["hcpcs"]
     terms: dict[str, list[str]] = {}
     for table in ("abbreviations", "phrases", "procedures", "drugs"):
         for key, value in data.get(table, {}).items():
             terms[" ".join(_words(key))] = [value] if isinstance(value, str) else list(value)
+    for key, value in hcpcs.items():
+        # the diagnosis reading of a shared word stays first
+        terms.setdefault(" ".join(_words(key)), [value])
     equivalents: dict[str, frozenset[str]] = {}
     for group in data.get("equivalents", {}).get("groups", []):
         stems = frozenset(t for word in group for t in analyze(word))
@@ -401,6 +499,9 @@ class _SearchData:
         self._idfs: dict[str | None, dict[str, float]] = {}
         self._costs: dict[str | None, dict[str, float]] = {}
         self._corrections: dict[str, str] = {}
+        self.drugs = DrugTable(conn, self.synonyms.terms)
+        self.pcs = PcsBuilder(conn)
+        self._main_terms: frozenset[str] | None = None
         # Whole searches, newest last: coders ask about the same conditions again and
         # again. Kept with the data, so a new release starts afresh.
         self.answers: OrderedDict[tuple[str, str | None], list[SearchHit]] = OrderedDict()
@@ -455,6 +556,11 @@ class _SearchData:
 
     def _rewritten(self, word: str) -> str:
         """A word the synonyms do not know, spelled as the indexed text spells it."""
+        generic = generic_of(self.conn, word) if len(word) >= 4 else None
+        if generic:
+            # "Decadron": the generic the HCPCS descriptors name; the brand still counts
+            # where an entry has it (the Table of Drugs lists some brands).
+            return f"{generic} ({word})"
         parts = word.split("-")
         if len(parts) > 1 and all(p.isalpha() for p in parts):
             joined = "".join(parts)
@@ -529,7 +635,7 @@ class _SearchData:
 
     def _near(self, base: str) -> frozenset[str]:
         """Indexed stems a vowel off BASE: "hypoxi"/"hypox", "emboli"/"embol"."""
-        if len(base) < 5 or not base.isalpha():
+        if len(base) < 5 or not base.isalpha() or base in self.df[None]:
             return frozenset()
         near = {base + v for v in _VOWELS}
         if base[-1] in _VOWELS:
@@ -558,6 +664,10 @@ class _SearchData:
             elif concept.negated:
                 if any(a[1:] in bag.essential for a in concept.alternatives):
                     conflict += concept.weight
+                else:
+                    # "asthma, no status asthmaticus": an entry that does not have what the
+                    # query denies fits it, if less surely than one that denies it too.
+                    matched += _ABSENT * concept.weight
             elif bag.negated and any("~" + a in bag.negated for a in concept.alternatives):
                 conflict += concept.weight
         extra = self._extra(bag.essential - query.asked, system)
@@ -594,16 +704,20 @@ class _SearchData:
 
     # -- ranking ----------------------------------------------------------------------
 
-    def rank(self, query: _Query, system: str | None) -> dict[Key, tuple[float, int, str]]:
-        """(system, code) -> (score, source rank, title) of each billable code found."""
-        scored: dict[Key, tuple[float, int, _Bag]] = {}
+    def rank(
+        self, query: _Query, system: str | None, column: bool = True
+    ) -> dict[Key, tuple[float, int, str]]:
+        """(system, code) -> (score, source rank, title) of each billable code found;
+        COLUMN: the query says how a drug was involved."""
+        scored: dict[Key, tuple[float, int, _Bag, float]] = {}
         for system_, code, source, tokens in self._candidates(query, system):
             bag = _indexed(tokens)
-            score = self._score(query, bag, system_)
+            cost = _NO_COLUMN if source == "drug" and not column else 0.0
+            score = self._score(query, bag, system_) - cost
             rank = _SOURCE_RANK.get(source, 2)
             key = (system_, code)
             if key not in scored or (score, -rank) > (scored[key][0], -scored[key][1]):
-                scored[key] = (score, rank, bag)
+                scored[key] = (score, rank, bag, cost)
         # Complete the entries by what they could reach: a header's title may lack the
         # words one of its codes has ("O13" -> "..., second trimester").
         top = heapq.nlargest(
@@ -612,12 +726,12 @@ class _SearchData:
             key=lambda kv: (self._reachable(query, kv[0], kv[1][2], kv[1][0]), -kv[1][1]),
         )
         found: dict[Key, tuple[float, int, str]] = {}
-        for (system_, code), (_, rank, bag) in top:
+        for (system_, code), (_, rank, bag, cost) in top:
             completed = self._complete(query, system_, code, bag)
             if completed is None:
                 continue
             full, title, score = completed
-            score -= query.penalty + (_OTHER_SYSTEM if system_ != ICD10CM else 0.0)
+            score -= cost + query.penalty + (_OTHER_SYSTEM if system_ != ICD10CM else 0.0)
             key = (system_, full)
             if key not in found or (score, -rank) > (found[key][0], -found[key][1]):
                 found[key] = (score, rank, title)
@@ -803,6 +917,18 @@ class _SearchData:
             ).fetchone()
             self._titles[key] = (row[0], bool(row[1])) if row else None
         return self._titles[key]
+
+    def main_terms(self) -> frozenset[str]:
+        """Stems of the index's main terms (the first word of an entry's path)."""
+        if self._main_terms is None:
+            rows = self.conn.execute(
+                "SELECT DISTINCT substr(text, 1, instr(text || ',', ',') - 1) FROM search_terms"
+                " WHERE source IN ('index', 'eindex', 'drug', 'neoplasm')"
+            )
+            self._main_terms = frozenset(
+                stem(word) for (term,) in rows for word in re.findall(r"[a-z]+", term.lower())
+            )
+        return self._main_terms
 
     def tree(self) -> dict[str, _Node]:
         """ICD-10-CM without its 7th-character codes: what completion walks."""

@@ -20,7 +20,7 @@ from operator import itemgetter
 import snowballstemmer
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "11"
+INDEX_VERSION = "12"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -395,6 +395,9 @@ def _tokens(words: list[str], mark: str) -> list[str]:
                 negated = False
             previous = word
             continue
+        if word == "of" and negated and words[max(i - 2, 0) : i] == ["foreign", "body"]:
+            # "Laceration without foreign body of left forearm": the site is asserted.
+            negated = False
         if word not in _SPECIAL and "-" not in word and "." not in word and not in_range:
             token = _numbered(previous, _plain_token(word))
             # "unspecified site": the title only says what it does not say.

@@ -21,6 +21,8 @@ CADENCE = {
     "icd10cm-addenda": FISCAL_YEAR,
     "icd10pcs": FISCAL_YEAR,
     "icd10pcs-addenda": FISCAL_YEAR,
+    "icd10pcs-tables": FISCAL_YEAR,
+    "icd10pcs-definitions": FISCAL_YEAR,
     "hcpcs": CALENDAR_YEAR,
     "cpt": CALENDAR_YEAR,
     "ncci-ptp": QUARTER,

@@ -45,7 +45,7 @@ SYSTEM_RELEASE = {
     ICD9CM: "gems",
 }
 # Releases whose version already says what they are ("MS-DRG v36–v43.1").
-_SELF_NAMED = frozenset(("msdrg", "hcc", "gems"))
+_SELF_NAMED = frozenset(("msdrg", "hcc", "gems", "drug-names"))
 # ICD-9-CM was replaced by ICD-10-CM for services from this day on.
 ICD9_RETIRED = "2015-10-01"
 
@@ -116,6 +116,8 @@ class CodeStore:
             "icd10cm-addenda": "ICD-10-CM addenda",
             "icd10pcs": "ICD-10-PCS",
             "icd10pcs-addenda": "ICD-10-PCS addenda",
+            "icd10pcs-tables": "ICD-10-PCS tables",
+            "icd10pcs-definitions": "ICD-10-PCS definitions",
             "hcpcs": "HCPCS Level II",
             "cpt": "CPT (licensed file)",
             "ioce": "CMS",

@@ -21,6 +21,8 @@ CODE_SETS = {
     "icd10cm-addenda": ICD10CM,
     "icd10pcs": ICD10PCS,
     "icd10pcs-addenda": ICD10PCS,
+    "icd10pcs-tables": ICD10PCS,  # the PCS tables (valid axis values by row)
+    "icd10pcs-definitions": ICD10PCS,  # root operation, approach and body part definitions
     "hcpcs": HCPCS,
     "cpt": CPT,
     "ncci-ptp": CPT,
@@ -31,6 +33,7 @@ CODE_SETS = {
     "msdrg": ICD10CM,  # MS-DRG CC/MCC levels and exclusions
     "hcc": ICD10CM,  # CMS-HCC and RxHCC risk-adjustment maps
     "gems": ICD9CM,  # ICD-9-CM <-> ICD-10-CM General Equivalence Mappings
+    "drug-names": ICD10CM,  # brand -> generic drug names, for the Table of Drugs and J-codes
 }
 
 # Statuses a code can have in an analysis.

@@ -22,12 +22,21 @@ from consultant.codes.systems import (
     DELETED,
     HCPCS,
     ICD9CM,
+    ICD10CM,
     NEEDS_SEVENTH,
     NOT_BILLABLE,
     UNVERIFIED,
 )
-from consultant.drafting.extract import CodeMention
+from consultant.drafting.extract import CodeMention, names_clinical_words
 from consultant.drafting.findings import Finding
+from consultant.drafting.guidelines import (
+    COMBINATION,
+    SEQUENCING,
+    TOGETHER,
+    names_conditions,
+    settling,
+)
+from consultant.drafting.guidelines import mentions as finding_mentions
 
 # What a question asks, tried in this order (the first that fits wins).
 KINDS = (
@@ -87,6 +96,7 @@ _ASKS = (
         "code_for",
         r"\b(?:code for|codes? (?:to use )?for|what(?:'s| is) the (?:\w+ )?code|which code"
         r"|dx code|icd(?:-?10)?(?:-?cm)? code|how (?:do|should|would) (?:i|we|you) code"
+        r"|what codes?\b|which codes?\b|(?:codes?|use) instead\b"
         r"|how to code|right code)",
     ),
 )
@@ -99,7 +109,11 @@ _QUESTION_START = re.compile(
     re.I,
 )
 _LISTED_CODE = re.compile(r"(?:^|, )\s*([A-Z0-9][0-9A-Z.]{2,7}) \(")
-_CONFIDENT_SUGGESTION = 1.0  # a search score from which the best hit is offered as the code
+_CONFIDENT_SUGGESTION = 0.9  # a search score from which the best hit is offered as the code
+_UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
+_NAMED = 3  # codes a "what is the code" answer names at most
+# T36-T50 with 5 as the 6th character: the adverse effect of a drug properly taken
+_ADVERSE_EFFECT = re.compile(r"^T(?:3[6-9]|4\d|50)\.\w{2}5")
 
 # (codes asked about, findings, suggestions, date of service) -> (answer, confidence)
 Answerer = Callable[
@@ -135,29 +149,79 @@ def kind_of(question: str) -> str:
     return next((kind for kind, pattern in _ASK_PATTERNS if pattern.search(question)), "other")
 
 
+def _kind(sentence: str, names_codes: bool) -> str:
+    """KIND_OF, except that a question naming no code yet asking for one is `code_for`
+    ("What is the PCS code for a TKA, right?", "What codes should we use instead?")."""
+    kind = kind_of(sentence)
+    if kind == "validity" and not names_codes and _asks_for_a_code(sentence):
+        return "code_for"
+    return kind
+
+
 def answer_all(
     text: str,
     mentions: Sequence[CodeMention],
     findings: Sequence[Finding],
     suggestions: Sequence[SearchHit],
     date_of_service: str | None,
+    leads: Sequence[SearchHit] = (),
 ) -> list[Answer]:
-    """One answer per question TEXT asks, in the order asked."""
+    """One answer per question TEXT asks, in the order asked; LEADS, each described
+    condition's or procedure's best code, answer "what is the code" (default: the
+    suggestions)."""
     spans = questions(text)
     answers = []
     for start, end in spans:
         sentence = " ".join(text[start:end].split())
-        infos = [m.info for m in mentions if start <= m.start < end]
+        # a code is listed once, where first named (often the subject line): a question
+        # that names it again asks about it too
+        infos = [m.info for m in mentions if start <= m.start < end or _names(sentence, m)]
         if not infos and len(spans) == 1:
             infos = [m.info for m in mentions]
-        kind = kind_of(sentence)
+        kind = _kind(sentence, bool(infos))
+        if kind == "other" and not infos and len(spans) > 1 and not sentence.endswith("?"):
+            continue  # "Please handle accordingly.": a request, not a coding question
+        scoped = findings
+        # a question that describes nothing itself reads its paragraph
+        context = sentence if names_clinical_words(sentence) else _paragraph(text, start, end)
+        if len(spans) > 1 and not names_conditions(context):
+            # combination codes for another question's conditions do not answer this one
+            scoped = [
+                f
+                for f in findings
+                if f.kind != COMBINATION or any(finding_mentions(f, i.code) for i in infos)
+            ]
         if kind in ("other", "code_for") and infos and not _asks_for_a_code(sentence):
-            kind = "validity"  # "E11.9?" or "about E11.9": what the code is
-        text_answer, confidence = _ANSWERERS[kind](infos, findings, suggestions, date_of_service)
-        answers.append(
-            Answer(sentence, kind, text_answer, [info.code for info in infos], confidence)
-        )
+            # "R10.9 with K35.80?": whether they go together, when a rule settles it;
+            # "E11.9?" or "about E11.9": what the code is
+            kind = "billed_together" if _icd_pair_rules(infos, scoped) else "validity"
+        hits = (leads or suggestions) if kind == "code_for" else suggestions
+        text_answer, confidence = _ANSWERERS[kind](infos, scoped, hits, date_of_service)
+        codes = [info.code for info in infos]
+        if kind == "code_for" and not codes:
+            combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
+            sure = [h.code for h in hits[:_NAMED] if h.score >= _CONFIDENT_SUGGESTION]
+            codes = list(dict.fromkeys(combined)) or sure or [h.code for h in hits[:1]]
+        answers.append(Answer(sentence, kind, text_answer, codes, confidence))
     return answers
+
+
+def _paragraph(text: str, start: int, end: int) -> str:
+    return text[slice(*paragraph_of(text, start, end))]
+
+
+def paragraph_of(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the paragraph holding TEXT[START:END]: a question's context ("Pt has
+    CKD 4 and HTN. What codes should we use?")."""
+    before = max(text.rfind("\n\n", 0, start), -2) + 2
+    after = text.find("\n\n", end)
+    return before, len(text) if after < 0 else after
+
+
+def _names(sentence: str, mention: CodeMention) -> bool:
+    code = mention.info.code
+    spellings = {code, code.replace(".", "")}
+    return any(re.search(rf"(?<![\w.]){re.escape(c)}(?!\w)", sentence, re.I) for c in spellings)
 
 
 def _asks_for_a_code(sentence: str) -> bool:
@@ -179,6 +243,12 @@ def _validity(
         return "We found no code in this question to check; see the suggestions below.", "low"
     when = f" for the date of service {dos}" if dos else ""
     parts = [_status_sentence(info, findings, when) for info in infos]
+    # "Is I10 valid here?" with CKD named: valid, yet not the code to report
+    parts += [
+        f"But: {f.message}"
+        for f in findings
+        if f.kind == COMBINATION and any(finding_mentions(f, info.code) for info in infos)
+    ]
     confidence = "medium" if any(info.status == UNVERIFIED for info in infos) else "high"
     return " ".join(parts), confidence
 
@@ -217,12 +287,31 @@ def _first_sentence_after(found: list[Finding], marker: str) -> str:
     return f"use a complete code below it, such as {', '.join(listed[:4])}."
 
 
+def _icd_pair_rules(infos: Sequence[CodeInfo], findings: Sequence[Finding]) -> list[Finding]:
+    """What settles whether two or more ICD-10-CM codes are reported together, strongest
+    first: an Official Guidelines rule (a symptom integral to the diagnosis, a combination
+    code) wins over the tabular's Excludes1 and Excludes2 notes about the same codes."""
+    icd = [info.code for info in infos if info.system == ICD10CM]
+    if len(icd) < 2:
+        return []
+    ruled = settling(findings, icd, TOGETHER)
+    if ruled:
+        return ruled
+    for kind in ("excludes1", "excludes2"):
+        notes = [f for f in findings if f.kind == kind and len(set(f.codes) & set(icd)) >= 2]
+        if notes:
+            return notes
+    return []
+
+
 def _together(
     infos: list[CodeInfo], findings: Sequence[Finding], _s: Sequence[SearchHit], _d: str | None
 ) -> tuple[str, str]:
     codes = [info.code for info in infos]
     if len(codes) < 2:
         return "Name both codes to check them against the NCCI edits.", "low"
+    if ruled := _icd_pair_rules(infos, findings):
+        return " ".join(f.message for f in ruled), "high"
     edits = [f for f in _of(findings, "ptp_edit", codes) if set(f.codes) <= set(codes)]
     addons = _of(findings, "add_on_code", codes)
     if not edits:
@@ -292,6 +381,8 @@ def _sequencing(
     infos: list[CodeInfo], findings: Sequence[Finding], _s: Sequence[SearchHit], _d: str | None
 ) -> tuple[str, str]:
     codes = [info.code for info in infos]
+    if ruled := settling(findings, [i.code for i in infos if i.system == ICD10CM], SEQUENCING):
+        return " ".join(f.message for f in ruled), "high"  # the guidelines' order
     notes = _of(findings, "code_first", codes) + _of(findings, "use_additional_code", codes)
     if not notes:
         return (
@@ -303,17 +394,53 @@ def _sequencing(
 
 
 def _code_for(
-    _i: list[CodeInfo], _f: Sequence[Finding], suggestions: Sequence[SearchHit], _d: str | None
+    infos: list[CodeInfo],
+    findings: Sequence[Finding],
+    suggestions: Sequence[SearchHit],
+    _d: str | None,
 ) -> tuple[str, str]:
+    combined = [f for f in findings if f.kind == COMBINATION]
+    icd = [info.code for info in infos if info.system == ICD10CM]
+    if icd:
+        combined = settling(combined, icd, TOGETHER) or combined
+    if combined:  # the conditions named call for combination codes, each looked up
+        return " ".join(f.message for f in combined), "high" if icd else "medium"
     if not suggestions:
-        return "We found no confident match; the record's exact wording is needed.", "low"
-    best = suggestions[0]
-    confidence = "medium" if best.score >= _CONFIDENT_SUGGESTION else "low"
-    return (
-        f"The closest match in the code set is {best.code} ({best.title}); confirm it against "
-        "the documentation.",
-        confidence,
-    )
+        return (
+            "No confident match: nothing in the code set fits the description closely enough "
+            "to suggest a code. The documented diagnosis or procedure, in the record's own "
+            "words, would let us answer.",
+            "low",
+        )
+    # each condition or procedure described has its own best code (the first of each
+    # phrase's hits leads the suggestions): the sure ones are named, else the best one
+    sure = [hit for hit in suggestions[:_NAMED] if hit.score >= _CONFIDENT_SUGGESTION]
+    named = sure or list(suggestions[:1])
+    listed = _listed([f"{hit.code} ({hit.title})" for hit in named], "and")
+    lead = "Use" if sure else "The closest match is"
+    sentences = [f"{lead} {listed}; check {'them' if len(named) > 1 else 'it'} against the record."]
+    for hit in named:
+        if _ADVERSE_EFFECT.match(hit.code):
+            sentences.append(
+                f"{hit.code} is an adverse effect: code the effect itself first (the suggestions "
+                f"below name the likeliest), then {hit.code} (ICD-10-CM Official Guidelines, "
+                "section I.C.19.e.5(a))."
+            )
+        if hit.open_axes:
+            sentences.append(
+                f"The question did not state the {_listed(hit.open_axes)}: {hit.code} assumes "
+                "the usual value, which the operative note must confirm."
+            )
+        elif _UNSPECIFIED.search(hit.title):
+            sentences.append(
+                f"{hit.code} is an unspecified code: documentation of the side, type, stage or "
+                "site would allow a more specific one."
+            )
+    return " ".join(sentences), "medium" if sure else "low"
+
+
+def _listed(items: Sequence[str], last: str = "or") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
 def _coverage(
@@ -351,3 +478,32 @@ _ANSWERERS: dict[str, Answerer] = {
     "code_for": _code_for,
     "other": _other,
 }
+
+
+# Kinds of question a suggested code can answer, when they name no code of their own.
+_WANTS_CODES = frozenset(("code_for", "sequencing", "seventh_character", "cc_mcc_hcc", "other"))
+
+
+_MORE_SPECIFIC = re.compile(
+    r"\bmore specific\b|\bwhat (?:should|do) (?:we|i) use\b|\bwhat (?:code )?instead\b"
+    r"|\breplace(?:ment)? code\b|\bcorrect code\b",
+    re.I,
+)
+
+
+def code_questions(text: str, mentions: Sequence[CodeMention]) -> list[tuple[int, int]]:
+    """Spans of the questions in TEXT that a code search answers: "what is the code for",
+    or a question about a condition named in words rather than by code. A message that
+    only asks about the codes it quotes gets no suggestions at all."""
+    wanted = []
+    for start, end in questions(text):
+        sentence = text[start:end]
+        named = any(start <= m.start < end or _names(sentence, m) for m in mentions)
+        kind = _kind(sentence, named)
+        if (
+            kind == "code_for"
+            or _MORE_SPECIFIC.search(sentence)
+            or (kind in _WANTS_CODES and not named)
+        ):
+            wanted.append((start, end))
+    return wanted

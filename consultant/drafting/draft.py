@@ -58,10 +58,7 @@ def render_draft(
             if f.kind != "phi"
         ],
         "phi": phi,
-        "suggestions": [
-            {"code": s.code, "system": s.system, "title": s.title, "score": s.score}
-            for s in suggestions
-        ],
+        "suggestions": [s.to_dict() for s in suggestions],
         "unknowns": list(unknowns),
         "service_name": service_name,
         "date_of_service": date_of_service.isoformat() if date_of_service else None,

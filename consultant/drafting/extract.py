@@ -592,7 +592,11 @@ _NOT_CLINICAL = frozenset(
         only even again already specific something anything everything nothing one thing
         things way example etc documentation document documented note notes chart record
         records service services encounter procedure procedures policy policies rule rules
-        guideline guidelines mrn dob npi ssn id""",
+        guideline guidelines mrn dob npi ssn id attached attachment attachments enclosed
+        op what's whats th st nd rd character characters digit digits combination combo
+        full set list sequence sequenced sequencing first second quick answer answers goes go
+        listed overkill front desk wants wanted ever plus place external cause causes
+        question's reply email e-mail call called""",
     )
 )
 _EDGE_WORDS = frozenset(
@@ -618,8 +622,19 @@ _GENERAL = frozenset(
 )
 _ABBREVIATION = re.compile(r"[A-Z]{3,5}")  # CKD, HTN, COPD
 _WORD = re.compile(r"[A-Za-z][A-Za-z'/-]*|(?<![\w.])\d{1,2}[a-z]?(?![\w.])")
+_GENUS = re.compile(r"\b([A-Z])\.\s+(?=(?:coli|aureus|pneumoniae|difficile|faecalis)\b)")
+_LISTED = re.compile(r"(?<=[A-Za-z]{2})/(?=[A-Za-z]{2})")
 _MAX_PHRASES = 10
-_MAX_WORDS = 12
+_MAX_WORDS = 20
+
+
+def names_clinical_words(text: str) -> bool:
+    """Whether TEXT says anything clinical itself ("for a sacral pressure ulcer"), not only
+    how to code ("What codes should we use instead?")."""
+    return any(
+        len(word) >= 4 and word.lower() not in _NOT_CLINICAL | _EDGE_WORDS | _GENERAL
+        for word in _WORD.findall(text)
+    )
 
 
 def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] = ()) -> list[str]:
@@ -629,9 +644,12 @@ def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] =
     for start, end in [*extraction.spans, *blanks]:
         _blank(chars, start, end)
     text = re.sub(r"(?<!\n)\n(?!\n)", " ", "".join(chars)).replace(",", " ")
+    text = _LISTED.sub(" ", text)  # "diabetes/CKD/HTN" names three conditions
+    text = _GENUS.sub(r"\1 ", text)  # "E. coli" is one organism, not a sentence end
     phrases: list[str] = []
     for clause in _CLAUSE_BREAK.split(text):
-        words = [w for w in _WORD.findall(clause) if w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
+        found = (w.rstrip("-") for w in _WORD.findall(clause))
+        words = [w for w in found if w and w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
         while words and words[0].lower() in _EDGE_WORDS:
             words.pop(0)
         while words and words[-1].lower() in _EDGE_WORDS:

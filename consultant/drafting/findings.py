@@ -49,6 +49,8 @@ KINDS = (
     "use_additional_code",
     "code_first",
     "code_also",
+    "guideline",
+    "combination",
     "ptp_edit",
     "mue",
     "add_on_code",
@@ -71,6 +73,8 @@ LABELS = {
     "use_additional_code": "Use additional code",
     "code_first": "Code first",
     "code_also": "Code also",
+    "guideline": "Coding guideline",
+    "combination": "Combination code",
     "ptp_edit": "NCCI pair (bundling)",
     "mue": "Unit limit (MUE)",
     "add_on_code": "Add-on code",
@@ -149,9 +153,17 @@ def note_references(text: str) -> list[CodeRef]:
 
 
 def code_findings(
-    store: CodeStore, codes: Sequence[CodeInfo], modifiers: Sequence[str], on: date
+    store: CodeStore,
+    codes: Sequence[CodeInfo],
+    modifiers: Sequence[str],
+    on: date,
+    *,
+    text: str = "",
 ) -> list[Finding]:
-    """Every finding about CODES (mentioned together) and the MODIFIERS named with them."""
+    """Every finding about CODES (mentioned together) and the MODIFIERS named with them;
+    the Official Guidelines' conventions also read TEXT, the question's words."""
+    from consultant.drafting.guidelines import guideline_findings  # it imports Finding
+
     findings: list[Finding] = []
     for info in codes:
         findings.extend(status_findings(store, info))
@@ -160,6 +172,7 @@ def code_findings(
     icd = [info for info in codes if info.system == ICD10CM and info.status != INVALID]
     findings.extend(exclusion_findings(store, icd))
     findings.extend(instruction_findings(store, icd))
+    findings.extend(guideline_findings(store, codes, text, on=on))
     findings.extend(ncci_findings(store, codes, modifiers, on))
     return findings
 

@@ -550,7 +550,12 @@ def split_reply(body: str) -> tuple[str, str, str]:
         ):
             quoted.extend((line, following[0]))
             index += 1
-        elif in_signature or _SIGNATURE.match(line.strip()) or line in ("--", "-- "):
+        elif (
+            in_signature
+            or _SIGNATURE.match(line.strip())
+            or line in ("--", "-- ")
+            or _signs_off(line, lines[index + 1 :])
+        ):
             in_signature = True
             signature.append(line)
         else:
@@ -561,6 +566,44 @@ def split_reply(body: str) -> tuple[str, str, str]:
         normalize_text("\n".join(quoted)),
         normalize_text("\n".join(signature)),
     )
+
+
+# Most senders sign without "-- ": a closing line, or a name with credentials, followed by
+# nothing but short lines (title, practice, address, phone) and a disclaimer is a
+# signature, where credentials like "CCS" and street names must not be read as clinical.
+_CLOSING = re.compile(
+    r"^\s*(?:thanks?(?: you)?(?: so much| again| in advance)?|thx|ty|many thanks|cheers"
+    r"|(?:best|kind|warm|warmest)?\s*regards|best(?: wishes)?|sincerely|respectfully"
+    r"|appreciate it|v/r)\s*[,.!]*\s*$",
+    re.I,
+)
+_CREDENTIALED = re.compile(
+    r"^\s*[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]*){0,3}\s*,\s*(?:CCS|CPC|CRC|RHIT|RHIA|COC|CPB|CCA"
+    r"|CDIP|CCDS|CPMA|CEMC|CIC|CPCO|CCS-P|MBA|MHA|RN|BSN|LPN|MD|DO|PA-C|NP|CMA|CMPE)\b"
+)
+_DISCLAIMER = re.compile(
+    r"confidential|intended (?:only )?(?:for|recipient)|privileged|disclaimer"
+    r"|protected health information|if you (?:have )?received this",
+    re.I,
+)
+_SIGNATURE_WORDS = 12
+
+
+def _signs_off(line: str, rest: list[str]) -> bool:
+    """Whether LINE closes the message: what follows it reads as a signature block."""
+    if not (_CLOSING.match(line) or _CREDENTIALED.match(line) or _DISCLAIMER.search(line)):
+        return False
+    if not any(later.strip() for later in rest):
+        return False  # a closing word at the very end signs nothing off
+    for later in rest:
+        stripped = later.strip()
+        if stripped.startswith(">") or _HISTORY.match(stripped) or _ON_WROTE.match(stripped):
+            break
+        if _DISCLAIMER.search(stripped):
+            continue
+        if "?" in stripped or len(stripped.split()) > _SIGNATURE_WORDS:
+            return False
+    return True
 
 
 def _starts_history(line: str, following: list[str]) -> bool:

@@ -1,0 +1,74 @@
+"""The Table of Drugs and Chemicals as a coder reads it: find the substance, then the column.
+
+"Accidental Norco overdose" is hydrocodone, column "poisoning, accidental"; "angioedema
+from lisinopril" is lisinopril, column "adverse effect" (the angioedema is coded first,
+as the manifestation). A search that only matched words would rank the manifestation or
+the wrong intent first, so a phrase naming a substance and a column is resolved straight
+to that cell, and searched as such beside the phrase itself.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from consultant.codes.drug_names import generic_of
+from consultant.codes.query_cues import drug_column
+
+# "Lisinopril adverse effect" -> the substance before the column's words.
+_COLUMN = re.compile(
+    r"\s+(?:poisoning\b.*|adverse effect|underdosing)$",
+    re.I,
+)
+_WORD = re.compile(r"[a-z0-9][a-z0-9\-']*")
+_PARENTHESES = re.compile(r"\([^)]*\)")
+_LONGEST = 4  # words in the longest substance name matched
+
+
+class DrugTable:
+    """The substances of the loaded Table of Drugs, and the brand names that lead to them."""
+
+    def __init__(self, conn: sqlite3.Connection, synonyms: dict[str, list[str]]) -> None:
+        self.conn = conn
+        self.synonyms = synonyms
+        # "insulin" -> "Insulin (amorphous) (globin) ...": the name as a coder says it,
+        # to the table's own entry (whose words a cell query then matches exactly).
+        self.substances: dict[str, str] = {}
+        for (text,) in conn.execute(
+            "SELECT DISTINCT text FROM search_terms WHERE source = 'drug'"
+            " AND text LIKE '% poisoning accidental%'"
+        ):
+            entry = _COLUMN.sub("", text)
+            words = _WORD.findall(_PARENTHESES.sub(" ", entry).lower())
+            key = " ".join(w for w in words if w not in ("nec", "nos"))
+            if key and (key not in self.substances or len(entry) < len(self.substances[key])):
+                self.substances[key] = entry
+
+    def substance_in(self, text: str) -> str | None:
+        """The first substance TEXT names (a brand read as its generic), if any."""
+        words = _WORD.findall(text.lower())
+        for i in range(len(words)):
+            for size in range(min(_LONGEST, len(words) - i), 0, -1):
+                name = " ".join(words[i : i + size])
+                for candidate in self._readings(name):
+                    if candidate in self.substances:
+                        return candidate
+        return None
+
+    def _readings(self, name: str) -> list[str]:
+        readings = [name]
+        readings += self.synonyms.get(name, [])
+        generic = generic_of(self.conn, name) if " " not in name else None
+        if generic:
+            readings.append(generic)
+        return readings
+
+    def cell_query(self, text: str) -> str | None:
+        """ "<substance> <column>" for a phrase naming both, as the table's entries read."""
+        if not self.substances:
+            return None
+        column = drug_column(text)
+        if column is None:
+            return None
+        substance = self.substance_in(text)
+        return f"{self.substances[substance]} {column}" if substance else None

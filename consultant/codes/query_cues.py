@@ -1,0 +1,157 @@
+"""What a coder's phrasing says beyond its clinical words: which code system is wanted,
+what is denied, and which column of the Table of Drugs a drug belongs in.
+
+Coders write "dx code for a screening colonoscopy" (the diagnosis, not the service),
+"J code for Toradol" (HCPCS), "asthma, no status asthmaticus" (the *without* code),
+"former smoker" (history, not dependence), "angioedema from lisinopril" (an adverse
+effect: T46.4X5-, not a poisoning). A search reads those cues first and ranks on the
+rewritten words; the cue words themselves never have to match a code title.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
+
+# A phrase naming the system the answer should come from. A question that names two
+# systems ("dx and HCPCS for a nebulizer") is steered by neither.
+_SYSTEM_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        ICD10CM,
+        re.compile(
+            r"\b(?:dx|diagnosis|diagnostic|diag|icd-?10-?cm|icd-?10|icd|z)[\s-]*codes?\b"
+            r"|\bicd-?10-?cm\b|\bwhat\s+dx\b|\bdx\s+(?:for|of)\b",
+            re.I,
+        ),
+    ),
+    (
+        ICD10PCS,
+        re.compile(
+            r"\b(?:icd-?10-?pcs|pcs)\b|\b(?:inpatient\s+)?procedure\s+code\s+\(?pcs\b", re.I
+        ),
+    ),
+    (
+        HCPCS,
+        re.compile(
+            r"\bhcpcs\b|\blevel\s+ii\b|\b[jgqeakl][\s-]?codes?\b|\bdme\s+codes?\b"
+            r"|\bsupply\s+codes?\b|\bdrug\s+codes?\b",
+            re.I,
+        ),
+    ),
+)
+
+# Negation cues as coders write them, rewritten to the "without" the code titles use.
+_NEGATIONS = re.compile(
+    r"\b(?:w/o|wo|denies|denied|negative\s+for|neg\s+for|ruled\s+out|r/o'?d|absent|absence"
+    r"\s+of|free\s+of|not\s+involv\w*|no\s+evidence\s+of|no|not|nor|none)\b"
+    r"(?!\s*\d)(?!\.\s*\d)(?!\s+(?:otherwise|elsewhere)\b)",
+    re.I,
+)
+# "no. 5" is a number and "not otherwise specified" a title's phrase, not negations.
+
+_COMPLICATION = re.compile(
+    r"\b(?:infect\w*|malfunction\w*|complicat\w*|bleed\w*|leak\w*|dislodg\w*|displac\w*"
+    r"|break\w*|broken|fail\w*|obstruct\w*|replace\w*|chang\w*|remov\w*|adjust\w*)\b",
+    re.I,
+)
+_SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:cm|mm|centimeters?|millimeters?)\b", re.I)
+_DOSE = re.compile(r"(\d)\s*mgs?\b", re.I)
+
+# Past conditions: the history code, not the active one.
+_HISTORY = re.compile(
+    r"\b(?:former|ex-|quit|stopped|past|previous|prior|remote)\s*(?=\w)"
+    r"|(?<!fam )(?<!family )(?<!fam\. )\b(?:h/o|hx\s+of|hx|history\s+of)\b",
+    re.I,
+)
+# "Fam hx", "FHx": the family history codes (Z80-Z84), not the patient's own.
+_FAMILY = re.compile(r"\b(?:fam(?:ily)?\.?\s*(?:hx|h/o|history)(?:\s+of)?|fhx|fh\s+of)\b", re.I)
+# A device or opening the patient has: its status code (Z93, Z95, Z96), unless a
+# complication is named.
+_STATUS = re.compile(
+    r"\b(?:in place|in situ|has an?|have an?|with an?|status)\b.{0,40}$|\bstatus\b", re.I
+)
+_DEVICE = re.compile(
+    r"\b(?:pacemaker|aicd|icd device|defibrillator|colostomy|ileostomy|urostomy|trach\w*"
+    r"|gastrostomy|peg|g-tube|j-tube|nephrostomy|cystostomy|stent|insulin pump|port"
+    r"|shunt|prosthe\w+|implant\w*|transplant\w*|lvad|cochlear)\b",
+    re.I,
+)
+
+# Words that put a drug in the poisoning, adverse-effect or underdosing column, and the
+# intents of a poisoning, as the Table of Drugs' columns are worded.
+_POISONING = re.compile(
+    r"\b(?:overdose[sd]?|o\.?d\.?'?d|od|poison\w*|toxic\s+ingestion|ingest\w*|took\s+too\s+m\w+"
+    r"|too\s+many|too\s+much|accidental(?:ly)?\s+took|swallowed|double\s+dose|extra\s+dose"
+    r"|wrong\s+(?:dose|med\w*|drug|pills?)|by\s+mistake|got\s+into|ate|drank|drugged"
+    r"|toxic\s+effect|exposure\s+to)\b",
+    re.I,
+)
+_SELF_HARM = re.compile(
+    r"\b(?:suicid\w*|self[\s-]*harm\w*|intentional(?:ly)?|on\s+purpose|si\s+attempt)\b", re.I
+)
+_ASSAULT = re.compile(r"\b(?:assault\w*|by\s+(?:another|someone|spouse|partner))\b", re.I)
+_UNDETERMINED = re.compile(r"\b(?:undetermined|unknown\s+intent|intent\s+unknown)\b", re.I)
+_UNDERDOSING = re.compile(
+    r"\b(?:underdos\w*|missed\s+(?:\w+\s+){0,2}doses?|ran\s+out\s+of|run\s+out\s+of|stopped\s+taking"
+    r"|not\s+taking|didn'?t\s+take|did\s+not\s+take|noncomplian\w*|non-complian\w*"
+    r"|took\s+less|skipp\w+\s+(?:\w+\s+){0,2}doses?)\b",
+    re.I,
+)
+_ADVERSE = re.compile(
+    r"\b(?:adverse|side\s+effects?|reaction\s+to|reaction\s+from|allergic\s+reaction"
+    r"|due\s+to|d/t|from|after|caused\s+by|secondary\s+to|induced|related|toxicity"
+    r"|intoleran\w+|properly\s+taken|as\s+prescribed|correct(?:ly)?\s+(?:dose|taken)"
+    r"|rxn|reaction)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Cues:
+    text: str  # the phrase, cue words rewritten as the code sets word them
+    system: str | None  # the one system the phrase asks for, if it names one
+
+
+def system_cue(text: str) -> str | None:
+    """The code system TEXT asks for by name ("dx code", "PCS", "J code"), if exactly one."""
+    named = {system for system, pattern in _SYSTEM_CUES if pattern.search(text)}
+    return named.pop() if len(named) == 1 else None
+
+
+def read_cues(text: str) -> Cues:
+    system = system_cue(text)
+    if system is not None:
+        for _, pattern in _SYSTEM_CUES:
+            text = pattern.sub(" ", text)
+    # "250 mg" is a dose (HCPCS descriptors say "per 250 mg"), never myasthenia gravis.
+    text = _DOSE.sub(r"\1 milligram", text)
+    # A wound's length is documentation, not a code axis ("3 cm lac L forearm").
+    text = _SIZE.sub(" ", text)
+    rewritten = _NEGATIONS.sub(" without ", text)
+    rewritten = _FAMILY.sub(" family history of ", rewritten)
+    rewritten = _HISTORY.sub(" history of ", rewritten)
+    if _STATUS.search(rewritten) and _DEVICE.search(rewritten) and not _COMPLICATION.search(text):
+        rewritten += " (status)"
+    return Cues(re.sub(r"\s+", " ", rewritten).strip(), system)
+
+
+def drug_column(text: str) -> str | None:
+    """The Table of Drugs column TEXT points a named drug to: its words for the column
+    ("poisoning accidental", "adverse effect", "underdosing"), or None when it says
+    nothing about how the drug was involved."""
+    if _UNDERDOSING.search(text):
+        return "underdosing"
+    if _SELF_HARM.search(text):
+        return "poisoning intentional self-harm"
+    if _ASSAULT.search(text):
+        return "poisoning assault"
+    if _UNDETERMINED.search(text):
+        return "poisoning undetermined"
+    if _POISONING.search(text):
+        # ICD-10-CM I.C.19.e.5(b): a poisoning with no intent documented is accidental.
+        return "poisoning accidental"
+    if _ADVERSE.search(text):
+        return "adverse effect"
+    return None

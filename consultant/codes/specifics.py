@@ -1,0 +1,106 @@
+"""The side, diabetes type and stage a question states, and whether a code's title says
+otherwise.
+
+A suggestion that contradicts what the customer wrote (a right-ankle code for a left
+ankle, type 1 for type 2, stage 4 for stage 3a) is worse than none: search drops it.
+One that leaves a stated side or stage unspecified ranks below one that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LEFT = re.compile(r"\b(?:left|lt|l)\b(?!\s*\d)", re.I)
+_RIGHT = re.compile(r"\b(?:right|rt|r)\b(?!\s*\d)", re.I)
+_BOTH = re.compile(r"\b(?:bilateral|bilat|both|b/l)\b", re.I)
+_TYPE = re.compile(
+    r"\btype\s*(1|2|i|ii|one|two)\b|\bt([12])\s*dm\b|\bdm\s*(?:type\s*)?([12])\b"
+    r"|\b(iddm)\b|\b(niddm)\b",
+    re.I,
+)
+_STAGE = re.compile(r"\b(?:stage|ckd)\s*-?\s*(\d[ab]?|iv|iii[ab]?|ii|i)\b", re.I)
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iiia": "3a", "iiib": "3b", "iv": "4"}
+_TYPE_WORDS = {"1": "1", "i": "1", "one": "1", "iddm": "1", "2": "2", "ii": "2", "two": "2"}
+_TYPE_WORDS["niddm"] = "2"
+
+# The encounter a 7th character states (ICD-10-CM I.C.19.a): "f/u" of an injury or
+# poisoning is a subsequent encounter once active treatment is over.
+_ENCOUNTERS = (
+    ("sequela", re.compile(r"\b(?:sequela\w*|late effects?|residual)\b", re.I)),
+    (
+        "subsequent",
+        re.compile(
+            r"\b(?:subsequent|f/u|follow[\s-]?up|recheck|routine healing|delayed healing"
+            r"|nonunion|non-union|malunion|cast change|suture removal|healing)\b",
+            re.I,
+        ),
+    ),
+    (
+        "initial",
+        re.compile(r"\b(?:initial|first (?:visit|encounter)|new injury|in the ed)\b", re.I),
+    ),
+)
+_TITLE_ENCOUNTER = re.compile(r"\b(initial encounter|subsequent encounter|sequela)\b", re.I)
+_TITLE_LEFT = re.compile(r"\bleft\b", re.I)
+_TITLE_RIGHT = re.compile(r"\bright\b", re.I)
+_TITLE_BOTH = re.compile(r"\bbilateral\b", re.I)
+_TITLE_TYPE = re.compile(r"\btype ([12]) diabetes", re.I)
+_TITLE_STAGE = re.compile(r"\bstage (\d[ab]?)\b", re.I)
+_UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
+_DIABETES = re.compile(r"\bdiabet|\bdm\s*[12]?\b|\bt[12]dm\b|\biddm\b|\bniddm\b", re.I)
+
+
+@dataclass(frozen=True)
+class Stated:
+    side: str | None  # "left", "right", "bilateral"
+    diabetes_type: str | None  # "1", "2"
+    stage: str | None  # "3a", "4"
+    encounter: str | None = None  # "initial", "subsequent", "sequela"
+
+
+def stated(text: str) -> Stated:
+    sides = [
+        name
+        for name, pattern in (("left", _LEFT), ("right", _RIGHT), ("bilateral", _BOTH))
+        if pattern.search(text)
+    ]
+    kind = None
+    if _DIABETES.search(text) and (match := _TYPE.search(text)):
+        word = next(g for g in match.groups() if g).lower()
+        kind = _TYPE_WORDS.get(word)
+    stage = None
+    if match := _STAGE.search(text):
+        raw = match.group(1).lower()
+        stage = _ROMAN.get(raw, raw)
+    encounters = [name for name, pattern in _ENCOUNTERS if pattern.search(text)]
+    encounter = encounters[0] if len(encounters) == 1 else None
+    return Stated(sides[0] if len(sides) == 1 else None, kind, stage, encounter)
+
+
+def contradicts(said: Stated, title: str) -> bool:
+    """Whether TITLE names another side, diabetes type or stage than SAID."""
+    if said.side == "left" and _TITLE_RIGHT.search(title) and not _TITLE_LEFT.search(title):
+        return True
+    if said.side == "right" and _TITLE_LEFT.search(title) and not _TITLE_RIGHT.search(title):
+        return True
+    typed = _TITLE_TYPE.search(title) if said.diabetes_type else None
+    if typed and typed.group(1) != said.diabetes_type:
+        return True
+    met = _TITLE_ENCOUNTER.search(title) if said.encounter else None
+    if met and not met.group(1).lower().startswith(said.encounter or ""):
+        return True
+    ranged = "through stage" in title.lower()  # "stage 1 through stage 4": all fit
+    if said.stage and not ranged and (stages := _TITLE_STAGE.findall(title)):
+        wanted = {said.stage, said.stage[0]}
+        if not wanted & {s.lower() for s in stages}:
+            return True
+    return False
+
+
+def leaves_unspecified(said: Stated, title: str) -> bool:
+    """Whether TITLE leaves unspecified a side the question states."""
+    if said.side is None or not _UNSPECIFIED.search(title):
+        return False
+    sides = (_TITLE_LEFT, _TITLE_RIGHT, _TITLE_BOTH)
+    return not any(side.search(title) for side in sides)

@@ -1,0 +1,59 @@
+"""The Table of Drugs read as a coder reads it, brand names, and BMI values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consultant.codes import db
+from consultant.codes.bmi import bmi_code
+from consultant.codes.drug_names import CODE_SET, generic_of
+from consultant.codes.search import CodeSearch
+from consultant.codes.store import CodeStore
+
+
+@pytest.fixture(scope="module")
+def store(code_db: Path) -> CodeStore:
+    return CodeStore(db.connect(code_db, readonly=True))
+
+
+def test_brand_names_are_loaded_from_the_package(store: CodeStore) -> None:
+    assert store.has(CODE_SET)
+    assert "drug-named-entity-recognition" in store.releases[CODE_SET].version
+    assert generic_of(store.conn, "toradol") == "ketorolac"
+    assert generic_of(store.conn, "coumadin") == "warfarin"
+    assert generic_of(store.conn, "depo-provera") == "medroxyprogesterone"
+    assert generic_of(store.conn, "type") is None
+
+
+def test_a_substance_and_a_column_find_the_cell(store: CodeStore) -> None:
+    drugs = CodeSearch(store)._holder.current().drugs
+    assert drugs.substance_in("angioedema from Zestril") == "lisinopril"
+    lead = drugs.cell_query("lead poisoning in a child")
+    assert lead is not None and lead.startswith("Lead") and lead.endswith("poisoning accidental")
+    cell = drugs.cell_query("hypoglycemia due to insulin, correct dose given")
+    assert cell is not None and cell.startswith("Insulin") and cell.endswith("adverse effect")
+    assert drugs.cell_query("pt on metformin") is None  # no column: not a Table of Drugs case
+    assert drugs.cell_query("fell from a ladder") is None  # no substance
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("BMI 32.5", "Z68.32"),
+        ("BMI of 41", "Z68.41"),
+        ("adult, BMI=19", "Z68.1"),
+        ("BMI 72", "Z68.45"),
+        ("BMI 29.9", "Z68.29"),
+    ],
+)
+def test_a_bmi_value_finds_its_range(store: CodeStore, text: str, code: str) -> None:
+    found = bmi_code(store.conn, text)
+    assert found is not None and found[0] == code
+    assert CodeSearch(store).search(text, limit=1)[0].code == code
+
+
+def test_a_pediatric_bmi_is_not_read_as_an_adult_value(store: CodeStore) -> None:
+    assert bmi_code(store.conn, "BMI 22, 9 yo, 90th percentile") is None
+    assert bmi_code(store.conn, "obesity") is None

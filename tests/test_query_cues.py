@@ -1,0 +1,68 @@
+"""Reading a coder's cues: the system asked for, denials, history, the drug table column."""
+
+from __future__ import annotations
+
+import pytest
+
+from consultant.codes.query_cues import drug_column, read_cues, system_cue
+from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
+
+
+@pytest.mark.parametrize(
+    ("text", "system"),
+    [
+        ("dx code for a screening colonoscopy", ICD10CM),
+        ("what's the ICD-10-CM code for sciatica", ICD10CM),
+        ("J code for Toradol", HCPCS),
+        ("HCPCS for a standard wheelchair", HCPCS),
+        ("PCS code for lap chole", ICD10PCS),
+        ("dx code and HCPCS code for a nebulizer", None),  # two systems: neither
+        ("type 2 diabetes with CKD", None),
+    ],
+)
+def test_system_cue(text: str, system: str | None) -> None:
+    assert system_cue(text) == system
+
+
+@pytest.mark.parametrize(
+    ("text", "rewritten"),
+    [
+        ("asthma, no status asthmaticus", "asthma, without status asthmaticus"),
+        ("gastric ulcer w/o bleeding", "gastric ulcer without bleeding"),
+        ("chest pain, denies SOB", "chest pain, without SOB"),
+        ("negative for malignancy", "without malignancy"),
+        ("former smoker", "history of smoker"),
+        ("h/o DVT", "history of DVT"),
+        # a number and a title's own phrase are not denials
+        ("no. 5 pressure area", "no. 5 pressure area"),
+        ("anemia not otherwise specified", "anemia not otherwise specified"),
+    ],
+)
+def test_read_cues_rewrites_denials_and_history(text: str, rewritten: str) -> None:
+    assert read_cues(text).text == rewritten
+
+
+def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
+    cues = read_cues("J code for Toradol 30mg")
+    assert cues.system == HCPCS
+    assert "code" not in cues.text.lower().split()
+    assert "30 milligram" in cues.text  # "mg" after a number is a dose, not myasthenia gravis
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("accidental Norco overdose", "poisoning accidental"),
+        ("Norco OD", "poisoning accidental"),  # no intent documented: accidental (I.C.19.e)
+        ("intentional overdose of xanax", "poisoning intentional self-harm"),
+        ("suicide attempt with tylenol", "poisoning intentional self-harm"),
+        ("coumadin underdosing", "underdosing"),
+        ("missed her insulin doses", "underdosing"),
+        ("angioedema from lisinopril", "adverse effect"),
+        ("bleeding due to coumadin", "adverse effect"),
+        ("digoxin toxicity", "adverse effect"),
+        ("on long-term aspirin", None),
+    ],
+)
+def test_drug_column(text: str, column: str | None) -> None:
+    assert drug_column(text) == column
