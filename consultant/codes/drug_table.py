@@ -34,6 +34,7 @@ class DrugTable:
         # "insulin" -> "Insulin (amorphous) (globin) ...": the name as a coder says it,
         # to the table's own entry (whose words a cell query then matches exactly).
         self.substances: dict[str, str] = {}
+        self._generics: dict[str, str | None] = {}
         for (text,) in conn.execute(
             "SELECT DISTINCT text FROM search_terms WHERE source = 'drug'"
             " AND text LIKE '% poisoning accidental%'"
@@ -58,10 +59,16 @@ class DrugTable:
     def _readings(self, name: str) -> list[str]:
         readings = [name]
         readings += self.synonyms.get(name, [])
-        generic = generic_of(self.conn, name) if " " not in name else None
+        generic = self.generic(name) if " " not in name else None
         if generic:
             readings.append(generic)
         return readings
+
+    def generic(self, name: str) -> str | None:
+        """The generic NAME stands for, looked up once per word: every search asks again."""
+        if name not in self._generics:
+            self._generics[name] = generic_of(self.conn, name)
+        return self._generics[name]
 
     def cell_query(self, text: str) -> str | None:
         """ "<substance> <column>" for a phrase naming both, as the table's entries read."""

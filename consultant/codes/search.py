@@ -34,10 +34,9 @@ from rapidfuzz import fuzz, process
 
 from consultant.codes.bmi import bmi_code
 from consultant.codes.db import CodeDatabaseError
-from consultant.codes.drug_names import generic_of
 from consultant.codes.drug_table import DrugTable
 from consultant.codes.pcs_build import PcsBuilder
-from consultant.codes.query_cues import drug_column, read_cues
+from consultant.codes.query_cues import read_cues
 from consultant.codes.search_index import (
     analyze,
     analyzed_index_is_current,
@@ -194,9 +193,8 @@ class CodeSearch:
         system = system or cues.system
         # The Table of Drugs answers how a drug was involved: "Toradol" alone asks for the
         # drug, not a poisoning, so its entries rank lower when no column word is said.
-        column = (
-            drug_column(cues.text) is not None and data.drugs.substance_in(cues.text) is not None
-        )
+        cell = data.drugs.cell_query(cues.text)
+        column = cell is not None
         searches = [(cues.text, system)]
         # Asked for a PCS code outright, "on the vent 72 hrs" is the ventilation, not a status.
         built = (
@@ -204,7 +202,7 @@ class CodeSearch:
             if system in (None, ICD10PCS)
             else []
         )
-        if system in (None, ICD10CM) and (cell := data.drugs.cell_query(cues.text)):
+        if cell is not None and system in (None, ICD10CM):
             searches.append((cell, ICD10CM))
         found_by: list[dict[Key, tuple[float, int, str]]] = []
         for phrase, within in searches:
@@ -218,7 +216,7 @@ class CodeSearch:
             for key, hit in found.items():
                 if key not in best or hit[0] > best[key][0]:
                     best[key] = hit
-        if len(searches) > 1 and searches[1][0].endswith("adverse effect"):
+        if len(searches) > 1 and cell is not None and cell.endswith("adverse effect"):
             # I.C.19.e.5(a): the effect is coded first, then the T-code; the phrase's best
             # code for the effect belongs beside the adverse effect's.
             effects = [kv for kv in found_by[0].items() if not _DRUG_CODE.match(kv[0][1])]
@@ -556,7 +554,7 @@ class _SearchData:
 
     def _rewritten(self, word: str) -> str:
         """A word the synonyms do not know, spelled as the indexed text spells it."""
-        generic = generic_of(self.conn, word) if len(word) >= 4 else None
+        generic = self.drugs.generic(word) if len(word) >= 4 else None
         if generic:
             # "Decadron": the generic the HCPCS descriptors name; the brand still counts
             # where an entry has it (the Table of Drugs lists some brands).

@@ -21,8 +21,9 @@ _TYPE = re.compile(
 )
 _STAGE = re.compile(r"\b(?:stage|ckd)\s*-?\s*(\d[ab]?|iv|iii[ab]?|ii|i)\b", re.I)
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iiia": "3a", "iiib": "3b", "iv": "4"}
-_TYPE_WORDS = {"1": "1", "i": "1", "one": "1", "iddm": "1", "2": "2", "ii": "2", "two": "2"}
-_TYPE_WORDS["niddm"] = "2"
+_TYPE_WORDS = {"1": "1", "i": "1", "one": "1", "iddm": "1"} | dict.fromkeys(
+    ("2", "ii", "two", "niddm"), "2"
+)
 
 # The encounter a 7th character states (ICD-10-CM I.C.19.a): "f/u" of an injury or
 # poisoning is a subsequent encounter once active treatment is over.
