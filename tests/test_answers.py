@@ -164,3 +164,27 @@ def test_no_confident_match_is_said_rather_than_guessed(
     answer = _code_answer(result)
     assert result["suggestions"] == []
     assert answer["answer"].startswith("No confident match")
+
+
+def test_a_sentence_asking_two_things_is_two_questions() -> None:
+    text = "What's the dx code for this and which code is listed first?"
+    assert [text[a:b] for a, b in questions(text)] == [
+        "What's the dx code for this",
+        "which code is listed first?",
+    ]
+    one = "Also, can 29881 and 29877 go together?"
+    assert questions(one) == [(0, len(one))]  # "Also" asks nothing on its own
+
+
+def test_a_7th_character_question_without_a_code_names_the_complete_code(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Pt seen in clinic for f/u of a closed fx of the R distal radius, healing as "
+        "expected. What 7th character do we use for this visit?",
+    )
+    answer = next(a for a in result["answers"] if a["kind"] == "seventh_character")
+    assert answer["codes"] and answer["codes"][0].endswith("D")
+    assert "subsequent encounter" in answer["answer"]

@@ -319,6 +319,7 @@ def test_masking_keeps_offsets(store: CodeStore) -> None:
         ("modifier XS or 59?", ["XS", "59"]),
         ("append -59 to 29877", ["59"]),
         ("Modifier: GA", ["GA"]),
+        ("What modifiers go on the second 66984? Is it 79 plus LT?", ["79", "LT"]),
     ],
 )
 def test_modifier_mentions(text: str, expected: list[str], store: CodeStore) -> None:
@@ -337,6 +338,7 @@ def test_modifier_mentions(text: str, expected: list[str], store: CodeStore) -> 
         "Modifiers are confusing",
         "seen with PT",
         "RT knee pain",
+        "is it 25 or 30 mg?",
     ],
 )
 def test_no_modifier_without_modifier_context(text: str, store: CodeStore) -> None:
@@ -368,7 +370,8 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
     extraction = extract(text, store)
     name = text.index("Jane Doe")
     phrases = clinical_phrases(extraction, [(name, name + len("Jane Doe"))])
-    assert phrases == ["acute appendicitis with abscess", "type 2 diabetes"]
+    # "Dana" stays a phrase: the search, which knows drugs from names, drops it
+    assert phrases == ["acute appendicitis with abscess", "type 2 diabetes", "Dana"]
 
 
 @pytest.mark.parametrize(
@@ -381,6 +384,21 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         ),
         ("Dx: CKD stage 3a", ["CKD stage 3a"]),
         ("Stage 3a, left side", []),  # general words only
+        # a denial inside a phrase stays for the search; a phrase that only denies goes
+        (
+            "migraine without aura, not intractable, no status migrainosus",
+            ["migraine without aura not intractable no status migrainosus"],
+        ),
+        ("34yo F, no pregnancy. UTI due to E. coli", ["UTI due to E coli"]),
+        # a document attached, "the right dx code", "add a code for": no clinical words
+        ("See attached skin assessment. What's the right dx code?", []),
+        ("Do I add a code for the absent gallbladder?", ["absent gallbladder"]),
+        # alternatives are searched apart; a lone capitalized word is left to the search
+        (
+            "which goes first, the chemo encounter code or the cancer?",
+            ["chemo encounter", "cancer"],
+        ),
+        ("What's the HCPCS code for the Kenalog?", ["Kenalog"]),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

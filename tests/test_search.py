@@ -254,7 +254,7 @@ def test_eval_sets_hold_billable_codes_over_every_area(search: CodeSearch) -> No
 
 # Achieved on the development set, blind (bench/search_eval.py prints them, with the
 # holdout's): the guard is a little below, so tuning one area cannot quietly cost another.
-_FLOORS = {ICD10CM: (0.87, 0.93), HCPCS: (0.63, 0.75), ICD10PCS: (0.94, 0.97)}
+_FLOORS = {ICD10CM: (0.89, 0.95), HCPCS: (0.83, 0.95), ICD10PCS: (0.96, 0.98)}
 
 
 def test_dev_set_accuracy_does_not_regress(search: CodeSearch) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from consultant.codes.specifics import Stated, contradicts, leaves_unspecified, stated
 
 
+def _axes(said: Stated) -> tuple[str | None, ...]:
+    return (said.side, said.diabetes_type, said.stage, said.encounter)
+
+
 def test_stated_reads_coders_shorthand() -> None:
-    assert stated("R distal radius fx f/u") == Stated("right", None, None, "subsequent")
-    assert stated("T2DM with CKD 3a") == Stated(None, "2", "3a", None)
-    assert stated("type I diabetic, stage IV ulcer of lt heel") == Stated("left", "1", "4", None)
+    assert _axes(stated("R distal radius fx f/u")) == ("right", None, None, "subsequent")
+    assert _axes(stated("T2DM with CKD 3a")) == (None, "2", "3a", None)
+    assert _axes(stated("type I diabetic, stage IV ulcer of lt heel")) == ("left", "1", "4", None)
     assert stated("L5 radiculopathy").side is None  # a vertebra, not a side
     assert stated("bilateral knee OA").side == "bilateral"
 
@@ -33,3 +37,18 @@ def test_a_stated_side_left_unspecified_ranks_lower() -> None:
     assert leaves_unspecified(said, "Non-pressure chronic ulcer of unspecified heel and midfoot")
     assert not leaves_unspecified(said, "Non-pressure chronic ulcer of left heel and midfoot")
     assert not leaves_unspecified(stated("heel ulcer"), "Ulcer of unspecified heel")
+
+
+def test_a_title_without_what_the_question_says_contradicts_it() -> None:
+    hf = stated("heart failure with the hypertension")
+    assert contradicts(hf, "Hypertensive heart disease without heart failure")
+    assert not contradicts(hf, "Hypertensive heart disease with heart failure")
+    assert contradicts(
+        stated("DM2 with complications"), "Type 2 diabetes mellitus without complications"
+    )
+    # what the question denies is no contradiction
+    migraine = stated("migraine without aura, not intractable, no status migrainosus")
+    assert not contradicts(
+        migraine, "Migraine without aura, not intractable, without status migrainosus"
+    )
+    assert contradicts(stated("migraine with aura"), "Migraine without aura, not intractable")

@@ -35,6 +35,8 @@ from rapidfuzz import fuzz, process
 from consultant.codes.bmi import bmi_code
 from consultant.codes.db import CodeDatabaseError
 from consultant.codes.drug_table import DrugTable
+from consultant.codes.external_cause import ExternalCauseResolver
+from consultant.codes.hcpcs_resolve import HcpcsResolver
 from consultant.codes.pcs_build import PcsBuilder
 from consultant.codes.query_cues import read_cues
 from consultant.codes.search_index import (
@@ -46,7 +48,7 @@ from consultant.codes.search_index import (
 )
 from consultant.codes.specifics import contradicts, leaves_unspecified, stated
 from consultant.codes.store import CodeStore
-from consultant.codes.systems import ICD10CM, ICD10PCS
+from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
 HCPCS_TERMS_FILE = Path(__file__).with_name("hcpcs_terms.toml")
@@ -75,7 +77,8 @@ _RESIDUAL_COST = 4.0
 _CONFLICT = 0.8
 # An adverse effect's manifestation ranks at least this share of the adverse effect.
 _MANIFESTATION = 0.9
-_DRUG_CODE = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.")
+# The drug codes themselves, and "other adverse effects NEC" (T78.8-, T88.7): no manifestation.
+_NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T88\.7")
 # A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
 _NO_COLUMN = 0.5
 # A code whose title leaves unspecified the side the query states ranks this much lower.
@@ -188,6 +191,11 @@ class CodeSearch:
         key = word.lower()
         return key in data.synonyms.terms or stem(key) in data.main_terms()
 
+    def names_drug(self, word: str) -> bool:
+        """Whether WORD is a substance of the Table of Drugs or a brand of one: a capitalized
+        word alone is a drug ("Kenalog") or a person ("Dana"), and eponyms make both known."""
+        return self._holder.current().drugs.substance_in(word) is not None
+
     def _ranked(self, data: _SearchData, text: str, system: str | None) -> list[SearchHit]:
         cues = read_cues(text)
         system = system or cues.system
@@ -219,7 +227,7 @@ class CodeSearch:
         if len(searches) > 1 and cell is not None and cell.endswith("adverse effect"):
             # I.C.19.e.5(a): the effect is coded first, then the T-code; the phrase's best
             # code for the effect belongs beside the adverse effect's.
-            effects = [kv for kv in found_by[0].items() if not _DRUG_CODE.match(kv[0][1])]
+            effects = [kv for kv in found_by[0].items() if not _NO_EFFECT.match(kv[0][1])]
             if effects and best:
                 key, (score, rank, title) = max(effects, key=lambda kv: kv[1][0])
                 top = max(hit[0] for hit in best.values())
@@ -249,6 +257,15 @@ class CodeSearch:
             # The value decides: every other BMI range contradicts it.
             best = {k: v for k, v in best.items() if not k[1].startswith("Z68")}
             best[(ICD10CM, bmi[0])] = (1.0, 0, bmi[1])
+        if system in (None, HCPCS):
+            # HCPCS Level II read as coders word it (drug + dose + route, service, DME
+            # features): its codes take the resolver's score (hcpcs_resolve.py).
+            data.hcpcs.merge(best, cues.text, built[0].score if built else None)
+        if system in (None, ICD10CM):
+            # External causes as the External Cause Index reads them (a transport accident
+            # axis by axis: role, vehicle, counterpart, traffic); never ahead of an injury
+            # the phrase names (external_cause.py).
+            data.external.merge(best, text)
         said = stated(text)
         for key, (score, rank, title) in list(best.items()):
             if contradicts(said, title):
@@ -499,10 +516,21 @@ class _SearchData:
         self._corrections: dict[str, str] = {}
         self.drugs = DrugTable(conn, self.synonyms.terms)
         self.pcs = PcsBuilder(conn)
+        self.external = ExternalCauseResolver(conn)
+        self._hcpcs: HcpcsResolver | None = None
         self._main_terms: frozenset[str] | None = None
         # Whole searches, newest last: coders ask about the same conditions again and
         # again. Kept with the data, so a new release starts afresh.
         self.answers: OrderedDict[tuple[str, str | None], list[SearchHit]] = OrderedDict()
+
+    @property
+    def hcpcs(self) -> HcpcsResolver:
+        """The HCPCS resolver, built on first use: most searches never need it."""
+        if self._hcpcs is None:
+            self._hcpcs = HcpcsResolver(
+                self.conn, self.synonyms.terms, self._rewritten, self.synonyms.equivalents
+            )
+        return self._hcpcs
 
     # -- query analysis ---------------------------------------------------------------
 

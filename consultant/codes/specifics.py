@@ -1,15 +1,21 @@
-"""The side, diabetes type and stage a question states, and whether a code's title says
-otherwise.
+"""The side, diabetes type, stage and encounter a question states, what it says the
+patient has, and whether a code's title says otherwise.
 
 A suggestion that contradicts what the customer wrote (a right-ankle code for a left
 ankle, type 1 for type 2, stage 4 for stage 3a) is worse than none: search drops it.
-One that leaves a stated side or stage unspecified ranks below one that names it.
+One that leaves a stated side or stage unspecified ranks below one that names it. A title
+"without" something the question says the patient has ("hypertensive heart disease
+without heart failure" for "heart failure with hypertension") contradicts it too.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from consultant.codes.query_cues import read_cues
+from consultant.codes.search_index import stem
 
 _LEFT = re.compile(r"\b(?:left|lt|l)\b(?!\s*\d)", re.I)
 _RIGHT = re.compile(r"\b(?:right|rt|r)\b(?!\s*\d)", re.I)
@@ -49,6 +55,13 @@ _TITLE_BOTH = re.compile(r"\bbilateral\b", re.I)
 _TITLE_TYPE = re.compile(r"\btype ([12]) diabetes", re.I)
 _TITLE_STAGE = re.compile(r"\bstage (\d[ab]?)\b", re.I)
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
+_TITLE_WITHOUT = re.compile(r"\bwithout ([^,()]+)", re.I)
+_DENIED = re.compile(r"\bwithout(?:\s+[a-z0-9'/-]+){1,3}")
+_CONTENT_WORD = re.compile(r"[a-z][a-z'-]{3,}")
+_NOT_A_CONDITION = frozenset(
+    stem(w) for w in ("mention", "other", "specified", "unspecified", "with", "without")
+)
+_NEGATED_PART = re.compile(r"(?:not|without|no)\b", re.I)
 _DIABETES = re.compile(r"\bdiabet|\bdm\s*[12]?\b|\bt[12]dm\b|\biddm\b|\bniddm\b", re.I)
 
 
@@ -58,6 +71,8 @@ class Stated:
     diabetes_type: str | None  # "1", "2"
     stage: str | None  # "3a", "4"
     encounter: str | None = None  # "initial", "subsequent", "sequela"
+    asserted: frozenset[str] = field(default=frozenset())  # stems of what the patient has
+    denied: frozenset[str] = field(default=frozenset())  # stems of what the patient has not
 
 
 def stated(text: str) -> Stated:
@@ -76,11 +91,43 @@ def stated(text: str) -> Stated:
         stage = _ROMAN.get(raw, raw)
     encounters = [name for name, pattern in _ENCOUNTERS if pattern.search(text)]
     encounter = encounters[0] if len(encounters) == 1 else None
-    return Stated(sides[0] if len(sides) == 1 else None, kind, stage, encounter)
+    # Denials read as "without ..." first ("no CKD" -> "without CKD"), then left out.
+    cued = read_cues(text).text.lower()
+    asserted = _stems(_DENIED.sub(" ", cued))
+    denied = _stems(" ".join(_DENIED.findall(cued)))
+    side = sides[0] if len(sides) == 1 else None
+    return Stated(side, kind, stage, encounter, asserted, denied - asserted)
+
+
+@lru_cache(maxsize=65536)
+def _title_sayings(title: str) -> tuple[tuple[frozenset[str], ...], tuple[frozenset[str], ...]]:
+    """Stems of what TITLE says is absent ("without ...") and present, once per title:
+    every search judges hundreds of candidate titles."""
+    absent = (_stems(part.lower()) for part in _TITLE_WITHOUT.findall(title))
+    present = (_stems(part.lower()) for part in _present_parts(title))
+    return tuple(w for w in absent if w), tuple(w for w in present if w)
+
+
+def _present_parts(title: str) -> list[str]:
+    """What TITLE says the patient has: its "with ..." parts, and its parts between commas
+    that negate nothing ("Migraine, unspecified, intractable, with status migrainosus")."""
+    parts = []
+    for part in re.split(r"[,()]", title):
+        part = part.strip()
+        if not part or _NEGATED_PART.match(part):
+            continue
+        head, *withs = re.split(r"\bwith\b", part, flags=re.I)
+        parts.extend(p for p in (head, *withs) if not _NEGATED_PART.match(p.strip()))
+    return parts
+
+
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(stem(word) for word in _CONTENT_WORD.findall(text)) - _NOT_A_CONDITION
 
 
 def contradicts(said: Stated, title: str) -> bool:
-    """Whether TITLE names another side, diabetes type or stage than SAID."""
+    """Whether TITLE names another side, diabetes type, stage or encounter than SAID, or
+    is "without" something SAID has, or has something SAID denies."""
     if said.side == "left" and _TITLE_RIGHT.search(title) and not _TITLE_LEFT.search(title):
         return True
     if said.side == "right" and _TITLE_LEFT.search(title) and not _TITLE_RIGHT.search(title):
@@ -90,6 +137,12 @@ def contradicts(said: Stated, title: str) -> bool:
         return True
     met = _TITLE_ENCOUNTER.search(title) if said.encounter else None
     if met and not met.group(1).lower().startswith(said.encounter or ""):
+        return True
+    absent, present = _title_sayings(title) if said.asserted or said.denied else ((), ())
+    if any(words <= said.asserted for words in absent):
+        return True
+    # "intractable" or "with status migrainosus" for "not intractable, no status ..."
+    if any(words <= said.denied for words in present):
         return True
     ranged = "through stage" in title.lower()  # "stage 1 through stage 4": all fit
     if said.stage and not ranged and (stages := _TITLE_STAGE.findall(title)):

@@ -3,8 +3,7 @@ suggested codes, whether the mail was automated, and the rendered draft."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import jinja2
@@ -15,12 +14,15 @@ from consultant.codes.search import CodeSearch, SearchHit
 from consultant.codes.status import CADENCE, release_status
 from consultant.codes.store import SYSTEM_RELEASE, CodeInfo, CodeStore
 from consultant.codes.systems import CPT, HCPCS, ICD10CM
-from consultant.drafting.answers import Answer, answer_all, code_questions, paragraph_of
+from consultant.drafting.answers import Answer, answer_all
 from consultant.drafting.dates import date_of_service
 from consultant.drafting.draft import render_draft
-from consultant.drafting.extract import Extraction, ModifierMention, clinical_phrases, extract
+from consultant.drafting.extract import ModifierMention, clinical_phrases, extract
 from consultant.drafting.findings import Finding, code_findings
+from consultant.drafting.partners import partners
+from consultant.drafting.patient_context import read_context
 from consultant.drafting.phi import find_phi, phi_finding
+from consultant.drafting.suggestions import search_phrases, suggest
 from consultant.mail.automated import automated_reason
 from consultant.mail.message import read_mail
 
@@ -107,15 +109,32 @@ def analyze(
             service_date, [], codes, extraction.modifiers, findings, [], True, reason, None
         )
     question_phi = [(h.start, h.end) for h in phi_hits if h.end <= len(mail.question)]
-    hits, leads = _suggest(
+    said = clinical_phrases(extraction, question_phi)
+    patient = read_context(mail.question)
+    hits, leads = suggest(
         search,
-        _search_phrases(mail.question, extraction, question_phi),
+        search_phrases(mail.question, extraction, question_phi),
         codes,
         suggestions,
         system_cue(mail.question),
+        said=said,
+        patient=patient,
     )
+    # What the leads' own notes ask for beside them, where the message names it: each
+    # partner follows its lead in the answer, as sure as the lead is.
+    extra = partners(store, search, leads, said, patient)
+    leads = [
+        named
+        for lead in leads
+        for named in (lead, *(replace(p, score=lead.score) for of, p in extra if of == lead))
+    ]
+    merged = {hit.code: hit for hit in [*hits, *(p for _, p in extra)]}
+    hits = sorted(merged.values(), key=lambda h: -h.score)[:suggestions]
     dos = service_date.isoformat() if service_date else None
-    answers = answer_all(mail.question, extraction.codes, findings, hits, dos, leads)
+    modifier_at = [m.start for m in extraction.modifiers]
+    answers = answer_all(
+        mail.question, extraction.codes, findings, hits, dos, leads, modifiers=modifier_at
+    )
     draft = render_draft(
         templates,
         answers=answers,
@@ -130,86 +149,6 @@ def analyze(
     return Analysis(
         service_date, answers, codes, extraction.modifiers, findings, hits, False, None, draft
     )
-
-
-def _search_phrases(
-    question: str, extraction: Extraction, blanks: list[tuple[int, int]]
-) -> list[str]:
-    """The clinical phrases a code search should read: those of the questions asking for
-    a code, or, when such a question names no condition itself ("What codes do I use?"),
-    those of its paragraph. Questions about quoted codes add nothing: their words
-    ("bilateral", "same day") would only find codes nobody asked for."""
-    wanted = code_questions(question, extraction.codes)
-    if not wanted:
-        return []
-    own = clinical_phrases(extraction, [*blanks, *_outside(wanted, len(question))])
-    if own:
-        return own
-    paragraphs = [paragraph_of(question, start, end) for start, end in wanted]
-    return clinical_phrases(extraction, [*blanks, *_outside(paragraphs, len(question))])
-
-
-def _outside(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
-    gaps, at = [], 0
-    for start, end in sorted(spans):
-        gaps.append((at, max(at, start)))
-        at = max(at, end)
-    return [*gaps, (at, length)]
-
-
-def _suggest(
-    search: CodeSearch,
-    phrases: list[str],
-    mentioned: list[CodeInfo],
-    limit: int,
-    system: str | None = None,
-) -> tuple[list[SearchHit], list[SearchHit]]:
-    """The good hits of each phrase merged (best score per code), minus codes already
-    named, within SYSTEM when the question asks for one ("dx code", "J code"); and each
-    phrase's best hit (what a "what is the code" answer names), best first."""
-    if limit <= 0:
-        return [], []
-    named = {(info.system, info.code) for info in mentioned}
-    best: dict[tuple[str, str], SearchHit] = {}
-    leads: dict[tuple[str, str], SearchHit] = {}
-    for phrase in phrases:
-        words = phrase.split()
-        if len(words) == 1 and (words[0].lower() in _VAGUE or not search.knows(words[0])):
-            continue  # "special", "screening": one such word is no clinical phrase
-        hits = search.search(phrase, system=system, limit=limit)
-        if not hits:
-            continue
-        floor = max(SUGGESTION_FLOOR, SUGGESTION_RELATIVE * hits[0].score)
-        kept = [h for h in hits if h.score >= floor and (h.system, h.code) not in named]
-        if kept:
-            leads.setdefault((kept[0].system, kept[0].code), kept[0])
-        for hit in kept:
-            key = (hit.system, hit.code)
-            if key not in best or hit.score > best[key].score:
-                best[key] = hit
-    ranked = sorted(best.values(), key=lambda hit: -hit.score)[:limit]
-    return ranked, sorted(leads.values(), key=lambda hit: -hit.score)
-
-
-# Words of the index that say too little on their own to be what a question is about.
-_VAGUE = frozenset(
-    re.findall(
-        r"\S+",
-        """screening sequela sequelae injury injuries aftercare bite bites confirm confirmed
-        mixed cover covered below above specifically unilateral bilateral history status exam
-        examination disease disorder condition syndrome infection pain problem symptom
-        symptoms complication complications surgery therapy treatment care followup chronic
-        acute""",
-    )
-)
-
-# A phrase's hit is suggested when it scores at least this, and this share of the
-# phrase's best: weak matches of words that are no clinical phrase ("Jane Doe, CCS" ->
-# R06.00 at 0.33) and the siblings behind a clear best hit (E10.9 behind E11.9 for
-# "diabetes") are dropped. bench/search_eval.py measures both sides: how often the right
-# code is kept for the development set's phrasings, and the labelled emails' noise rate.
-SUGGESTION_FLOOR = 0.5
-SUGGESTION_RELATIVE = 0.8
 
 
 def unknowns(

@@ -37,6 +37,8 @@ from consultant.drafting.guidelines import (
     settling,
 )
 from consultant.drafting.guidelines import mentions as finding_mentions
+from consultant.drafting.modifier_choice import choose, pair_edits
+from consultant.drafting.sequencing import ordered
 
 # What a question asks, tried in this order (the first that fits wins).
 KINDS = (
@@ -79,7 +81,8 @@ _ASKS = (
     (
         "sequencing",
         r"\b(?:sequenc\w*|first[- ]listed|list(?:ed)? first|goes? first|code first|primary"
-        r" (?:dx|diagnosis)|principal|which (?:one )?(?:first|comes first))",
+        r" (?:dx|diagnosis)|principal|which (?:one )?(?:first|comes first)|comes? first"
+        r"|(?:what|which|in what|the) order\b|put first|(?:is|be) primary\b|first dx)",
     ),
     ("modifier", r"\b(?:modifiers?|mods?)\b|-(?:25|59|x[epsu]|rt|lt|50|51)\b"),
     (
@@ -97,6 +100,13 @@ _ASKS = (
         r"\b(?:code for|codes? (?:to use )?for|what(?:'s| is) the (?:\w+ )?code|which code"
         r"|dx code|icd(?:-?10)?(?:-?cm)? code|how (?:do|should|would) (?:i|we|you) code"
         r"|what codes?\b|which codes?\b|(?:codes?|use) instead\b"
+        r"|what(?:'s| is| are| would be| should be) the (?:[\w-]+ ){0,3}codes?\b"
+        r"|what (?:do|should|would|can) (?:i|we|you) (?:code|use|report|assign)\b"
+        r"|how (?:do|should|would|can|to) (?:i |we |you )?(?:code|report)\b"
+        r"|\b(?:icd-?10(?:-cm|-pcs)?|pcs|hcpcs|dx|j)[- ]codes? for\b"
+        r"|(?:correct|appropriate|proper|best) (?:[\w-]+ )?codes?\b"
+        r"|(?:do|should|can|would|must) (?:i|we|you) (?:also )?(?:code|report|capture|assign)\b"
+        r"|\bbe (?:coded|reported|captured)\b"
         r"|how to code|right code)",
     ),
 )
@@ -108,10 +118,18 @@ _QUESTION_START = re.compile(
     r"|would|will|please|pls|need|looking for|wondering)\b",
     re.I,
 )
+_NEXT_QUESTION = re.compile(
+    r"(?:,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)(?=(?:what|what's|which|how|is|are|can|do"
+    r"|does|should|would|will|when|where)\s)",
+    re.I,
+)
+_ASKING_WORDS = 3  # words from which the part before "and which ..." is a question itself
 _LISTED_CODE = re.compile(r"(?:^|, )\s*([A-Z0-9][0-9A-Z.]{2,7}) \(")
 _CONFIDENT_SUGGESTION = 0.9  # a search score from which the best hit is offered as the code
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
+_ENCOUNTER_TITLE = re.compile(r"\b(?:initial|subsequent) encounter\b|\bsequela\b", re.I)
 _NAMED = 3  # codes a "what is the code" answer names at most
+_SEQUENCED = 4  # codes a "what goes first" answer orders at most
 # T36-T50 with 5 as the 6th character: the adverse effect of a drug properly taken
 _ADVERSE_EFFECT = re.compile(r"^T(?:3[6-9]|4\d|50)\.\w{2}5")
 
@@ -134,14 +152,27 @@ class Answer:
 
 
 def questions(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences of TEXT that ask something; the whole text when none does."""
+    """Spans of the questions TEXT asks: its asking sentences, each cut where "and" or a
+    comma starts another question ("What's the dx code for this and which code is listed
+    first?" asks two); the whole text when nothing is asked."""
+    return [(start, end) for start, end, _ in _questions(text)]
+
+
+def _questions(text: str) -> list[tuple[int, int, tuple[int, int]]]:
+    """QUESTIONS, each with the span of the whole sentence it was cut from."""
     spans = []
     for match in _SENTENCE.finditer(text):
         sentence = match.group().strip()
         if sentence and (sentence.endswith("?") or _QUESTION_START.match(sentence)):
-            spans.append((match.start(), match.end()))
+            start = match.start()
+            for cut in _NEXT_QUESTION.finditer(text, match.start(), match.end()):
+                if len(text[start : cut.start()].split()) < _ASKING_WORDS:
+                    continue  # "Also, can 29881 and 29877 go together?" is one question
+                spans.append((start, cut.start(), match.span()))
+                start = cut.end()
+            spans.append((start, match.end(), match.span()))
     if not spans and text.strip():
-        spans.append((0, len(text)))
+        spans.append((0, len(text), (0, len(text))))
     return spans
 
 
@@ -165,13 +196,14 @@ def answer_all(
     suggestions: Sequence[SearchHit],
     date_of_service: str | None,
     leads: Sequence[SearchHit] = (),
+    modifiers: Sequence[int] = (),
 ) -> list[Answer]:
     """One answer per question TEXT asks, in the order asked; LEADS, each described
     condition's or procedure's best code, answer "what is the code" (default: the
-    suggestions)."""
-    spans = questions(text)
+    suggestions); a question naming one of the MODIFIERS (their offsets) asks which."""
+    spans = _questions(text)
     answers = []
-    for start, end in spans:
+    for start, end, whole in spans:
         sentence = " ".join(text[start:end].split())
         # a code is listed once, where first named (often the subject line): a question
         # that names it again asks about it too
@@ -179,8 +211,12 @@ def answer_all(
         if not infos and len(spans) == 1:
             infos = [m.info for m in mentions]
         kind = _kind(sentence, bool(infos))
+        if kind == "other" and any(start <= at < end for at in modifiers):
+            kind = "modifier"  # "Should we be using 59 or XU now?"
         if kind == "other" and not infos and len(spans) > 1 and not sentence.endswith("?"):
             continue  # "Please handle accordingly.": a request, not a coding question
+        if kind == "other" and not infos and whole != (start, end):
+            continue  # "..., or does the biopsy need something too?": the same question
         scoped = findings
         # a question that describes nothing itself reads its paragraph
         context = sentence if names_clinical_words(sentence) else _paragraph(text, start, end)
@@ -195,13 +231,27 @@ def answer_all(
             # "R10.9 with K35.80?": whether they go together, when a rule settles it;
             # "E11.9?" or "about E11.9": what the code is
             kind = "billed_together" if _icd_pair_rules(infos, scoped) else "validity"
-        hits = (leads or suggestions) if kind == "code_for" else suggestions
+        leading = ("code_for", "sequencing", "seventh_character")
+        hits = (leads or suggestions) if kind in leading else suggestions
         text_answer, confidence = _ANSWERERS[kind](infos, scoped, hits, date_of_service)
+        if kind == "modifier":
+            # "Which modifier goes on which code?" asks about the message's codes
+            billed = infos or [m.info for m in mentions]
+            if choices := choose(text, billed, scoped):
+                pairs = text_answer if pair_edits(scoped, [i.code for i in billed]) else ""
+                chosen = " ".join(choice.sentence() for choice in choices)
+                text_answer = f"{pairs} {chosen}".strip()
+                confidence, infos = "medium", billed
         codes = [info.code for info in infos]
+        if kind == "seventh_character" and not codes and (hit := _with_seventh(hits)):
+            codes = [hit.code]
+        if kind == "sequencing" and len(codes) < 2:
+            codes = ordered(_to_sequence(infos, hits))[0] or codes
         if kind == "code_for" and not codes:
             combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
             sure = [h.code for h in hits[:_NAMED] if h.score >= _CONFIDENT_SUGGESTION]
-            codes = list(dict.fromkeys(combined)) or sure or [h.code for h in hits[:1]]
+            best = [h.code for h in hits if h.score == hits[0].score][:_NAMED] if hits else []
+            codes = list(dict.fromkeys(combined)) or sure or best
         answers.append(Answer(sentence, kind, text_answer, codes, confidence))
     return answers
 
@@ -213,7 +263,8 @@ def _paragraph(text: str, start: int, end: int) -> str:
 def paragraph_of(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the paragraph holding TEXT[START:END]: a question's context ("Pt has
     CKD 4 and HTN. What codes should we use?")."""
-    before = max(text.rfind("\n\n", 0, start), -2) + 2
+    found = text.rfind("\n\n", 0, start)
+    before = found + 2 if found >= 0 else 0
     after = text.find("\n\n", end)
     return before, len(text) if after < 0 else after
 
@@ -312,7 +363,7 @@ def _together(
         return "Name both codes to check them against the NCCI edits.", "low"
     if ruled := _icd_pair_rules(infos, findings):
         return " ".join(f.message for f in ruled), "high"
-    edits = [f for f in _of(findings, "ptp_edit", codes) if set(f.codes) <= set(codes)]
+    edits = pair_edits(findings, codes)
     addons = _of(findings, "add_on_code", codes)
     if not edits:
         text = (
@@ -378,19 +429,66 @@ def _risk(
 
 
 def _sequencing(
-    infos: list[CodeInfo], findings: Sequence[Finding], _s: Sequence[SearchHit], _d: str | None
+    infos: list[CodeInfo], findings: Sequence[Finding], hits: Sequence[SearchHit], _d: str | None
 ) -> tuple[str, str]:
     codes = [info.code for info in infos]
     if ruled := settling(findings, [i.code for i in infos if i.system == ICD10CM], SEQUENCING):
         return " ".join(f.message for f in ruled), "high"  # the guidelines' order
     notes = _of(findings, "code_first", codes) + _of(findings, "use_additional_code", codes)
-    if not notes:
+    if notes:
+        return " ".join(f.message for f in notes), "high"
+    order, why = ordered(_to_sequence(infos, hits))
+    if why:
+        sure = "high" if len(codes) > 1 else "medium"
+        return f"List {order[0]} first, then {_listed(order[1:], 'then')}: {'; '.join(why)}.", sure
+    return (
+        "The code set gives no sequencing instruction between these codes: list first the "
+        "condition chiefly responsible for the encounter (Official Guidelines, Section IV.G).",
+        "low",
+    )
+
+
+def _to_sequence(infos: list[CodeInfo], hits: Sequence[SearchHit]) -> list[tuple[str, str]]:
+    """The ICD-10-CM codes a sequencing question is about: those it names, else each
+    described condition's best code (and the codes its notes ask for)."""
+    named = [(info.code, info.title) for info in infos if info.system == ICD10CM]
+    if len(named) > 1:
+        return named
+    found = [(hit.code, hit.title) for hit in hits if hit.system == ICD10CM]
+    return list(dict.fromkeys([*named, *found]))[:_SEQUENCED]
+
+
+def _seventh(
+    infos: list[CodeInfo], findings: Sequence[Finding], hits: Sequence[SearchHit], _d: str | None
+) -> tuple[str, str]:
+    found = _of(findings, "needs_seventh_character", [info.code for info in infos])
+    if found:
+        return " ".join(f.message for f in found), "high"
+    if infos:
+        return "The code named is complete; it takes no 7th character.", "high"
+    if hit := _with_seventh(hits):
+        encounter = hit.title.rsplit(", ", 1)[-1]
         return (
-            "The code set gives no sequencing instruction between these codes: list first the "
-            "condition chiefly responsible for the encounter (Official Guidelines, Section IV.G).",
-            "low",
+            f"Use {hit.code} ({hit.title}): its 7th character {hit.code[-1]} is for the "
+            f"{encounter} (ICD-10-CM Official Guidelines, section I.C.19.a); check the "
+            "record says so.",
+            "medium",
         )
-    return " ".join(f.message for f in notes), "high"
+    return "Name the injury or its code to find its 7th character.", "low"
+
+
+def _with_seventh(hits: Sequence[SearchHit]) -> SearchHit | None:
+    """The best hit whose code carries a 7th character saying the encounter."""
+    return next(
+        (
+            hit
+            for hit in hits
+            if hit.system == ICD10CM
+            and len(hit.code.replace(".", "")) == 7
+            and _ENCOUNTER_TITLE.search(hit.title)
+        ),
+        None,
+    )
 
 
 def _code_for(
@@ -415,7 +513,8 @@ def _code_for(
     # each condition or procedure described has its own best code (the first of each
     # phrase's hits leads the suggestions): the sure ones are named, else the best one
     sure = [hit for hit in suggestions[:_NAMED] if hit.score >= _CONFIDENT_SUGGESTION]
-    named = sure or list(suggestions[:1])
+    # else the best, with the partner codes its notes ask for (they carry its score)
+    named = sure or [hit for hit in suggestions if hit.score == suggestions[0].score][:_NAMED]
     listed = _listed([f"{hit.code} ({hit.title})" for hit in named], "and")
     lead = "Use" if sure else "The closest match is"
     sentences = [f"{lead} {listed}; check {'them' if len(named) > 1 else 'it'} against the record."]
@@ -468,9 +567,7 @@ _ANSWERERS: dict[str, Answerer] = {
         "crosswalk", "Name the ICD-9-CM code (such as 250.00) to crosswalk it."
     ),
     "cc_mcc_hcc": _risk,
-    "seventh_character": _from_findings(
-        "needs_seventh_character", "The code named is complete; it takes no 7th character."
-    ),
+    "seventh_character": _seventh,
     "sequencing": _sequencing,
     "modifier": _modifier,
     "billed_together": _together,
@@ -491,14 +588,24 @@ _MORE_SPECIFIC = re.compile(
 )
 
 
-def code_questions(text: str, mentions: Sequence[CodeMention]) -> list[tuple[int, int]]:
+def code_questions(
+    text: str, mentions: Sequence[CodeMention], modifiers: Sequence[int] = ()
+) -> list[tuple[int, int]]:
     """Spans of the questions in TEXT that a code search answers: "what is the code for",
     or a question about a condition named in words rather than by code. A message that
-    only asks about the codes it quotes gets no suggestions at all."""
+    only asks about the codes or MODIFIERS (their offsets) it quotes ("Is it 79 plus
+    LT?") gets no suggestions at all."""
     wanted = []
-    for start, end in questions(text):
+    for start, end, (first, last) in _questions(text):
         sentence = text[start:end]
-        named = any(start <= m.start < end or _names(sentence, m) for m in mentions)
+        if (start, end) != (first, last) and kind_of(sentence) == "other":
+            continue  # a cut-off "or does the biopsy need something too?" asks no code
+        # "Is N18.3 billable, or do we have to use the 5th character?": the second question
+        # is about the code the first names
+        whole = text[first:last]
+        named = any(first <= m.start < last or _names(whole, m) for m in mentions) or any(
+            first <= at < last for at in modifiers
+        )
         kind = _kind(sentence, named)
         if (
             kind == "code_for"

@@ -224,15 +224,20 @@ _SHORT_QUESTION = re.compile(
 
 _MOD = r"(?:\d{2}|[A-Z]{2}|[A-Z]\d|\d[A-Z])"  # letters in capitals: "PT came in" is prose
 _MOD_ANY_CASE = r"(?:\d{2}|[A-Za-z]{2}|[A-Za-z]\d|\d[A-Za-z])"
-_SEP = r"(?:\s*(?:,|/|&|\+)\s*(?i:and\s+|or\s+)?|\s+(?i:and|or)\s+)"
+_SEP = r"(?:\s*(?:,|/|&|\+)\s*(?i:and\s+|or\s+)?|\s+(?i:and|or|plus)\s+)"
 _MOD_LIST = rf"-?{_MOD}(?:{_SEP}-?{_MOD})*"
 _MOD_WORD = r"\b(?i:modifiers?|mods?)\b"
 _FILLER = r"(?:\s*(?::|#|-|(?i:of|code|codes|like|such as|as|is|are|was|were)\b))*"
 _MODS_AFTER_WORD = re.compile(rf"{_MOD_WORD}\.?{_FILLER}\s*(?P<list>{_MOD_LIST})(?![\w-])")
 _MODS_BEFORE_WORD = re.compile(rf"(?<![\w-])(?P<list>{_MOD_LIST})\s+{_MOD_WORD}")
 _MODS_AFTER_VERB = re.compile(
-    r"\b(?i:with|append(?:ed|ing)?|add(?:ed|ing)?|attach(?:ed|ing)?|using|use)\s+"
+    r"\b(?i:with|append(?:ed|ing)?|add(?:ed|ing)?|attach(?:ed|ing)?|using|use|is it|be)\s+"
     rf"(?P<list>{_MOD_LIST})(?![\w-])"
+)
+# "Do we need a 25 on the E/M?": one modifier, known, put on a visit or a code
+_MOD_ON_TARGET = re.compile(
+    rf"\b(?i:a|an|the)\s+-?(?P<list>{_MOD})\s+(?i:on)\s+(?i:the\s+|an?\s+)?"
+    r"(?:(?i:e/m|em|visit|office visit)\b|\d{5}\b)"
 )
 _SUFFIX = re.compile(rf"\s?-\s?(?P<mod>{_MOD_ANY_CASE})(?!\w)")
 _SUFFIX_MORE = re.compile(rf"{_SEP}-?(?P<mod>{_MOD})(?![\w-])")  # "29877-59 and RT"
@@ -528,10 +533,14 @@ def _modifiers(
     for pattern in (_MODS_AFTER_WORD, _MODS_BEFORE_WORD):
         for match in pattern.finditer(masked):
             found.extend(_list_items(match, code_spans))
+    for match in _MOD_ON_TARGET.finditer(masked):
+        items = _list_items(match, code_spans)
+        found.extend(item for item in items if _is_modifier(conn, item[1]))
     for match in _MODS_AFTER_VERB.finditer(masked):
         items = _list_items(match, code_spans)
-        # "with 59 and RT" or "append -59": plainly modifiers, being written with the dash
-        # or listed with a known letter modifier; never a bare "with 25" or "with PT".
+        # "with 59 and RT", "is it 79 plus LT" or "append -59": plainly modifiers, being
+        # written with the dash or listed with a known letter modifier; never a bare
+        # "with 25" or "with PT".
         dashed = "-" in match.group("list")
         listed = len(items) > 1 and any(not mod.isdigit() for _, mod in items)
         if items and (dashed or listed) and all(_is_modifier(conn, m) for _, m in items):
@@ -578,11 +587,13 @@ _NOT_CLINICAL = frozenset(
         rejected reimburse reimbursement pay paid payment payable appropriate correct proper
         wrong use used using report reported reporting together same day separately separate
         bundle bundled bundling unbundle unbundled ncci ptp mue edit edits unit units question
-        questions issue issues problem thanks thank hi hello hey dear team please advise help
+        cc mcc hcc count counts stay questions issue issues problem thanks thank hi hello hey
+        dear team please advise help coworker colleague boss manager supervisor auditor
+        order incl including it's that's there's he's she's i'm we're don't doesn't isn't
         regards best sincerely ok okay can could would should will may might must we i you our
         my your us me is are am was were be been being it its this that these those what which
         who whom how why when where do does did done doing have has had having there here any
-        also so if not no yes just need needs needed want wanted know let tell get got sure
+        also so if yes just need needs needed want wanted know let tell get got sure add adding
         think find found look looking see seen able go going went make made work works office
         practice provider providers physician doctor dr clinic coder coders patient patients
         pt pts visit today yesterday tomorrow line lines number numbers instead either both
@@ -591,7 +602,7 @@ _NOT_CLINICAL = frozenset(
         each every all same different new old good bad better sure still yet really actually
         only even again already specific something anything everything nothing one thing
         things way example etc documentation document documented note notes chart record
-        records service services encounter procedure procedures policy policies rule rules
+        records service services procedure procedures policy policies rule rules
         guideline guidelines mrn dob npi ssn id attached attachment attachments enclosed
         op what's whats th st nd rd character characters digit digits combination combo
         full set list sequence sequenced sequencing first second quick answer answers goes go
@@ -603,13 +614,14 @@ _EDGE_WORDS = frozenset(
     re.findall(
         r"\S+",
         "a an the of with without and or to in on for due at by from as than then into after "
-        "before under over",
+        "before under over no not",
     )
 )
-# Clauses end at sentence ends, not commas: "chronic kidney disease, stage 3a" is one.
+# Clauses end at sentence ends, not commas: "chronic kidney disease, stage 3a" is one;
+# "or" parts alternatives ("the chemo encounter or the cancer").
 _CLAUSE_BREAK = re.compile(
     r"[.?!;:()\[\]\"“”]+(?=\s|$)|[?!;()\[\]\"“”]|\n\s*\n|\s+-\s+"
-    r"|\b(?:but|however|also|because|since|although|whereas)\b",
+    r"|\b(?:but|however|also|because|since|although|whereas|or|vs)\b",
     re.I,
 )
 # Words too general to search on alone ("stage 3a" finds every stage 3 in the book).
@@ -624,6 +636,16 @@ _ABBREVIATION = re.compile(r"[A-Z]{3,5}")  # CKD, HTN, COPD
 _WORD = re.compile(r"[A-Za-z][A-Za-z'/-]*|(?<![\w.])\d{1,2}[a-z]?(?![\w.])")
 _GENUS = re.compile(r"\b([A-Z])\.\s+(?=(?:coli|aureus|pneumoniae|difficile|faecalis)\b)")
 _LISTED = re.compile(r"(?<=[A-Za-z]{2})/(?=[A-Za-z]{2})")
+_CORRECT_CODE = re.compile(
+    r"\b(?:right|correct|proper)(?=\s+(?:(?:icd-?10(?:-cm)?|dx|diagnosis|cpt|hcpcs|pcs|j)"
+    r"[\s-]+)?codes?\b)",
+    re.I,
+)
+_AGE_SEX = re.compile(
+    r"\b\d{1,3}\s*(?:yo|y/o|yr|yrs|y\.o\.|years?[\s-]old|mo|month[\s-]old)\b(?:\s*[MF]\b)?"
+)
+_ATTACHED = re.compile(r"\b(?:attached|attachments?|enclosed)\b", re.I)
+_DENIALS = frozenset(("no", "not", "denies", "negative"))
 _MAX_PHRASES = 10
 _MAX_WORDS = 20
 
@@ -639,7 +661,9 @@ def names_clinical_words(text: str) -> bool:
 
 def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] = ()) -> list[str]:
     """The question's clinical clauses for a code search: codes, modifiers, identifiers,
-    BLANKS (patient identifiers) and billing boilerplate taken out."""
+    BLANKS (patient identifiers), billing boilerplate, references to attachments and
+    denials taken out. A lone capitalized word stays ("Kenalog", "Dana"): only the code
+    search knows a drug from a name."""
     chars = list(extraction.masked)
     for start, end in [*extraction.spans, *blanks]:
         _blank(chars, start, end)
@@ -647,11 +671,17 @@ def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] =
     text = _LISTED.sub(" ", text)  # "diabetes/CKD/HTN" names three conditions
     text = _GENUS.sub(r"\1 ", text)  # "E. coli" is one organism, not a sentence end
     phrases: list[str] = []
+    text = _CORRECT_CODE.sub(" ", text)  # "the right dx code": right as in correct
+    text = _AGE_SEX.sub(" ", text)  # "34yo F" describes the patient, not a condition
     for clause in _CLAUSE_BREAK.split(text):
+        if _ATTACHED.search(clause):
+            continue  # "see attached skin assessment" names a document, not a condition
         found = (w.rstrip("-") for w in _WORD.findall(clause))
         words = [w for w in found if w and w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
-        while words and words[0].lower() in _EDGE_WORDS:
+        while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
             words.pop(0)
+        if words and words[0].lower() in _DENIALS:
+            continue  # "no pregnancy", "denies chest pain": what the patient does not have
         while words and words[-1].lower() in _EDGE_WORDS:
             words.pop()
         content = [
@@ -659,9 +689,23 @@ def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] =
             for w in words
             if (len(w) >= 4 and w.lower() not in _GENERAL) or _ABBREVIATION.fullmatch(w)
         ]
-        if not content or (len(words) == 1 and words[0][0].isupper()):
-            continue  # nothing clinical, or a lone name ("Thanks, Dana")
+        if not content:
+            continue
         phrase = " ".join(words)
         if phrase not in phrases:
             phrases.append(phrase)
     return phrases[:_MAX_PHRASES]
+
+
+def phrase_parts(phrase: str) -> list[str]:
+    """The parts of PHRASE around a cause or an attribute: "UTI due to E coli" -> "UTI",
+    "E coli"; "ESRD on hemodialysis" -> "ESRD", "on hemodialysis" (a drug or treatment the
+    patient is on keeps its "on"). A note's partner code or a definite reference ("the
+    cancer") is often named inside another phrase."""
+    parts = [part.strip() for part in _PART_BREAK.split(phrase)]
+    return [part for part in parts if part and part != phrase and part.lower() not in _EDGE_WORDS]
+
+
+_PART_BREAK = re.compile(
+    r"\b(?:due to|secondary to|caused by|from|with|w/|for|of)\b|\s(?=on\s)", re.I
+)

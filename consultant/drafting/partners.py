@@ -1,0 +1,86 @@
+"""The codes a suggested code's own notes ask for beside it, found in what the message says.
+
+A coder who picks N39.0 reads its "Use additional code (B95-B97), to identify infectious
+agent" and looks back at the record for the organism; E11.65's notes ask for insulin or oral
+drug use (Z79.4, Z79.84), N18.6's for dialysis status (Z99.2), an injury's chapter for its
+external cause (I.C.20). The same is done here: each note's codes are looked for among the
+message's own phrases, and a phrase chiefly about one of them gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from consultant.codes.search import CodeSearch, SearchHit
+from consultant.codes.store import CodeStore
+from consultant.codes.systems import ICD10CM
+from consultant.drafting.extract import phrase_parts
+from consultant.drafting.findings import CodeRef, note_references
+from consultant.drafting.patient_context import PatientContext, rules_out
+
+# Chapter 20 codes the cause of an injury beside its Chapter 19 code (Official Guidelines
+# I.C.20: "used with any code in the range of A00.0-T88.9"), with the place, activity and
+# status where the record says them (I.C.20.b, c, k); the tabular says so in prose.
+_EXTERNAL_CAUSES = (CodeRef("V00", "Y38"), CodeRef("Y92"), CodeRef("Y93"), CodeRef("Y99"))
+_INJURY = ("S", "T")
+_DEPTH = 25  # hits of a phrase looked through for a note's codes
+_FLOOR = 0.5  # a partner is a good match of its phrase...
+_SHARE = 0.85  # ...and what the phrase is chiefly about
+
+
+def partners(
+    store: CodeStore,
+    search: CodeSearch,
+    leads: Sequence[SearchHit],
+    said: Sequence[str],
+    patient: PatientContext | None = None,
+) -> list[tuple[SearchHit, SearchHit]]:
+    """(lead, partner) for each code LEADS' "use additional code" notes ask for that a
+    phrase of SAID names, each partner once, in the order of the leads."""
+    taken = {hit.code for hit in leads}
+    found: list[tuple[SearchHit, SearchHit]] = []
+    for lead in leads:
+        if lead.system != ICD10CM:
+            continue
+        for ref in _wanted(store, lead.code):
+            hit = _named_in(search, said, ref, taken, patient)
+            if hit is not None:
+                found.append((lead, hit))
+                taken.add(hit.code)
+    return found
+
+
+def _wanted(store: CodeStore, code: str) -> list[CodeRef]:
+    refs = [
+        ref
+        for note in store.notes(ICD10CM, code)
+        if note.kind == "use_additional_code"
+        for ref in note_references(note.text)
+    ]
+    return [*refs, *_EXTERNAL_CAUSES] if code.startswith(_INJURY) else refs
+
+
+def _named_in(
+    search: CodeSearch,
+    said: Sequence[str],
+    ref: CodeRef,
+    taken: set[str],
+    patient: PatientContext | None,
+) -> SearchHit | None:
+    best: SearchHit | None = None
+    for phrase in dict.fromkeys(part for p in said for part in (p, *phrase_parts(p))):
+        hits = search.search(phrase, system=ICD10CM, limit=_DEPTH)
+        if not hits:
+            continue
+        floor = max(_FLOOR, _SHARE * hits[0].score)
+        for hit in hits:
+            if hit.score < floor:
+                break
+            if hit.code in taken or not ref.covers(hit.code):
+                continue
+            if patient is not None and rules_out(patient, hit.system, hit.code, hit.title):
+                continue
+            if best is None or hit.score > best.score:
+                best = hit
+            break
+    return best

@@ -1,0 +1,278 @@
+"""Which codes a draft suggests: the phrases a code search reads, each phrase's hits, and
+those hits judged against each other and against the whole message.
+
+A phrase is read where the question asks for a code: its own words, else the paragraph
+that tells the case (the provider's quoted words first). A phrase that only points back
+("the stiffness", "the ulcer") is searched as the fuller phrase it points to; one that
+tells two things is searched in pieces. Hits are kept when they score well and near the
+phrase's best, and dropped when they tie across categories (the phrase says too little),
+when the message rules them out (patient_context), when they add what the phrase did not
+say or leave open what it said, and when they are abnormal findings beside the diagnosis
+that explains them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from consultant.codes.search import CodeSearch, SearchHit
+from consultant.codes.search_index import stem
+from consultant.codes.specifics import leaves_unspecified
+from consultant.codes.store import CodeInfo
+from consultant.codes.systems import ICD10CM
+from consultant.drafting.answers import code_questions, paragraph_of, questions
+from consultant.drafting.extract import Extraction, clinical_phrases, phrase_parts
+from consultant.drafting.patient_context import PatientContext, rules_out
+
+
+def search_phrases(
+    question: str, extraction: Extraction, blanks: list[tuple[int, int]]
+) -> list[str]:
+    """The clinical phrases a code search should read: those of the questions asking for
+    a code, or, when such a question names no condition itself ("What codes do I use?"),
+    those of its paragraph. Questions about quoted codes add nothing: their words
+    ("bilateral", "same day") would only find codes nobody asked for."""
+    wanted = code_questions(question, extraction.codes, [m.start for m in extraction.modifiers])
+    if not wanted:
+        return []
+    own = clinical_phrases(extraction, [*blanks, *_outside(wanted, len(question))])
+    if own:
+        return own
+    # Coders tell the case first and ask last: the question's paragraph, and the ones
+    # before it when it tells nothing itself ("1. L humerus shaft fx ... 2. ... What's the
+    # full code for each?").
+    paragraphs = [_told(question, extraction, blanks, start, end) for start, end in wanted]
+    # The provider's words a coder quotes are what to code ("migraine without aura, not
+    # intractable"); the rest of the paragraph tells the story (drugs, the visit).
+    quoted = [m.span() for start, end in paragraphs for m in _QUOTED.finditer(question, start, end)]
+    if quoted and (
+        phrases := clinical_phrases(extraction, [*blanks, *_outside(quoted, len(question))])
+    ):
+        return phrases
+    return clinical_phrases(extraction, [*blanks, *_outside(paragraphs, len(question))])
+
+
+def _told(
+    question: str, extraction: Extraction, blanks: list[tuple[int, int]], start: int, end: int
+) -> tuple[int, int]:
+    first, last = paragraph_of(question, start, end)
+    asked = [(a, b) for a, b in questions(question) if first <= a < last]
+    told = clinical_phrases(
+        extraction, [*blanks, *asked, *_outside([(first, last)], len(question))]
+    )
+    return (first, last) if told else (0, last)
+
+
+_QUOTED = re.compile(r'"[^"\n]{3,300}"|“[^”\n]{3,300}”')
+
+
+def _outside(spans: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    gaps, at = [], 0
+    for start, end in sorted(spans):
+        gaps.append((at, max(at, start)))
+        at = max(at, end)
+    return [*gaps, (at, length)]
+
+
+def suggest(
+    search: CodeSearch,
+    phrases: list[str],
+    mentioned: list[CodeInfo],
+    limit: int,
+    system: str | None = None,
+    *,
+    said: Sequence[str] = (),
+    patient: PatientContext | None = None,
+) -> tuple[list[SearchHit], list[SearchHit]]:
+    """The good hits of each phrase merged (best score per code), minus codes already
+    named, within SYSTEM when the question asks for one ("dx code", "J code"), and judged
+    against what the whole message says of the PATIENT; and each phrase's best hit (what a
+    "what is the code" answer names), best first.
+
+    A phrase whose best hit is only an "unspecified" or "other" code often points back at
+    something the message said in full ("the stiffness" -> "L shoulder stiffness as a
+    result of the fracture"): that phrase of SAID is searched instead."""
+    if limit <= 0:
+        return [], []
+    named = {(info.system, info.code) for info in mentioned}
+    best: dict[tuple[str, str], SearchHit] = {}
+    leads: dict[tuple[str, str], SearchHit] = {}
+    queue = [(phrase, True) for phrase in phrases]
+    while queue:
+        phrase, whole = queue.pop(0)
+        words = phrase.split()
+        if len(words) == 1 and not _searchable_word(search, words[0]):
+            continue  # "special", "screening", "Dana": one such word is no clinical phrase
+        hits = _fitting(search.search(phrase, system=system, limit=limit), patient)
+        if not hits or _VAGUE_TITLE.search(hits[0].title) or len(words) <= _SHORT:
+            # "the ulcer" is the "diabetic ulcer L heel" said before
+            hits = _fuller(search, phrase, hits, said, system, limit, patient)
+        if whole and len(words) > _LONG and (not hits or hits[0].score < SUGGESTION_FLOOR):
+            # "fell off a ladder at home and has a closed fx of the R distal radius" tells
+            # two things: each is searched alone
+            queue[:0] = [(piece, False) for piece in _PIECES.split(phrase) if piece.strip()]
+            continue
+        if not hits or _ambiguous(hits):
+            continue
+        floor = max(SUGGESTION_FLOOR, SUGGESTION_RELATIVE * hits[0].score)
+        kept = _pruned(
+            [h for h in hits if h.score >= floor and (h.system, h.code) not in named],
+            phrase,
+            patient,
+        )
+        if kept:
+            leads.setdefault((kept[0].system, kept[0].code), kept[0])
+        for hit in kept:
+            key = (hit.system, hit.code)
+            if key not in best or hit.score > best[key].score:
+                best[key] = hit
+    if any(_DIAGNOSIS.match(code) for system_, code in best if system_ == ICD10CM):
+        # An abnormal finding the diagnosis explains is not coded beside it (Official
+        # Guidelines III.B, IV.D): "urine culture positive for E. coli" with the UTI.
+        best = {key: hit for key, hit in best.items() if not _FINDING.match(key[1])}
+        leads = {key: hit for key, hit in leads.items() if not _FINDING.match(key[1])}
+    ranked = sorted(best.values(), key=lambda hit: -hit.score)[:limit]
+    return ranked, sorted(leads.values(), key=lambda hit: -hit.score)
+
+
+def _fuller(
+    search: CodeSearch,
+    phrase: str,
+    hits: list[SearchHit],
+    said: Sequence[str],
+    system: str | None,
+    limit: int,
+    patient: PatientContext | None,
+) -> list[SearchHit]:
+    """The hits of the phrase of SAID that PHRASE points back at, when one finds a code:
+    the best longer phrase holding all its words, else the best other phrase whose code is
+    of the vague one's chapter ("the cancer" -> "adenocarcinoma of the RUL")."""
+    fuller = _antecedents(phrase, said)
+    words = {w.lower() for w in phrase.split() if len(w) > 3} if fuller else set()
+    found = []
+    for other in fuller or [other for other in said if other != phrase]:
+        other_hits = _fitting(search.search(other, system=system, limit=limit), patient)
+        # Still about the same thing: the vague code's chapter, or a title holding the
+        # phrase's word ("cough" is not answered by the hypertension of its sentence).
+        if not other_hits or (not fuller and _VAGUE_TITLE.search(other_hits[0].title)):
+            continue  # another phrase stands in for this one only by being specific
+        if (hits and other_hits[0].code[0] == hits[0].code[0]) or words & set(
+            re.findall(r"[a-z]+", other_hits[0].title.lower())
+        ):
+            found.append(other_hits)
+    if not found:
+        return hits
+    best = max(found, key=lambda hits_: hits_[0].score)
+    if best[0].score >= SUGGESTION_FLOOR:
+        return best
+    if hits and best[0].code[:3] == hits[0].code[:3]:
+        # Weak only for its extra words: the fuller code of the same category takes the
+        # vague one's place ("M25.612" for "M25.60").
+        return [replace(best[0], score=hits[0].score)]
+    return hits
+
+
+def _ambiguous(hits: list[SearchHit]) -> bool:
+    """Whether the phrase's best hits tie across categories: "closed fx" finds a fracture
+    of every bone alike, and a coder asks which bone rather than guessing."""
+    top = hits[:_TIED]
+    return (
+        len(top) == _TIED
+        and top[-1].score >= _TIE * top[0].score
+        and len({hit.code[:3] for hit in top}) == _TIED
+    )
+
+
+def _pruned(kept: list[SearchHit], phrase: str, patient: PatientContext | None) -> list[SearchHit]:
+    """KEPT without the siblings a coder would not offer beside the best: one that adds a
+    word the phrase did not say ("chronic migraine without aura" beside "migraine without
+    aura"), an "other" or "unspecified" code beside a specific one of its category, and one
+    that leaves unspecified the side the message states."""
+    if not kept:
+        return kept
+    lead = kept[0]
+    asked = _stems(phrase)
+    lead_words = _stems(lead.title)
+    side = patient.said if patient is not None and patient.said.side else None
+    pruned = [lead]
+    for hit in kept[1:]:
+        words = _stems(hit.title)
+        if lead_words < words and not (words - lead_words) & asked:
+            continue
+        if hit.code[:3] == lead.code[:3] and _open(hit.title) and not _open(lead.title):
+            continue
+        if side is not None and leaves_unspecified(side, hit.title):
+            continue
+        pruned.append(hit)
+    return pruned
+
+
+def _open(title: str) -> bool:
+    return bool(_VAGUE_TITLE.search(title) or _RESIDUAL.search(title))
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}
+
+
+def _searchable_word(search: CodeSearch, word: str) -> bool:
+    if word.lower() in _VAGUE:
+        return False
+    if word[:1].isupper() and not word.isupper():
+        return search.names_drug(word)  # "Kenalog" is asked about; "Dana" signed the mail
+    return search.knows(word)
+
+
+def _fitting(hits: list[SearchHit], patient: PatientContext | None) -> list[SearchHit]:
+    if patient is None:
+        return hits
+    return [h for h in hits if rules_out(patient, h.system, h.code, h.title) is None]
+
+
+def _antecedents(phrase: str, said: Sequence[str]) -> list[str]:
+    """The longer phrases of SAID, or parts of them ("lung cancer" of "cycle 3 of chemo for
+    lung cancer"), holding every word of PHRASE."""
+    wanted = {w.lower() for w in phrase.split()}
+    candidates = dict.fromkeys(part for other in said for part in (other, *phrase_parts(other)))
+    return [
+        other
+        for other in candidates
+        if len(other.split()) > len(wanted) and wanted <= {w.lower() for w in other.split()}
+    ]
+
+
+# A title that leaves what the condition is open; "stage 1 through 4, or unspecified CKD"
+# names it.
+_VAGUE_TITLE = re.compile(
+    r"(?<!or )\bunspecified\b|^other\b|\bnot elsewhere classified\b|\bnot specified\b", re.I
+)
+_RESIDUAL = re.compile(r"^other\b|\bother specified\b", re.I)
+_SHORT = 2  # words up to which a phrase is read as pointing back at a fuller one
+_LONG = 6  # words from which a phrase that finds nothing good is searched in pieces
+_PIECES = re.compile(r"\s+and\s+|\s+w/\s+|\s+with\s+", re.I)
+_TIED, _TIE = 3, 0.97  # three best hits of three categories within 3%: no answer
+_DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or Z code
+_FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
+
+
+# Words of the index that say too little on their own to be what a question is about.
+_VAGUE = frozenset(
+    re.findall(
+        r"\S+",
+        """screening sequela sequelae injury injuries aftercare bite bites confirm confirmed
+        mixed cover covered below above specifically unilateral bilateral history status exam
+        examination disease disorder condition syndrome infection pain problem symptom
+        symptoms complication complications surgery therapy treatment care followup chronic
+        acute encounter administration admin complete full""",
+    )
+)
+
+# A phrase's hit is suggested when it scores at least this, and this share of the
+# phrase's best: weak matches of words that are no clinical phrase ("Jane Doe, CCS" ->
+# R06.00 at 0.33) and the siblings behind a clear best hit (E10.9 behind E11.9 for
+# "diabetes") are dropped. bench/search_eval.py measures both sides: how often the right
+# code is kept for the development set's phrasings, and the labelled emails' noise rate.
+SUGGESTION_FLOOR = 0.5
+SUGGESTION_RELATIVE = 0.9
