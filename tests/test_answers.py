@@ -56,6 +56,13 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Does E11.9 map to an HCC in V28?", "cc_mcc_hcc"),
         ("What is ICD-9 250.00 in ICD-10?", "crosswalk"),
         ("Will Medicare cover 97110 for this patient?", "coverage"),
+        # how coders ask for codes without saying "code for"
+        ("What are the codes?", "code_for"),
+        ("What's the appropriate ICD-10-CM code here?", "code_for"),
+        ("How should we code the visit?", "code_for"),
+        ("Should the dementia be coded too?", "code_for"),
+        ("Full list of codes - am I missing anything?", "code_for"),
+        ("In what order do these go?", "sequencing"),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:

@@ -327,3 +327,12 @@ def test_a_stated_side_is_never_contradicted(search: CodeSearch) -> None:
     assert not [h for h in hits if "right" in h.title.lower()]
     hits = search.search("R ankle sprain, initial", limit=10)
     assert hits and not [h for h in hits if "left" in h.title.lower()]
+
+
+def test_a_bone_named_as_an_adjective_finds_the_bone(search: CodeSearch) -> None:
+    # the tabular says "shaft of humerus"; coders write "humeral shaft fx"
+    assert [h.code for h in search.search("L humeral shaft fx", limit=5)][:2] == [
+        "S42.392A",
+        "S42.302A",
+    ]
+    assert search.search("femoral neck fx R", limit=1)[0].code == "S72.001A"

@@ -133,7 +133,14 @@ def analyze(
     dos = service_date.isoformat() if service_date else None
     modifier_at = [m.start for m in extraction.modifiers]
     answers = answer_all(
-        mail.question, extraction.codes, findings, hits, dos, leads, modifiers=modifier_at
+        mail.question,
+        extraction.codes,
+        findings,
+        hits,
+        dos,
+        leads,
+        modifiers=modifier_at,
+        partners=[partner for _, partner in extra],
     )
     draft = render_draft(
         templates,

@@ -107,6 +107,8 @@ _ASKS = (
         r"|(?:correct|appropriate|proper|best) (?:[\w-]+ )?codes?\b"
         r"|(?:do|should|can|would|must) (?:i|we|you) (?:also )?(?:code|report|capture|assign)\b"
         r"|\bbe (?:coded|reported|captured)\b"
+        r"|\b(?:list|set) of (?:the )?(?:dx )?codes\b|\bfull (?:dx )?(?:code )?set\b"
+        r"|\ball (?:the )?(?:dx )?codes\b"
         r"|how to code|right code)",
     ),
 )
@@ -122,6 +124,14 @@ _NEXT_QUESTION = re.compile(
     r"(?:,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)(?=(?:what|what's|which|how|is|are|can|do"
     r"|does|should|would|will|when|where)\s)",
     re.I,
+)
+# Words of a question that name no condition ("what are the codes for the ulcer")
+_ASKING = frozenset(
+    re.findall(
+        r"\S+",
+        """what which code codes coding this that these those there with from have should would
+        could does goes first list full correct right report bill billed""",
+    )
 )
 _ASKING_WORDS = 3  # words from which the part before "and which ..." is a question itself
 _LISTED_CODE = re.compile(r"(?:^|, )\s*([A-Z0-9][0-9A-Z.]{2,7}) \(")
@@ -197,10 +207,12 @@ def answer_all(
     date_of_service: str | None,
     leads: Sequence[SearchHit] = (),
     modifiers: Sequence[int] = (),
+    partners: Sequence[SearchHit] = (),
 ) -> list[Answer]:
     """One answer per question TEXT asks, in the order asked; LEADS, each described
     condition's or procedure's best code, answer "what is the code" (default: the
-    suggestions); a question naming one of the MODIFIERS (their offsets) asks which."""
+    suggestions), with the PARTNERS their notes ask for; a question naming one of the
+    MODIFIERS (their offsets) asks which."""
     spans = _questions(text)
     answers = []
     for start, end, whole in spans:
@@ -221,11 +233,15 @@ def answer_all(
         # a question that describes nothing itself reads its paragraph
         context = sentence if names_clinical_words(sentence) else _paragraph(text, start, end)
         if len(spans) > 1 and not names_conditions(context):
-            # combination codes for another question's conditions do not answer this one
+            # combination codes for another question's conditions do not answer this one,
+            # unless it points at one of them ("the codes for the ulcer")
+            words = {w for w in re.findall(r"[a-z]{4,}", context.lower())} - _ASKING
             scoped = [
                 f
                 for f in findings
-                if f.kind != COMBINATION or any(finding_mentions(f, i.code) for i in infos)
+                if f.kind != COMBINATION
+                or any(finding_mentions(f, i.code) for i in infos)
+                or words & set(re.findall(r"[a-z]{4,}", f.message.lower()))
             ]
         if kind in ("other", "code_for") and infos and not _asks_for_a_code(sentence):
             # "R10.9 with K35.80?": whether they go together, when a rule settles it;
@@ -252,6 +268,11 @@ def answer_all(
             sure = [h.code for h in hits[:_NAMED] if h.score >= _CONFIDENT_SUGGESTION]
             best = [h.code for h in hits if h.score == hits[0].score][:_NAMED] if hits else []
             codes = list(dict.fromkeys(combined)) or sure or best
+        if kind == "code_for" and codes and (extra := [p for p in partners if p.code not in codes]):
+            # the codes the named ones' notes ask for, which the message names
+            codes = [*codes, *(p.code for p in extra)]
+            text_answer += " Add " + _listed([f"{p.code} ({p.title})" for p in extra], "and")
+            text_answer += ": the notes of the codes above ask for them, and the message says so."
         answers.append(Answer(sentence, kind, text_answer, codes, confidence))
     return answers
 

@@ -69,7 +69,8 @@ def _named_in(
 ) -> SearchHit | None:
     best: SearchHit | None = None
     for phrase in dict.fromkeys(part for p in said for part in (p, *phrase_parts(p))):
-        hits = search.search(phrase, system=ICD10CM, limit=_DEPTH)
+        # blind, as the phrases were searched for suggestions: the answers are remembered
+        hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
         if not hits:
             continue
         floor = max(_FLOOR, _SHARE * hits[0].score)
