@@ -63,6 +63,11 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Should the dementia be coded too?", "code_for"),
         ("Full list of codes - am I missing anything?", "code_for"),
         ("In what order do these go?", "sequencing"),
+        ("What HCPCS code is that?", "code_for"),
+        ("And does the external cause code ever go first?", "sequencing"),
+        ("Under V28, which of them map to a payment HCC?", "cc_mcc_hcc"),
+        ("Can we bill a 99213 too since she talked about soreness?", "billed_together"),
+        ("Can we code MI since it was on the order?", "code_for"),  # a physician's order
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:
@@ -178,6 +183,13 @@ def test_a_sentence_asking_two_things_is_two_questions() -> None:
     assert [text[a:b] for a, b in questions(text)] == [
         "What's the dx code for this",
         "which code is listed first?",
+    ]
+    text = "What dx codes, and in what order? Dx codes and order - does the anemia go first?"
+    assert [kind_of(text[a:b]) for a, b in questions(text)] == [
+        "code_for",
+        "sequencing",
+        "code_for",
+        "sequencing",
     ]
     one = "Also, can 29881 and 29877 go together?"
     assert questions(one) == [(0, len(one))]  # "Also" asks nothing on its own

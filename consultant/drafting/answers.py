@@ -67,28 +67,31 @@ LABELS = {
     "other": "Other",
 }
 _ASKS = (
+    # a "payment HCC" is a risk-adjustment question, not one for the payer
+    ("cc_mcc_hcc", r"\b(?:cc|mcc|hcc|risk adjust\w*|severity|raf|v2[48])\b"),
     (
         "coverage",
         r"\b(?:covered|coverage|cover|reimburs\w*|pay for|pays?\b|paid\b|payment|medical"
         r" necessity|lcd|ncd|prior auth\w*|pre-?auth\w*|allowable|fee schedule)",
     ),
     ("crosswalk", r"\b(?:icd[- ]?9|cross[- ]?walk|gems?\b|convert|equivalent|old code)"),
-    ("cc_mcc_hcc", r"\b(?:cc|mcc|hcc|risk adjust\w*|severity|raf|v2[48])\b"),
     (
         "seventh_character",
         r"\b(?:7th|seventh)\b|\bcharacter\b|\b(?:initial|subsequent) encounter|\bsequela\b",
     ),
     (
         "sequencing",
-        r"\b(?:sequenc\w*|first[- ]listed|list(?:ed)? first|goes? first|code first|primary"
+        r"\b(?:sequenc\w*|first[- ]listed|list(?:ed)? first|go(?:es)? first|code first|primary"
         r" (?:dx|diagnosis)|principal|which (?:one )?(?:first|comes first)|comes? first"
-        r"|(?:what|which|in what|the) order\b|put first|(?:is|be) primary\b|first dx)",
+        r"|(?:what|which) order\b|order of the (?:codes|dx)|put first|(?:is|be) primary\b"
+        r"|first dx)",
     ),
     ("modifier", r"\b(?:modifiers?|mods?)\b|-(?:25|59|x[epsu]|rt|lt|50|51)\b"),
     (
         "billed_together",
         r"\b(?:together|same (?:claim|day|session|date)|one claim|bundl\w*|unbundl\w*|ncci|ptp"
-        r"|separately|with each other)\b|\bbill\w* \S+ (?:and|with) \S+",
+        r"|separately|with each other)\b|\bbill\w* \S+ (?:and|with) \S+"
+        r"|\bbill\w* (?:an? |the )?\S+ too\b|\balso bill\b",
     ),
     (
         "validity",
@@ -107,6 +110,7 @@ _ASKS = (
         r"|(?:correct|appropriate|proper|best) (?:[\w-]+ )?codes?\b"
         r"|(?:do|should|can|would|must) (?:i|we|you) (?:also )?(?:code|report|capture|assign)\b"
         r"|\bbe (?:coded|reported|captured)\b"
+        r"|what (?:[\w-]+ ){0,2}codes? (?:is|are|do|does|should|would)\b"
         r"|\b(?:list|set) of (?:the )?(?:dx )?codes\b|\bfull (?:dx )?(?:code )?set\b"
         r"|\ball (?:the )?(?:dx )?codes\b"
         r"|how to code|right code)",
@@ -121,8 +125,8 @@ _QUESTION_START = re.compile(
     re.I,
 )
 _NEXT_QUESTION = re.compile(
-    r"(?:,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+)(?=(?:what|what's|which|how|is|are|can|do"
-    r"|does|should|would|will|when|where)\s)",
+    r"(?:,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+|\s+-\s+)(?=(?:in what|what|what's|which|how"
+    r"|is|are|can|do|does|should|would|will|when|where)\s)",
     re.I,
 )
 # Words of a question that name no condition ("what are the codes for the ulcer")
