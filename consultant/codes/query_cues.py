@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 
@@ -118,6 +119,7 @@ def system_cue(text: str) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
+@lru_cache(maxsize=4096)  # a search reads its phrase's cues, and so do its specifics
 def read_cues(text: str) -> Cues:
     system = system_cue(text)
     if system is not None:

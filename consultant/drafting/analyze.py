@@ -3,11 +3,12 @@ suggested codes, whether the mail was automated, and the rendered draft."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 import jinja2
 
+from consultant.codes.modifiers import modifier_info
 from consultant.codes.ncci import ADDON, ADDON_TABLES, IOCE, MUE, PTP, PTP_TABLES
 from consultant.codes.query_cues import system_cue
 from consultant.codes.search import CodeSearch, SearchHit
@@ -120,15 +121,9 @@ def analyze(
         said=said,
         patient=patient,
     )
-    # What the leads' own notes ask for beside them, where the message names it: each
-    # partner follows its lead in the answer, as sure as the lead is.
+    # What the leads' own notes ask for beside them, where the message names it.
     extra = partners(store, search, leads, said, patient)
-    leads = [
-        named
-        for lead in leads
-        for named in (lead, *(replace(p, score=lead.score) for of, p in extra if of == lead))
-    ]
-    merged = {hit.code: hit for hit in [*hits, *(p for _, p in extra)]}
+    merged = {hit.code: hit for hit in [*hits, *extra]}
     hits = sorted(merged.values(), key=lambda h: -h.score)[:suggestions]
     dos = service_date.isoformat() if service_date else None
     modifier_at = [m.start for m in extraction.modifiers]
@@ -140,7 +135,8 @@ def analyze(
         dos,
         leads,
         modifiers=modifier_at,
-        partners=[partner for _, partner in extra],
+        partners=extra,
+        modifier_title=lambda modifier: _modifier_title(store, modifier),
     )
     draft = render_draft(
         templates,
@@ -156,6 +152,11 @@ def analyze(
     return Analysis(
         service_date, answers, codes, extraction.modifiers, findings, hits, False, None, draft
     )
+
+
+def _modifier_title(store: CodeStore, modifier: str) -> str | None:
+    info = modifier_info(store.conn, modifier)
+    return info.title if info else None
 
 
 def unknowns(

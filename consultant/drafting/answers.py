@@ -28,7 +28,7 @@ from consultant.codes.systems import (
     UNVERIFIED,
 )
 from consultant.drafting.extract import CodeMention, names_clinical_words
-from consultant.drafting.findings import Finding
+from consultant.drafting.findings import Finding, pair_edits
 from consultant.drafting.guidelines import (
     COMBINATION,
     SEQUENCING,
@@ -37,7 +37,7 @@ from consultant.drafting.guidelines import (
     settling,
 )
 from consultant.drafting.guidelines import mentions as finding_mentions
-from consultant.drafting.modifier_choice import choose, pair_edits
+from consultant.drafting.modifier_choice import choose
 from consultant.drafting.sequencing import ordered
 
 # What a question asks, tried in this order (the first that fits wins).
@@ -212,11 +212,13 @@ def answer_all(
     leads: Sequence[SearchHit] = (),
     modifiers: Sequence[int] = (),
     partners: Sequence[SearchHit] = (),
+    modifier_title: Callable[[str], str | None] = lambda _: None,
 ) -> list[Answer]:
     """One answer per question TEXT asks, in the order asked; LEADS, each described
     condition's or procedure's best code, answer "what is the code" (default: the
     suggestions), with the PARTNERS their notes ask for; a question naming one of the
-    MODIFIERS (their offsets) asks which."""
+    MODIFIERS (their offsets) asks which, and the modifier chosen is named by
+    MODIFIER_TITLE."""
     spans = _questions(text)
     answers = []
     for start, end, whole in spans:
@@ -253,13 +255,15 @@ def answer_all(
             kind = "billed_together" if _icd_pair_rules(infos, scoped) else "validity"
         leading = ("code_for", "sequencing", "seventh_character")
         hits = (leads or suggestions) if kind in leading else suggestions
+        if kind == "sequencing":
+            hits = [*hits, *partners]  # the codes the leads' notes ask for go in the order too
         text_answer, confidence = _ANSWERERS[kind](infos, scoped, hits, date_of_service)
         if kind == "modifier":
             # "Which modifier goes on which code?" asks about the message's codes
             billed = infos or [m.info for m in mentions]
             if choices := choose(text, billed, scoped):
                 pairs = text_answer if pair_edits(scoped, [i.code for i in billed]) else ""
-                chosen = " ".join(choice.sentence() for choice in choices)
+                chosen = " ".join(c.sentence(modifier_title(c.modifier)) for c in choices)
                 text_answer = f"{pairs} {chosen}".strip()
                 confidence, infos = "medium", billed
         codes = [info.code for info in infos]
@@ -270,8 +274,7 @@ def answer_all(
         if kind == "code_for" and not codes:
             combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
             sure = [h.code for h in hits[:_NAMED] if h.score >= _CONFIDENT_SUGGESTION]
-            best = [h.code for h in hits if h.score == hits[0].score][:_NAMED] if hits else []
-            codes = list(dict.fromkeys(combined)) or sure or best
+            codes = list(dict.fromkeys(combined)) or sure or [h.code for h in hits[:1]]
         if kind == "code_for" and codes and (extra := [p for p in partners if p.code not in codes]):
             # the codes the named ones' notes ask for, which the message names
             codes = [*codes, *(p.code for p in extra)]
@@ -538,8 +541,7 @@ def _code_for(
     # each condition or procedure described has its own best code (the first of each
     # phrase's hits leads the suggestions): the sure ones are named, else the best one
     sure = [hit for hit in suggestions[:_NAMED] if hit.score >= _CONFIDENT_SUGGESTION]
-    # else the best, with the partner codes its notes ask for (they carry its score)
-    named = sure or [hit for hit in suggestions if hit.score == suggestions[0].score][:_NAMED]
+    named = sure or list(suggestions[:1])
     listed = _listed([f"{hit.code} ({hit.title})" for hit in named], "and")
     lead = "Use" if sure else "The closest match is"
     sentences = [f"{lead} {listed}; check {'them' if len(named) > 1 else 'it'} against the record."]

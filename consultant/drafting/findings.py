@@ -149,6 +149,11 @@ def note_references(text: str) -> list[CodeRef]:
     ]
 
 
+def pair_edits(findings: Sequence[Finding], codes: Sequence[str]) -> list[Finding]:
+    """The NCCI PTP edits FINDINGS hold between two of CODES."""
+    return [f for f in findings if f.kind == "ptp_edit" and set(f.codes) <= set(codes)]
+
+
 # --- findings -------------------------------------------------------------------------
 
 

@@ -6,22 +6,19 @@ surgery); a column-two code of an NCCI pair whose modifier indicator is 1 takes 
 X modifier that says why the service was distinct; a procedure in another procedure's
 global period takes 79 when unrelated, 58 when staged, 78 when a return to the operating
 room; a side takes RT or LT; a screening colonoscopy that became diagnostic takes PT for
-Medicare and 33 for other payers. Each choice names the code it goes on and why, in the
-words of our modifier notes (modifiers.toml); the documentation must still support it.
+Medicare and 33 for other payers. Each choice names the code it goes on and why; the
+documentation must still support it.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
-from consultant.codes.modifiers import builtin_path
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import CPT, HCPCS
-from consultant.drafting.findings import Finding
+from consultant.drafting.findings import Finding, pair_edits
 
 
 @dataclass(frozen=True)
@@ -30,9 +27,11 @@ class Choice:
     code: str | None  # the code it goes on; None when it depends on the claim line
     why: str
 
-    def sentence(self) -> str:
+    def sentence(self, title: str | None = None) -> str:
+        """The choice said, with the modifier's TITLE as the loaded modifier tables give it."""
         target = f" on {self.code}" if self.code else ""
-        return f"Modifier {self.modifier}{target} ({_title(self.modifier)}): {self.why}"
+        named = f" ({title})" if title else ""
+        return f"Modifier {self.modifier}{target}{named}: {self.why}"
 
 
 def choose(text: str, infos: Sequence[CodeInfo], findings: Sequence[Finding]) -> list[Choice]:
@@ -111,11 +110,6 @@ def _is_preventive(code: str) -> bool:
     return (code.isdigit() and 99381 <= int(code) <= 99429) or code in _WELLNESS
 
 
-def pair_edits(findings: Sequence[Finding], codes: Sequence[str]) -> list[Finding]:
-    """The NCCI PTP edits FINDINGS hold between two of CODES."""
-    return [f for f in findings if f.kind == "ptp_edit" and set(f.codes) <= set(codes)]
-
-
 def _distinct(text: str) -> str:
     """59, or the X modifier the question's words point to (CMS prefers the X modifier)."""
     for modifier, pattern in _X_MODIFIERS:
@@ -127,16 +121,6 @@ def _distinct(text: str) -> str:
 def _side(text: str) -> str | None:
     sides = {side for side, pattern in _SIDES if pattern.search(text)}
     return sides.pop() if len(sides) == 1 else None
-
-
-@cache
-def _titles() -> dict[str, str]:
-    entries = tomllib.loads(builtin_path().read_text(encoding="utf-8"))["modifiers"]
-    return {modifier: entry["title"] for modifier, entry in entries.items()}
-
-
-def _title(modifier: str) -> str:
-    return _titles().get(modifier, "see the modifier notes below")
 
 
 _WELLNESS = frozenset(("G0402", "G0438", "G0439"))  # Medicare's preventive visits

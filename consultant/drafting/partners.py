@@ -34,18 +34,19 @@ def partners(
     leads: Sequence[SearchHit],
     said: Sequence[str],
     patient: PatientContext | None = None,
-) -> list[tuple[SearchHit, SearchHit]]:
-    """(lead, partner) for each code LEADS' "use additional code" notes ask for that a
-    phrase of SAID names, each partner once, in the order of the leads."""
+) -> list[SearchHit]:
+    """The codes LEADS' "use additional code" notes ask for that a phrase of SAID names,
+    each once, in the order of the leads they go with."""
     taken = {hit.code for hit in leads}
-    found: list[tuple[SearchHit, SearchHit]] = []
+    phrases = list(dict.fromkeys(part for p in said for part in (p, *phrase_parts(p))))
+    found: list[SearchHit] = []
     for lead in leads:
         if lead.system != ICD10CM:
             continue
         for ref in _wanted(store, lead.code):
-            hit = _named_in(search, said, ref, taken, patient)
+            hit = _named_in(search, phrases, ref, taken, patient)
             if hit is not None:
-                found.append((lead, hit))
+                found.append(hit)
                 taken.add(hit.code)
     return found
 
@@ -62,13 +63,13 @@ def _wanted(store: CodeStore, code: str) -> list[CodeRef]:
 
 def _named_in(
     search: CodeSearch,
-    said: Sequence[str],
+    phrases: Sequence[str],
     ref: CodeRef,
     taken: set[str],
     patient: PatientContext | None,
 ) -> SearchHit | None:
     best: SearchHit | None = None
-    for phrase in dict.fromkeys(part for p in said for part in (p, *phrase_parts(p))):
+    for phrase in phrases:
         # blind, as the phrases were searched for suggestions: the answers are remembered
         hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
         if not hits:
