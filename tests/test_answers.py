@@ -68,6 +68,19 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Under V28, which of them map to a payment HCC?", "cc_mcc_hcc"),
         ("Can we bill a 99213 too since she talked about soreness?", "billed_together"),
         ("Can we code MI since it was on the order?", "code_for"),  # a physician's order
+        # coders' shorthand
+        ("PCS for the c-section?", "code_for"),
+        ("- Dx for screening PSA?", "code_for"),
+        ("What HCPCS and how many units for each drug?", "code_for"),
+        ("MVC passenger - V code?", "code_for"),
+        ("Codes?", "code_for"),
+        ("What PCS code(s) for the colonoscopy - one or two?", "code_for"),
+        ("Do I need a separate osteoporosis code too?", "code_for"),
+        ("Do I need a place of occurrence for the interstate?", "code_for"),
+        ("1) Which AWV code would this be, the initial or subsequent?", "code_for"),
+        ("If not, what should it be?", "code_for"),
+        ("preemie birth record 34 wks - order of codes?", "sequencing"),
+        ("Dx is E11.9, right?", "validity"),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:
@@ -207,3 +220,61 @@ def test_a_7th_character_question_without_a_code_names_the_complete_code(
     answer = next(a for a in result["answers"] if a["kind"] == "seventh_character")
     assert answer["codes"] and answer["codes"][0].endswith("D")
     assert "subsequent encounter" in answer["answer"]
+
+
+def test_a_genus_initial_ends_no_sentence() -> None:
+    text = "Urine cx grew E. coli. What is the code for the UTI due to E. coli?"
+    assert [text[a:b].strip() for a, b in questions(text)] == [
+        "What is the code for the UTI due to E. coli?"
+    ]
+
+
+def test_a_question_pointing_back_is_answered_from_the_case_told(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    """ "The SSI" is the surgical site infection the op note describes."""
+    result = ask(
+        store,
+        templates,
+        "Op note: superficial incisional surgical site infection R ankle with surrounding "
+        "cellulitis of the R lower leg.\n\nWhat are the dx codes for the SSI?",
+    )
+    assert _code_answer(result)["codes"][0] == "T81.41XA"
+
+
+def test_each_question_names_the_codes_of_what_it_asks_about(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Dx codes - is there a bilateral carpal tunnel syndrome code, and what's the code "
+        "for the trigger finger of the L ring finger?",
+    )
+    asked = [a for a in result["answers"] if a["kind"] == "code_for"]
+    assert [a["codes"] for a in asked] == [["G56.03"], ["M65.342"]]
+
+
+def test_a_short_question_about_a_code_without_code_words_finds_it(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    (answer,) = ask(store, templates, "Our EHR won't let me pick R05 anymore. Was R05 deleted?")[
+        "answers"
+    ][-1:]
+    assert answer["kind"] == "validity"
+    assert answer["codes"] == ["R05"]
+
+
+def test_everyday_words_of_a_story_are_not_conditions(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    """ "came in" once read as CALME (a labium code) and "the reads" as dyslexia."""
+    result = ask(
+        store,
+        templates,
+        "Cardiology group, we read the ED EKGs. Pt came in w/ chest pain, EKGs at 0810, 1015 "
+        'and 1400 for serial changes.\n\nFinal dx: "NSTEMI". Our coder put R07.9 + I21.4 on '
+        "the reads. Should the chest pain be on there?",
+    )
+    suggested = {s["code"] for s in result["suggestions"]}
+    assert not suggested & {"N90.61", "R48.0", "F81.0"}

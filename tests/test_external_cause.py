@@ -45,6 +45,8 @@ def first(search: CodeSearch, text: str) -> str:
         ("car hit a pedestrian, pt was the driver", "V40.5XXA"),
         ("motorcycle driver collided with car", "V23.49XA"),
         ("driver ran car into a tree", "V47.5XXA"),
+        # only a vehicle is rear-ended: its occupant, not a pedestrian
+        ("rear-ended by a pickup truck", "V43.93XA"),
     ],
 )
 def test_role_and_vehicle_are_the_injured_persons(search: CodeSearch, text: str, code: str) -> None:

@@ -206,6 +206,21 @@ def test_number_the_ncci_tables_know_needs_no_context(store: CodeStore) -> None:
     ]
 
 
+def test_a_cpt_number_in_a_paragraph_about_billing_is_a_code(store: CodeStore) -> None:
+    """The I/OCE's quarters know 17110 and 11102 as CPT numbers; the paragraph is about a
+    claim, so the numbers in parentheses are the procedures billed."""
+    text = (
+        "Pt had 6 warts frozen (17110) and a separate lesion shaved for biopsy (11102). "
+        "The claim got an NCCI edit.\n\nIt was 27607 and then 27608 again."
+    )
+    assert codes(text, store) == ["17110", "11102"]
+
+
+def test_a_heading_asked_about_without_code_words(store: CodeStore) -> None:
+    assert codes("Was R05 deleted?", store) == ["R05"]
+    assert codes("Is G35 valid", store) == ["G35"]
+
+
 @pytest.mark.parametrize(
     "text",
     [

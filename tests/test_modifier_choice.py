@@ -68,3 +68,28 @@ def test_global_period_side_and_screening_words() -> None:
     assert [c.modifier for c in choices] == ["PT"]
     choices = choose("commercial plan, screening colonoscopy, polyp removed", [_info("45385")], [])
     assert [c.modifier for c in choices] == ["33"]
+
+
+def test_each_case_of_a_global_period_gets_its_own_modifier() -> None:
+    """The setting is told once ("all within the 90-day global"); each case's own words
+    choose: a return to the OR for a complication, an unrelated procedure, a planned one."""
+    story = "Three cases, all within the 90-day global of the first surgery."
+    cases = [
+        ("Back to OR for I&D of a surgical site infection. Billing 10180.", "10180", "78"),
+        ("An unrelated L carpal tunnel release (64721). Modifier?", "64721", "79"),
+        ("Planned removal of the ex-fix (20694), planned at the first surgery.", "20694", "58"),
+    ]
+    for text, code, modifier in cases:
+        assert choose(text, [_info(code)], [], story)[0].modifier == modifier
+    assert choose(story, [_info("20694")], []) == []  # no case told: nothing to choose
+
+
+def test_reads_and_repeats_of_a_test() -> None:
+    (choice,) = choose(
+        "Our group reads portable CXRs at the hospital (hospital owns the equipment).",
+        [_info("71046")],
+        [],
+    )
+    assert choice.modifier == "26"
+    modifiers = [c.modifier for c in choose("Dr. A bills 93010 twice", [_info("93010")], [])]
+    assert "76" in modifiers

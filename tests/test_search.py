@@ -336,3 +336,17 @@ def test_a_bone_named_as_an_adjective_finds_the_bone(search: CodeSearch) -> None
         "S42.302A",
     ]
     assert search.search("femoral neck fx R", limit=1)[0].code == "S72.001A"
+
+
+def test_a_phrase_is_read_as_concepts(search: CodeSearch) -> None:
+    """What suggestions compare to tell that "the fracture" points back at "displaced fx of
+    R femoral neck": abbreviations and synonyms read as the search reads them."""
+    fracture = search.concepts("the fracture")
+    told = frozenset().union(*search.concepts("displaced midcervical fx of R femoral neck"))
+    assert fracture and all(concept & told for concept in fracture)
+    assert set(search.concepts("SSI")) <= set(search.concepts("surgical site infection"))
+    assert search.concepts("this visit") == []
+
+
+def test_a_metatarsal_is_of_the_foot(search: CodeSearch) -> None:
+    assert search.search("chronic osteomyelitis L metatarsal")[0].code == "M86.672"

@@ -67,6 +67,8 @@ _MOTOR = frozenset(
     }
 )
 _VEHICLES = _MOTOR | {"pedal", "ebike", "train", "streetcar", "animaldrawn", "nonmotor", "motor"}
+# Collisions only a vehicle has: its occupant was hurt.
+_VEHICLE_STRUCK = re.compile(r"\b(?:rear ended|t boned|sideswiped)\b")
 _ROLE_ORDER = ("pedestrian", "boarding", "outside", "passenger", "driver", "occupant")
 # A value counts as its broader one when a title does not name it ("SUV" is a car).
 _BROADER = {"suv": "car", "ebike": "pedal", "dirtbike": "motorcycle"}
@@ -293,6 +295,8 @@ class ExternalCauseResolver:
             # The most telling role named: "restrained passenger" is a passenger, "cyclist
             # on the sidewalk, walking his bike" a pedestrian.
             reading.role = min(roles, key=_ROLE_ORDER.index)
+        elif _VEHICLE_STRUCK.search(" ".join(tokens)):
+            reading.role = "occupant"  # "rear-ended by a pickup": someone in a vehicle
         for m in other:
             values = m.values.get("vehicle") or m.values.get("object")
             if values:

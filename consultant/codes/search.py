@@ -191,6 +191,17 @@ class CodeSearch:
         key = word.lower()
         return key in data.synonyms.terms or stem(key) in data.main_terms()
 
+    def concepts(self, text: str) -> list[frozenset[str]]:
+        """What TEXT's words stand for as the search reads them, abbreviations and synonyms
+        expanded ("fx" and "fracture" alike): each concept as its indexed stems. Two phrases
+        with the same concepts speak of the same thing ("the SSI", "surgical site
+        infection R ankle")."""
+        data = self._holder.current()
+        queries = data.queries(read_cues(text).text, None)
+        if not queries:
+            return []
+        return [frozenset(a.lstrip("~+^") for a in c.alternatives) for c in queries[0].concepts]
+
     def names_drug(self, word: str) -> bool:
         """Whether WORD is a substance of the Table of Drugs or a brand of one: a capitalized
         word alone is a drug ("Kenalog") or a person ("Dana"), and eponyms make both known."""
@@ -387,6 +398,7 @@ def _synonyms() -> _Synonyms:
     )
 
 
+_CORRECTED = 5  # letters from which a word the index does not know may be a misspelling
 # Query words keep "s/p", "w/o", "t2dm", "3a", "40-44.9", "crohn's" whole.
 _QUERY_WORD = re.compile(r"[a-z0-9]+(?:[/'.\-][a-z0-9]+)*/?")
 # "ckd3": an abbreviation run together with its stage.
@@ -597,8 +609,9 @@ class _SearchData:
         return self._corrected(word)
 
     def _corrected(self, word: str) -> str:
-        """WORD, or the indexed word it is most likely a misspelling of."""
-        if not word.isalpha() or len(word) < 4 or word in self.vocabulary:
+        """WORD, or the indexed word it is most likely a misspelling of. A word of four
+        letters is everyday English more often than a misspelling ("came" is not CALME)."""
+        if not word.isalpha() or len(word) < _CORRECTED or word in self.vocabulary:
             return word
         corrected = self._corrections.get(word)
         if corrected is None:

@@ -3,6 +3,7 @@ suggested codes, whether the mail was automated, and the rendered draft."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -112,18 +113,25 @@ def analyze(
     question_phi = [(h.start, h.end) for h in phi_hits if h.end <= len(mail.question)]
     said = clinical_phrases(extraction, question_phi)
     patient = read_context(mail.question)
-    hits, leads = suggest(
+    asked = search_phrases(search, mail.question, extraction, question_phi, said)
+    hits, by_phrase = suggest(
         search,
-        search_phrases(mail.question, extraction, question_phi),
+        list(dict.fromkeys(phrase for phrases in asked.values() for phrase in phrases)),
         codes,
         suggestions,
         system_cue(mail.question),
         said=said,
         patient=patient,
     )
+    # Each question's leads: the best hit of each phrase it was answered from.
+    leads = {
+        span: _unique(hit for phrase in phrases for hit in by_phrase.get(phrase, ()))
+        for span, phrases in asked.items()
+    }
     # What the leads' own notes ask for beside them, where the message names it.
-    extra = partners(store, search, leads, said, patient)
-    merged = {hit.code: hit for hit in [*hits, *extra]}
+    every_lead = sorted(_unique(h for hs in leads.values() for h in hs), key=lambda h: -h.score)
+    extra = partners(store, search, every_lead, said, patient)
+    merged = {hit.code: hit for hit in [*hits, *(h for hs in extra.values() for h in hs)]}
     hits = sorted(merged.values(), key=lambda h: -h.score)[:suggestions]
     dos = service_date.isoformat() if service_date else None
     modifier_at = [m.start for m in extraction.modifiers]
@@ -152,6 +160,10 @@ def analyze(
     return Analysis(
         service_date, answers, codes, extraction.modifiers, findings, hits, False, None, draft
     )
+
+
+def _unique(hits: Iterable[SearchHit]) -> list[SearchHit]:
+    return list({(hit.system, hit.code): hit for hit in hits}.values())
 
 
 def _modifier_title(store: CodeStore, modifier: str) -> str | None:

@@ -11,8 +11,9 @@ the JSON for the reviewer, never in the draft.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from types import MappingProxyType
 
 from consultant.codes.search import SearchHit
 from consultant.codes.store import CodeInfo
@@ -83,7 +84,7 @@ _ASKS = (
         "sequencing",
         r"\b(?:sequenc\w*|first[- ]listed|list(?:ed)? first|go(?:es)? first|code first|primary"
         r" (?:dx|diagnosis)|principal|which (?:one )?(?:first|comes first)|comes? first"
-        r"|(?:what|which) order\b|order of the (?:codes|dx)|put first|(?:is|be) primary\b"
+        r"|(?:what|which) order\b|order of (?:the )?(?:codes|dx)|put first|(?:is|be) primary\b"
         r"|first dx)",
     ),
     ("modifier", r"\b(?:modifiers?|mods?)\b|-(?:25|59|x[epsu]|rt|lt|50|51)\b"),
@@ -113,12 +114,23 @@ _ASKS = (
         r"|what (?:[\w-]+ ){0,2}codes? (?:is|are|do|does|should|would)\b"
         r"|\b(?:list|set) of (?:the )?(?:dx )?codes\b|\bfull (?:dx )?(?:code )?set\b"
         r"|\ball (?:the )?(?:dx )?codes\b"
-        r"|how to code|right code)",
+        r"|how to code|right code)"
+        # coders' shorthand: "PCS for the c-section?", "- Dx for screening PSA?", "What
+        # HCPCS and how many units?", "MVC passenger - V code?", "Codes?"
+        r"|(?:^\W*|[-:)+]\s*|\band\s+|\bwhat(?:'s| is| are)?\s+(?:the\s+)?)"
+        r"(?:pcs|hcpcs|dx|icd-?10(?:-cm|-pcs)?)\b(?!\s+(?:is|was)\b)"
+        r"|\bcodes?(?:\(s\))?\s*\??\s*$|\bcode\(s\)"
+        r"|which (?:[\w-]+ ){1,3}codes?\b|what should (?:it|that|this|they) be\b|\bwhat then\b"
+        # "Do I need a separate osteoporosis code too?", "a place of occurrence?"
+        r"|(?:need|add|use|include) (?:both |also )?(?:an? |the )?(?:[\w-]+ ){0,4}codes?\b"
+        r"|(?:need|add|use|include) (?:an? |the )?(?:place of occurrence|external cause|activity)"
+        r"|\bbe on (?:there|the claim)\b|\bwhat(?:'s| is) the icd-?10\b",
     ),
 )
 _ASK_PATTERNS = [(kind, re.compile(pattern, re.I)) for kind, pattern in _ASKS]
-# A sentence ends at ?, ! or a full stop before a space: the dot inside 'N18.3' does not.
-_SENTENCE = re.compile(r"(?:[^.?!\n]|\.(?=\S))*(?:[?!]+|\.(?=\s|$)|\n|$)")
+# A sentence ends at ?, ! or a full stop before a space: the dot inside 'N18.3' or after
+# the E of 'E. coli' does not.
+_SENTENCE = re.compile(r"(?:[^.?!\n]|\.(?=\S)|(?<=\b[A-Z])\.)*(?:[?!]+|\.(?=\s|$)|\n|$)")
 _QUESTION_START = re.compile(
     r"^\s*(?:can|could|is|are|was|were|what|what's|which|how|should|shall|do|does|did|may"
     r"|would|will|please|pls|need|looking for|wondering)\b",
@@ -129,6 +141,7 @@ _NEXT_QUESTION = re.compile(
     r"|is|are|can|do|does|should|would|will|when|where)\s)",
     re.I,
 )
+_LIST_ITEM = re.compile(r"(?:^|\n)\s*(?:[-*\u2022]|\d{1,2}[.)]|[a-z][.)])\s+", re.I)
 # Words of a question that name no condition ("what are the codes for the ulcer")
 _ASKING = frozenset(
     re.findall(
@@ -142,7 +155,7 @@ _LISTED_CODE = re.compile(r"(?:^|, )\s*([A-Z0-9][0-9A-Z.]{2,7}) \(")
 _CONFIDENT_SUGGESTION = 0.9  # a search score from which the best hit is offered as the code
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
 _ENCOUNTER_TITLE = re.compile(r"\b(?:initial|subsequent) encounter\b|\bsequela\b", re.I)
-_NAMED = 3  # codes a "what is the code" answer names at most
+_NAMED = 4  # codes a "what is the code" answer names at most
 _SEQUENCED = 4  # codes a "what goes first" answer orders at most
 # T36-T50 with 5 as the 6th character: the adverse effect of a drug properly taken
 _ADVERSE_EFFECT = re.compile(r"^T(?:3[6-9]|4\d|50)\.\w{2}5")
@@ -151,6 +164,9 @@ _ADVERSE_EFFECT = re.compile(r"^T(?:3[6-9]|4\d|50)\.\w{2}5")
 Answerer = Callable[
     [list[CodeInfo], Sequence[Finding], Sequence[SearchHit], str | None], tuple[str, str]
 ]
+
+
+_NONE: Mapping = MappingProxyType({})  # no leads or partners
 
 
 @dataclass(frozen=True)
@@ -209,17 +225,20 @@ def answer_all(
     findings: Sequence[Finding],
     suggestions: Sequence[SearchHit],
     date_of_service: str | None,
-    leads: Sequence[SearchHit] = (),
+    leads: Mapping[tuple[int, int], Sequence[SearchHit]] = _NONE,
     modifiers: Sequence[int] = (),
-    partners: Sequence[SearchHit] = (),
+    partners: Mapping[str, Sequence[SearchHit]] = _NONE,
     modifier_title: Callable[[str], str | None] = lambda _: None,
 ) -> list[Answer]:
-    """One answer per question TEXT asks, in the order asked; LEADS, each described
-    condition's or procedure's best code, answer "what is the code" (default: the
-    suggestions), with the PARTNERS their notes ask for; a question naming one of the
-    MODIFIERS (their offsets) asks which, and the modifier chosen is named by
-    MODIFIER_TITLE."""
+    """One answer per question TEXT asks, in the order asked; LEADS, by the span of the
+    question they were found for, each described condition's or procedure's best code,
+    answer "what is the code" (default: every question's, else the suggestions), with the
+    PARTNERS their notes ask for (by lead code); a question naming one of the MODIFIERS
+    (their offsets) asks which, and the modifier chosen is named by MODIFIER_TITLE."""
     spans = _questions(text)
+    every_lead = sorted(
+        {hit.code: hit for hits in leads.values() for hit in hits}.values(), key=lambda h: -h.score
+    )
     answers = []
     for start, end, whole in spans:
         sentence = " ".join(text[start:end].split())
@@ -229,8 +248,12 @@ def answer_all(
         if not infos and len(spans) == 1:
             infos = [m.info for m in mentions]
         kind = _kind(sentence, bool(infos))
-        if kind == "other" and any(start <= at < end for at in modifiers):
-            kind = "modifier"  # "Should we be using 59 or XU now?"
+        if (kind == "other" or (kind == "code_for" and infos)) and any(
+            start <= at < end for at in modifiers
+        ):
+            # "Should we be using 59 or XU now?", "How do we report the bilateral 64721 -
+            # one line w/ 50 or two lines RT/LT?"
+            kind = "modifier"
         if kind == "other" and not infos and len(spans) > 1 and not sentence.endswith("?"):
             continue  # "Please handle accordingly.": a request, not a coding question
         if kind == "other" and not infos and whole != (start, end):
@@ -254,14 +277,20 @@ def answer_all(
             # "E11.9?" or "about E11.9": what the code is
             kind = "billed_together" if _icd_pair_rules(infos, scoped) else "validity"
         leading = ("code_for", "sequencing", "seventh_character")
-        hits = (leads or suggestions) if kind in leading else suggestions
+        own = leads.get((start, end))
+        hits = (own or every_lead or suggestions) if kind in leading else suggestions
+        joined = [p for hit in hits for p in partners.get(hit.code, ())]
         if kind == "sequencing":
-            hits = [*hits, *partners]  # the codes the leads' notes ask for go in the order too
+            hits = [*hits, *joined]  # the codes the leads' notes ask for go in the order too
         text_answer, confidence = _ANSWERERS[kind](infos, scoped, hits, date_of_service)
         if kind == "modifier":
-            # "Which modifier goes on which code?" asks about the message's codes
+            # "Which modifier goes on which code?" asks about its case's codes ("Case B:
+            # ... (64721) on 1/15/26. Modifier?"), else the message's
+            item = _item(text, start, end)
             billed = infos or [m.info for m in mentions]
-            if choices := choose(text, billed, scoped):
+            if choices := choose(text[slice(*item)], billed, scoped, text) or choose(
+                text, billed, scoped
+            ):
                 pairs = text_answer if pair_edits(scoped, [i.code for i in billed]) else ""
                 chosen = " ".join(c.sentence(modifier_title(c.modifier)) for c in choices)
                 text_answer = f"{pairs} {chosen}".strip()
@@ -273,15 +302,23 @@ def answer_all(
             codes = ordered(_to_sequence(infos, hits))[0] or codes
         if kind == "code_for" and not codes:
             combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
-            sure = [h.code for h in hits[:_NAMED] if h.score >= _CONFIDENT_SUGGESTION]
-            codes = list(dict.fromkeys(combined)) or sure or [h.code for h in hits[:1]]
-        if kind == "code_for" and codes and (extra := [p for p in partners if p.code not in codes]):
+            codes = list(dict.fromkeys(combined)) or [h.code for h in _named(hits)]
+        if kind == "code_for" and codes and (extra := [p for p in joined if p.code not in codes]):
             # the codes the named ones' notes ask for, which the message names
             codes = [*codes, *(p.code for p in extra)]
             text_answer += " Add " + _listed([f"{p.code} ({p.title})" for p in extra], "and")
             text_answer += ": the notes of the codes above ask for them, and the message says so."
         answers.append(Answer(sentence, kind, text_answer, codes, confidence))
     return answers
+
+
+def _item(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the case a question asks about: its paragraph, or within it the list
+    item ("- Dr. Ames bills 93010 twice - what modifier goes on the 2nd one?") up to the
+    question's end."""
+    first, _ = paragraph_of(text, start, end)
+    items = [m.end() for m in _LIST_ITEM.finditer(text, first, start)]
+    return (items[-1] if items else first), end
 
 
 def _paragraph(text: str, start: int, end: int) -> str:
@@ -538,13 +575,18 @@ def _code_for(
             "words, would let us answer.",
             "low",
         )
-    # each condition or procedure described has its own best code (the first of each
-    # phrase's hits leads the suggestions): the sure ones are named, else the best one
-    sure = [hit for hit in suggestions[:_NAMED] if hit.score >= _CONFIDENT_SUGGESTION]
-    named = sure or list(suggestions[:1])
-    listed = _listed([f"{hit.code} ({hit.title})" for hit in named], "and")
-    lead = "Use" if sure else "The closest match is"
-    sentences = [f"{lead} {listed}; check {'them' if len(named) > 1 else 'it'} against the record."]
+    # each condition or procedure described has its own best code: the sure ones are
+    # named as the answer, the others as likely
+    named = _named(suggestions)
+    sure = [hit for hit in named if hit.score >= _CONFIDENT_SUGGESTION]
+    likely = [hit for hit in named if hit.score < _CONFIDENT_SUGGESTION]
+    sentences = []
+    if sure:
+        sentences.append(f"Use {_listed([f'{h.code} ({h.title})' for h in sure], 'and')}.")
+    if likely:
+        lead = "Likely also" if sure else "The closest match is" if len(named) == 1 else "Likely"
+        sentences.append(f"{lead} {_listed([f'{h.code} ({h.title})' for h in likely], 'and')}.")
+    sentences.append(f"Check {'them' if len(named) > 1 else 'it'} against the record.")
     for hit in named:
         if _ADVERSE_EFFECT.match(hit.code):
             sentences.append(
@@ -563,6 +605,12 @@ def _code_for(
                 "site would allow a more specific one."
             )
     return " ".join(sentences), "medium" if sure else "low"
+
+
+def _named(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """The hits a "what is the code" answer names: the leads of the conditions and
+    procedures described, each already a good match of its phrase."""
+    return list(hits[:_NAMED])
 
 
 def _listed(items: Sequence[str], last: str = "or") -> str:

@@ -180,7 +180,8 @@ _CODE_WORDS = re.compile(
     r"\b(?:cpts?|hcpcs|icd|icd-?10(?:-?(?:cm|pcs))?|pcs|codes?|coded|coding|procedures?"
     r"|bill|billed|billing|billable|bundl\w*|unbundl\w*|reported|reporting"
     r"|modifiers?|mods?|ncci|ptp|mue|add-?on|e/?m|dx|diagnos[ie]s|payable|claim lines?"
-    r"|cat(?:egory)? (?:ii|iii|2|3)|j-?codes?|(?:one|same|a single) claim|together)\b",
+    r"|cat(?:egory)? (?:ii|iii|2|3)|j-?codes?|(?:one|same|a single) claim|together"
+    r"|valid|invalid|deleted|retired|terminated|discontinued|expired)\b",
     re.I,
 )
 _HCPCS_WORDS = re.compile(
@@ -214,6 +215,10 @@ _ICD9_WORDS = re.compile(
     re.I,
 )
 # What follows a code that a question is about: "W19 OK?", "99213 right?", "G2211?"
+# "Springfield, IL 62704": a ZIP code after a state's abbreviation; "= 29821", "[28288]"
+# in a log.
+_NOT_A_CODE_BEFORE = re.compile(r"\b[A-Z]{2}\s+$|[=\[]\s*$")
+_NEAR = 300
 _SHORT_QUESTION = re.compile(
     r"\s*(?:(?:ok(?:ay)?|right|correct|valid|billable|good|fine|appropriate|allowed|covered"
     r"|still|too)\b[\w\s]{0,12})?\?",
@@ -478,10 +483,25 @@ def _cpt_reading(
         return info
     if not token.suffix_mods and _is_quantity(masked, token):
         return None
+    if (
+        info.valid_from is not None
+        and _CODE_WORDS.search(_paragraph(masked, token))
+        and not _NOT_A_CODE_BEFORE.search(masked, 0, token.start)
+    ):
+        # a CPT number of the I/OCE's quarters in a paragraph about codes: "tangential
+        # bx, billed as 11102", "warts frozen (17110) ... The claim got an NCCI edit."
+        return info
     if info.status == INVALID and not _CPT_WORD.search(window):
         return None  # in no CPT section: only a number, unless the sender calls it CPT
     token.candidate = info
     return info if token.suffix_mods or asked or _CODE_WORDS.search(window) else None
+
+
+def _paragraph(masked: str, token: _Token) -> str:
+    """The token's paragraph, at most _NEAR characters either side (a log has none)."""
+    start = max(masked.rfind("\n\n", 0, token.start), token.start - _NEAR, 0)
+    end = masked.find("\n\n", token.end)
+    return masked[start : min(len(masked) if end < 0 else end, token.end + _NEAR)]
 
 
 def _in_ncci(conn: sqlite3.Connection, code: str, day: date) -> bool:
@@ -633,7 +653,8 @@ _GENERAL = frozenset(
     )
 )
 _ABBREVIATION = re.compile(r"[A-Z]{3,5}")  # CKD, HTN, COPD
-_WORD = re.compile(r"[A-Za-z][A-Za-z'/-]*|(?<![\w.])\d{1,2}[a-z]?(?![\w.])")
+# Words keep their digits: "L1", "SpO2", "T2DM".
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'/-]*|(?<![\w.])\d{1,2}[a-z]?(?![\w.])")
 _GENUS = re.compile(r"\b([A-Z])\.\s+(?=(?:coli|aureus|pneumoniae|difficile|faecalis)\b)")
 _LISTED = re.compile(r"(?<=[A-Za-z]{2})/(?=[A-Za-z]{2})")
 _CORRECT_CODE = re.compile(
@@ -646,7 +667,7 @@ _AGE_SEX = re.compile(
 )
 _ATTACHED = re.compile(r"\b(?:attached|attachments?|enclosed)\b", re.I)
 _DENIALS = frozenset(("no", "not", "denies", "negative"))
-_MAX_PHRASES = 10
+_MAX_PHRASES = 16
 _MAX_WORDS = 20
 
 

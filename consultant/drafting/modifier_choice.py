@@ -34,9 +34,14 @@ class Choice:
         return f"Modifier {self.modifier}{target}{named}: {self.why}"
 
 
-def choose(text: str, infos: Sequence[CodeInfo], findings: Sequence[Finding]) -> list[Choice]:
+def choose(
+    text: str, infos: Sequence[CodeInfo], findings: Sequence[Finding], story: str = ""
+) -> list[Choice]:
     """The modifiers TEXT's billing codes (INFOS) call for, given the NCCI FINDINGS about
-    them, first the one the question most likely asks about."""
+    them, first the one the question most likely asks about; STORY (default TEXT) is the
+    whole message, which may tell the setting once for several cases ("all within 90-day
+    global")."""
+    story = story or text
     billing = [info.code for info in infos if info.system in (CPT, HCPCS)]
     visits = [code for code in billing if _is_visit(code)]
     procedures = [code for code in billing if not _is_visit(code)]
@@ -77,7 +82,7 @@ def choose(text: str, infos: Sequence[CodeInfo], findings: Sequence[Finding]) ->
                     "session), which the note must show.",
                 )
             )
-    if procedures and _GLOBAL.search(text):
+    if procedures and _GLOBAL.search(story):
         for modifier, pattern, why in _GLOBAL_RULES:
             if pattern.search(text):
                 choices.append(Choice(modifier, procedures[-1], why))
@@ -87,7 +92,7 @@ def choose(text: str, infos: Sequence[CodeInfo], findings: Sequence[Finding]) ->
         if side:
             choices.append(Choice(side, procedures[-1], "the side the procedure was done on."))
     if procedures and _SCREENING.search(text) and _TURNED.search(text):
-        modifier = "PT" if _MEDICARE.search(text) else "33"
+        modifier = "PT" if _MEDICARE.search(story) else "33"
         choices.append(
             Choice(
                 modifier,
@@ -129,7 +134,11 @@ _GLOBAL = re.compile(r"\bglobals?\b|\bpost-?op(?:erative)? period\b|\b(?:10|90)[
 _GLOBAL_RULES = (
     (
         "78",
-        re.compile(r"\breturn(?:ed|s)? to the (?:or|operating room)\b|\bcomplication\b", re.I),
+        re.compile(
+            r"\breturn(?:ed|s)? to the (?:or|operating room)\b|\bcomplication\b"
+            r"|\b(?:taken |went |came )?back to (?:the )?(?:or|operating room)\b",
+            re.I,
+        ),
         "an unplanned return to the operating room for a complication of the first surgery.",
     ),
     (
@@ -179,7 +188,13 @@ _MEDICARE = re.compile(r"\bmedicare\b", re.I)
 _WORD_RULES = (
     (
         "26",
-        re.compile(r"\binterpretation only\b|\bread only\b|\bprofessional component\b", re.I),
+        re.compile(
+            r"\binterpretation only\b|\bread only\b|\bprofessional component\b"
+            r"|\b(?:reads?|reading|interprets?|interpreting)\b (?:the |our |all )?(?:\w+ )?"
+            r"(?:cxrs?|x-?rays?|films?|ekgs?|ecgs?|tracings?|studies|scans?|cts?|mris?|echos?)\b"
+            r"|\b(?:hospital|facility) owns the equipment\b",
+            re.I,
+        ),
         "only the interpretation and report were done by this provider.",
     ),
     (
@@ -189,7 +204,7 @@ _WORD_RULES = (
     ),
     (
         "76",
-        re.compile(r"\brepeat(?:ed)? by the same\b", re.I),
+        re.compile(r"\brepeat(?:ed)? by the same\b|\b(?:bills?|billed|did|read) \w+ twice\b", re.I),
         "the same provider repeated the procedure the same day.",
     ),
     (

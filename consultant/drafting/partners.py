@@ -9,6 +9,7 @@ message's own phrases, and a phrase chiefly about one of them gives it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from consultant.codes.search import CodeSearch, SearchHit
@@ -20,9 +21,11 @@ from consultant.drafting.patient_context import PatientContext, rules_out
 
 # Chapter 20 codes the cause of an injury beside its Chapter 19 code (Official Guidelines
 # I.C.20: "used with any code in the range of A00.0-T88.9"), with the place, activity and
-# status where the record says them (I.C.20.b, c, k); the tabular says so in prose.
+# status where the record says them (I.C.20.b, c, k); the tabular says so in prose. A
+# poisoning's code names its intent, and a complication of care (T80-T88) is not caused
+# by a fall in another part of the story.
 _EXTERNAL_CAUSES = (CodeRef("V00", "Y38"), CodeRef("Y92"), CodeRef("Y93"), CodeRef("Y99"))
-_INJURY = ("S", "T")
+_INJURY = re.compile(r"^(?:S|T[0-2]|T3[0-4]|T6[6-9]|T7)")  # not poisonings, not care
 _DEPTH = 25  # hits of a phrase looked through for a note's codes
 _FLOOR = 0.5  # a partner is a good match of its phrase...
 _SHARE = 0.85  # ...and what the phrase is chiefly about
@@ -34,19 +37,19 @@ def partners(
     leads: Sequence[SearchHit],
     said: Sequence[str],
     patient: PatientContext | None = None,
-) -> list[SearchHit]:
+) -> dict[str, list[SearchHit]]:
     """The codes LEADS' "use additional code" notes ask for that a phrase of SAID names,
-    each once, in the order of the leads they go with."""
+    each once, by the code of the lead they go with."""
     taken = {hit.code for hit in leads}
     phrases = list(dict.fromkeys(part for p in said for part in (p, *phrase_parts(p))))
-    found: list[SearchHit] = []
+    found: dict[str, list[SearchHit]] = {}
     for lead in leads:
         if lead.system != ICD10CM:
             continue
         for ref in _wanted(store, lead.code):
             hit = _named_in(search, phrases, ref, taken, patient)
             if hit is not None:
-                found.append(hit)
+                found.setdefault(lead.code, []).append(hit)
                 taken.add(hit.code)
     return found
 
@@ -58,7 +61,7 @@ def _wanted(store: CodeStore, code: str) -> list[CodeRef]:
         if note.kind == "use_additional_code"
         for ref in note_references(note.text)
     ]
-    return [*refs, *_EXTERNAL_CAUSES] if code.startswith(_INJURY) else refs
+    return [*refs, *_EXTERNAL_CAUSES] if _INJURY.match(code) else refs
 
 
 def _named_in(
