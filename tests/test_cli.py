@@ -65,6 +65,17 @@ def test_lookup_json_shape(run) -> None:
     }
 
 
+def test_lookup_shows_each_code_set_an_undotted_code_is_in(run) -> None:
+    """G0439 is Medicare's subsequent wellness visit and, written without its dot, the
+    ICD-10-CM code G04.39: a lookup shows both rather than guess."""
+    data = json.loads(run("codes", "lookup", "G0439", "G04.39", "--json").output)
+    assert [(d["code"], d["system"]) for d in data] == [
+        ("G04.39", "ICD-10-CM"),
+        ("G0439", "HCPCS"),
+        ("G04.39", "ICD-10-CM"),
+    ]
+
+
 def test_search_json_shape(run) -> None:
     data = json.loads(
         run("codes", "search", "stage 3 pressure ulcer of sacral region", "--json").output

@@ -20,8 +20,8 @@ from consultant.codes.importing import ImportResult, run_import
 from consultant.codes.opening import open_store as open_code_store
 from consultant.codes.search import CodeSearch
 from consultant.codes.status import statuses
-from consultant.codes.store import CodeStore
-from consultant.codes.systems import SYSTEMS
+from consultant.codes.store import CodeInfo, CodeStore
+from consultant.codes.systems import INVALID, SYSTEMS, UNVERIFIED
 from consultant.config import Config
 
 
@@ -184,6 +184,12 @@ def search(
         click.echo(f"{h.code:<9} {h.system:<10} {h.score:6.2f}  {h.title}")
 
 
+def _readings(store: CodeStore, code: str, on: date | None) -> list[CodeInfo]:
+    readings = store.candidates(code, on=on)
+    known = [info for info in readings if info.status not in (INVALID, UNVERIFIED)]
+    return known if "." not in code and len(known) > 1 else readings[:1]
+
+
 @codes.command()
 @click.argument("codes_", metavar="CODE...", nargs=-1, required=True)
 @click.option(
@@ -196,10 +202,12 @@ def search(
 @click.pass_obj
 def lookup(config: Config, codes_: tuple[str, ...], on: datetime | None, as_json: bool) -> None:
     """Show each CODE with its status on the date of service, title, validity dates,
-    notes (inherited too), parent and children, CC/MCC, HCC and ICD-9 crosswalk."""
+    notes (inherited too), parent and children, CC/MCC, HCC and ICD-9 crosswalk. A CODE
+    written without its dot that two code sets know ("G0439": HCPCS G0439 and ICD-10-CM
+    G04.39) is shown in each."""
     store = open_store(config)
     day = on.date() if on else None
-    infos = [store.lookup(code, on=day) for code in codes_]
+    infos = [info for code in codes_ for info in _readings(store, code, day)]
     if as_json:
         emit_json([i.to_dict() for i in infos])
         return

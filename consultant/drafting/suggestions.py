@@ -1,10 +1,12 @@
 """Which codes a draft suggests: the phrases a code search reads, each phrase's hits, and
 those hits judged against each other and against the whole message.
 
-A phrase is read where the question asks for a code: its own words, else the paragraph
-that tells the case (the provider's quoted words first). A phrase that only points back
-("the stiffness", "the ulcer") is searched as the fuller phrase it points to; one that
-tells two things is searched in pieces. Hits are kept when they score well and near the
+Phrases are read question by question where a question asks for a code: its own words,
+else the paragraph that tells the case (the provider's quoted words first). A phrase that
+only points back ("the stiffness", "the SSI", "the fracture and the dementia") is
+searched as the fuller phrases it points to, matched as the search reads words ("fx" is a
+fracture); one that tells two things is searched in pieces. Each question's leads (each
+phrase's best hit) are what its answer names. Hits are kept when they score well and near the
 phrase's best, and dropped when they tie across categories (the phrase says too little),
 when the message rules them out (patient_context), when they add what the phrase did not
 say or leave open what it said, and when they are abnormal findings beside the diagnosis
@@ -67,6 +69,7 @@ def _meant(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
 
 
 def _specific(search: CodeSearch, phrase: str) -> bool:
+    """Whether PHRASE finds a good, specific code itself: then it points at nothing."""
     hits = search.search(phrase, limit=1)
     return bool(hits) and hits[0].score >= SUGGESTION_FLOOR and not _open(hits[0].title)
 
