@@ -197,10 +197,17 @@ class CodeSearch:
         with the same concepts speak of the same thing ("the SSI", "surgical site
         infection R ankle")."""
         data = self._holder.current()
-        queries = data.queries(read_cues(text).text, None)
-        if not queries:
-            return []
-        return [frozenset(a.lstrip("~+^") for a in c.alternatives) for c in queries[0].concepts]
+        read = data.concepts.get(text)
+        if read is None:
+            # a message's phrases are compared with each other many times: read once
+            if len(data.concepts) > _REMEMBERED:
+                data.concepts.clear()
+            queries = data.queries(read_cues(text).text, None)
+            read = data.concepts[text] = [
+                frozenset(a.lstrip("~+^") for a in c.alternatives)
+                for c in (queries[0].concepts if queries else [])
+            ]
+        return read
 
     def names_drug(self, word: str) -> bool:
         """Whether WORD is a substance of the Table of Drugs or a brand of one: a capitalized
@@ -534,6 +541,7 @@ class _SearchData:
         # Whole searches, newest last: coders ask about the same conditions again and
         # again. Kept with the data, so a new release starts afresh.
         self.answers: OrderedDict[tuple[str, str | None], list[SearchHit]] = OrderedDict()
+        self.concepts: dict[str, list[frozenset[str]]] = {}  # CodeSearch.concepts, remembered
 
     @property
     def hcpcs(self) -> HcpcsResolver:

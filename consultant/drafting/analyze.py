@@ -16,7 +16,7 @@ from consultant.codes.search import CodeSearch, SearchHit
 from consultant.codes.status import CADENCE, release_status
 from consultant.codes.store import SYSTEM_RELEASE, CodeInfo, CodeStore
 from consultant.codes.systems import CPT, HCPCS, ICD10CM
-from consultant.drafting.answers import Answer, answer_all
+from consultant.drafting.answers import Answer, answer_all, every_lead
 from consultant.drafting.dates import date_of_service
 from consultant.drafting.draft import render_draft
 from consultant.drafting.extract import ModifierMention, clinical_phrases, extract
@@ -129,8 +129,7 @@ def analyze(
         for span, phrases in asked.items()
     }
     # What the leads' own notes ask for beside them, where the message names it.
-    every_lead = sorted(_unique(h for hs in leads.values() for h in hs), key=lambda h: -h.score)
-    extra = partners(store, search, every_lead, said, patient)
+    extra = partners(store, search, every_lead(leads), said, patient)
     merged = {hit.code: hit for hit in [*hits, *(h for hs in extra.values() for h in hs)]}
     hits = sorted(merged.values(), key=lambda h: -h.score)[:suggestions]
     dos = service_date.isoformat() if service_date else None
@@ -163,6 +162,7 @@ def analyze(
 
 
 def _unique(hits: Iterable[SearchHit]) -> list[SearchHit]:
+    """HITS in order, each code once (a code two phrases lead with is named once)."""
     return list({(hit.system, hit.code): hit for hit in hits}.values())
 
 

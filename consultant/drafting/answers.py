@@ -28,7 +28,7 @@ from consultant.codes.systems import (
     NOT_BILLABLE,
     UNVERIFIED,
 )
-from consultant.drafting.extract import CodeMention, names_clinical_words
+from consultant.drafting.extract import CodeMention, names_clinical_words, paragraph_of
 from consultant.drafting.findings import Finding, pair_edits
 from consultant.drafting.guidelines import (
     COMBINATION,
@@ -236,9 +236,7 @@ def answer_all(
     PARTNERS their notes ask for (by lead code); a question naming one of the MODIFIERS
     (their offsets) asks which, and the modifier chosen is named by MODIFIER_TITLE."""
     spans = _questions(text)
-    every_lead = sorted(
-        {hit.code: hit for hits in leads.values() for hit in hits}.values(), key=lambda h: -h.score
-    )
+    everyone = every_lead(leads)
     answers = []
     for start, end, whole in spans:
         sentence = " ".join(text[start:end].split())
@@ -278,7 +276,7 @@ def answer_all(
             kind = "billed_together" if _icd_pair_rules(infos, scoped) else "validity"
         leading = ("code_for", "sequencing", "seventh_character")
         own = leads.get((start, end))
-        hits = (own or every_lead or suggestions) if kind in leading else suggestions
+        hits = (own or everyone or suggestions) if kind in leading else suggestions
         joined = [p for hit in hits for p in partners.get(hit.code, ())]
         if kind == "sequencing":
             hits = [*hits, *joined]  # the codes the leads' notes ask for go in the order too
@@ -302,7 +300,7 @@ def answer_all(
             codes = ordered(_to_sequence(infos, hits))[0] or codes
         if kind == "code_for" and not codes:
             combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
-            codes = list(dict.fromkeys(combined)) or [h.code for h in _named(hits)]
+            codes = list(dict.fromkeys(combined)) or [h.code for h in hits[:_NAMED]]
         if kind == "code_for" and codes and (extra := [p for p in joined if p.code not in codes]):
             # the codes the named ones' notes ask for, which the message names
             codes = [*codes, *(p.code for p in extra)]
@@ -310,6 +308,12 @@ def answer_all(
             text_answer += ": the notes of the codes above ask for them, and the message says so."
         answers.append(Answer(sentence, kind, text_answer, codes, confidence))
     return answers
+
+
+def every_lead(leads: Mapping[tuple[int, int], Sequence[SearchHit]]) -> list[SearchHit]:
+    """Every question's LEADS, each code once, best first."""
+    unique = {(hit.system, hit.code): hit for hits in leads.values() for hit in hits}
+    return sorted(unique.values(), key=lambda hit: -hit.score)
 
 
 def _item(text: str, start: int, end: int) -> tuple[int, int]:
@@ -323,15 +327,6 @@ def _item(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _paragraph(text: str, start: int, end: int) -> str:
     return text[slice(*paragraph_of(text, start, end))]
-
-
-def paragraph_of(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span of the paragraph holding TEXT[START:END]: a question's context ("Pt has
-    CKD 4 and HTN. What codes should we use?")."""
-    found = text.rfind("\n\n", 0, start)
-    before = found + 2 if found >= 0 else 0
-    after = text.find("\n\n", end)
-    return before, len(text) if after < 0 else after
 
 
 def _names(sentence: str, mention: CodeMention) -> bool:
@@ -577,7 +572,7 @@ def _code_for(
         )
     # each condition or procedure described has its own best code: the sure ones are
     # named as the answer, the others as likely
-    named = _named(suggestions)
+    named = suggestions[:_NAMED]
     sure = [hit for hit in named if hit.score >= _CONFIDENT_SUGGESTION]
     likely = [hit for hit in named if hit.score < _CONFIDENT_SUGGESTION]
     sentences = []
@@ -605,12 +600,6 @@ def _code_for(
                 "site would allow a more specific one."
             )
     return " ".join(sentences), "medium" if sure else "low"
-
-
-def _named(hits: Sequence[SearchHit]) -> list[SearchHit]:
-    """The hits a "what is the code" answer names: the leads of the conditions and
-    procedures described, each already a good match of its phrase."""
-    return list(hits[:_NAMED])
 
 
 def _listed(items: Sequence[str], last: str = "or") -> str:

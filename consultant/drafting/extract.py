@@ -214,11 +214,11 @@ _ICD9_WORDS = re.compile(
     r"|\bmap(?:s|ped|ping)?\b|\bequivalent",
     re.I,
 )
-# What follows a code that a question is about: "W19 OK?", "99213 right?", "G2211?"
 # "Springfield, IL 62704": a ZIP code after a state's abbreviation; "= 29821", "[28288]"
 # in a log.
 _NOT_A_CODE_BEFORE = re.compile(r"\b[A-Z]{2}\s+$|[=\[]\s*$")
-_NEAR = 300
+_NEAR = 300  # characters either side of a number read for its paragraph's words
+# What follows a code that a question is about: "W19 OK?", "99213 right?", "G2211?"
 _SHORT_QUESTION = re.compile(
     r"\s*(?:(?:ok(?:ay)?|right|correct|valid|billable|good|fine|appropriate|allowed|covered"
     r"|still|too)\b[\w\s]{0,12})?\?",
@@ -499,9 +499,17 @@ def _cpt_reading(
 
 def _paragraph(masked: str, token: _Token) -> str:
     """The token's paragraph, at most _NEAR characters either side (a log has none)."""
-    start = max(masked.rfind("\n\n", 0, token.start), token.start - _NEAR, 0)
-    end = masked.find("\n\n", token.end)
-    return masked[start : min(len(masked) if end < 0 else end, token.end + _NEAR)]
+    first, last = paragraph_of(masked, token.start, token.end)
+    return masked[max(first, token.start - _NEAR) : min(last, token.end + _NEAR)]
+
+
+def paragraph_of(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the paragraph holding TEXT[START:END]: a question's context ("Pt has
+    CKD 4 and HTN. What codes should we use?")."""
+    found = text.rfind("\n\n", 0, start)
+    before = found + 2 if found >= 0 else 0
+    after = text.find("\n\n", end)
+    return before, len(text) if after < 0 else after
 
 
 def _in_ncci(conn: sqlite3.Connection, code: str, day: date) -> bool:

@@ -24,8 +24,13 @@ from consultant.codes.search_index import stem
 from consultant.codes.specifics import leaves_unspecified
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
-from consultant.drafting.answers import code_questions, paragraph_of, questions
-from consultant.drafting.extract import Extraction, clinical_phrases, phrase_parts
+from consultant.drafting.answers import code_questions, questions
+from consultant.drafting.extract import (
+    Extraction,
+    clinical_phrases,
+    paragraph_of,
+    phrase_parts,
+)
 from consultant.drafting.patient_context import PatientContext, rules_out
 
 
