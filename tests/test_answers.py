@@ -170,9 +170,9 @@ def test_an_adverse_effect_says_the_effect_goes_first(
 ) -> None:
     result = ask(store, templates, "What is the code for angioedema from lisinopril?")
     answer = _code_answer(result)
-    assert answer["codes"] == ["T46.4X5A"]
+    assert answer["codes"] == ["T46.4X5A", "T78.3XXA"]  # the effect itself goes beside it
     assert "I.C.19.e.5(a)" in answer["answer"]
-    assert "T78.3XXA" in [s["code"] for s in result["suggestions"]]  # the effect itself
+    assert "T78.3XXA" in [s["code"] for s in result["suggestions"]]
 
 
 def test_an_unspecified_code_asks_for_the_documentation(
@@ -278,3 +278,42 @@ def test_everyday_words_of_a_story_are_not_conditions(
     )
     suggested = {s["code"] for s in result["suggestions"]}
     assert not suggested & {"N90.61", "R48.0", "F81.0"}
+
+
+def test_a_drug_taken_now_is_named_beside_the_condition(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Note: persistent AF, rate controlled on metoprolol, anticoagulated with Eliquis 5 bid."
+        " What's the AF code + the Eliquis code?",
+    )
+    assert set(_code_answer(result)["codes"]) == {"I48.19", "Z79.01"}
+
+
+def test_a_long_narrative_is_read_from_what_the_imaging_shows(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "89yo F from the nursing home, unwitnessed fall, CT shows displaced midcervical fx of"
+        " R femoral neck. What's the code for the fracture?",
+    )
+    assert _code_answer(result)["codes"][0] == "S72.031A"
+
+
+def test_a_place_of_occurrence_is_suggested_only_when_asked(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    # where the visit was is no place of occurrence (I.C.20.b)
+    result = ask(store, templates, "Seen at urgent care today. L wrist sprain - dx codes?")
+    assert not [s for s in result["suggestions"] if s["code"].startswith("Y92")]
+    result = ask(
+        store,
+        templates,
+        "MVC passenger rear-ended on the interstate. Do I need a place of occurrence code for"
+        " the interstate?",
+    )
+    assert "Y92.411" in _code_answer(result)["codes"]

@@ -81,7 +81,7 @@ def test_search_json_shape(run) -> None:
         run("codes", "search", "stage 3 pressure ulcer of sacral region", "--json").output
     )
     assert data[0]["code"] == "L89.153"
-    assert set(data[0]) == {"code", "system", "title", "score", "open_axes"}
+    assert set(data[0]) == {"code", "system", "title", "score", "open_axes", "alongside"}
     limited = json.loads(run("codes", "search", "fracture", "--limit", "3", "--json").output)
     assert len(limited) == 3
 

@@ -30,6 +30,10 @@ def test_brand_names_are_loaded_from_the_package(store: CodeStore) -> None:
 def test_a_substance_and_a_column_find_the_cell(store: CodeStore) -> None:
     drugs = CodeSearch(store)._holder.current().drugs
     assert drugs.substance_in("angioedema from Zestril") == "lisinopril"
+    # as coders word the table's names: "Inhibitor, angiotensin-converting enzyme"
+    assert (
+        drugs.substance_in("cough from ACE inhibitors") == "inhibitor angiotensin-converting enzyme"
+    )
     lead = drugs.cell_query("lead poisoning in a child")
     assert lead is not None and lead.startswith("Lead") and lead.endswith("poisoning accidental")
     cell = drugs.cell_query("hypoglycemia due to insulin, correct dose given")

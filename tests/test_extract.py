@@ -414,6 +414,10 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
             ["chemo encounter", "cancer"],
         ),
         ("What's the HCPCS code for the Kenalog?", ["Kenalog"]),
+        # two codes asked for at once are two things; a two-letter abbreviation names one
+        ("What's the AF code + the Eliquis code?", ["AF", "Eliquis"]),
+        # what the record rules out is not coded (IV.H); the symptoms are
+        ("Atypical chest pain, SOB. MI ruled out, troponins neg x3.", ["Atypical chest pain SOB"]),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

@@ -72,3 +72,15 @@ def test_pcs_codes_answer_only_inpatient_or_pcs_questions() -> None:
     reason = rules_out(office, ICD10PCS, "08DJ3ZZ", "Extraction of Right Lens")
     assert reason is not None and "inpatient" in reason
     assert rules_out(office, HCPCS, "V2632", "Posterior chamber intraocular lens") is None
+
+
+def test_denied_trauma_rules_out_an_injurys_fracture() -> None:
+    spine = read_context("osteoporosis, back pain, x-ray shows L1 compression fx, no trauma")
+    wedge = "Wedge compression fracture of first lumbar vertebra, initial encounter"
+    assert rules_out(spine, ICD10CM, "S32.010A", wedge)
+    fragility = "Age-related osteoporosis with current pathological fracture, vertebra(e)"
+    assert rules_out(spine, ICD10CM, "M80.08XA", fragility) is None
+    assert (
+        rules_out(read_context("fell on the ice, L1 compression fx"), ICD10CM, "S32.010A", wedge)
+        is None
+    )

@@ -44,24 +44,45 @@ class DrugTable:
             key = " ".join(w for w in words if w not in ("nec", "nos"))
             if key and (key not in self.substances or len(entry) < len(self.substances[key])):
                 self.substances[key] = entry
+        # The same names as coders word them: "ACE inhibitors" for "Inhibitor,
+        # angiotensin-converting enzyme" (inverted at its comma, hyphens and plurals aside).
+        self._spellings: dict[str, str] = {}
+        for key, entry in self.substances.items():
+            head, comma, rest = _PARENTHESES.sub(" ", entry).partition(",")
+            inverted = f"{rest} {head}" if comma and "," not in rest else None
+            for spelling in (key, inverted):
+                if spelling:
+                    self._spellings.setdefault(_spelled(spelling), key)
 
     def substance_in(self, text: str) -> str | None:
         """The first substance TEXT names (a brand read as its generic), if any."""
-        words = _WORD.findall(text.lower())
+        found = self._named(_WORD.findall(text.lower()))
+        return found[0] if found else None
+
+    def _named(self, words: list[str]) -> tuple[str, int, int] | None:
+        """The substance WORDS name, with the first and past-the-last word naming it: a
+        drug named itself (generic or brand) before a class word ("NSAID gastritis from
+        Motrin" is ibuprofen), else the first."""
+        found: tuple[int, str, int, int] | None = None
         for i in range(len(words)):
             for size in range(min(_LONGEST, len(words) - i), 0, -1):
                 name = " ".join(words[i : i + size])
-                for candidate in self._readings(name):
-                    if candidate in self.substances:
-                        return candidate
-        return None
+                for rank, candidate in self._readings(name):
+                    key = self._spellings.get(_spelled(candidate))
+                    if key is not None and (found is None or rank < found[0]):
+                        found = (rank, key, i, i + size)
+                    if key is not None:
+                        break
+        return found[1:] if found else None
 
-    def _readings(self, name: str) -> list[str]:
-        readings = [name]
-        readings += self.synonyms.get(name, [])
+    def _readings(self, name: str) -> list[tuple[int, str]]:
+        """NAME's readings, each with its rank: the name or the generic of a brand (0),
+        what the synonyms make of it, a class of drugs as often as not (1)."""
+        readings = [(0, name)]
         generic = self.generic(name) if " " not in name else None
         if generic:
-            readings.append(generic)
+            readings.append((0, generic))
+        readings += [(1, reading) for reading in self.synonyms.get(name, [])]
         return readings
 
     def generic(self, name: str) -> str | None:
@@ -79,3 +100,11 @@ class DrugTable:
             return None
         substance = self.substance_in(text)
         return f"{self.substances[substance]} {column}" if substance else None
+
+
+def _spelled(name: str) -> str:
+    """NAME as compared with the table's: lower case, hyphens as spaces, singular."""
+    words = _WORD.findall(name.lower().replace("-", " "))
+    if words and words[-1].endswith("s") and not words[-1].endswith("ss"):
+        words[-1] = words[-1][:-1]
+    return " ".join(w for w in words if w not in ("nec", "nos"))

@@ -273,6 +273,8 @@ class _Entry:
     amount: Amount | None
     head: frozenset[str]  # the item the descriptor names: its words before the first comma
     context: frozenset[str]  # words only of what it is used with ("..., used with CPAP")
+    # what its words would cost unasked, summed once (essential, optional, negated)
+    unasked: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def present(self) -> frozenset[str]:
@@ -358,6 +360,24 @@ class HcpcsResolver:
         self.idf = {
             t: min(math.log(1 + n / (len(ids) + 0.5)), _IDF_CAP) for t, ids in self.postings.items()
         }
+        # Scoring subtracts the few words a phrase asks from these sums, instead of adding
+        # up every unasked word of every candidate for every search.
+        for entry in self.entries:
+            entry.unasked = (
+                sum(self._essential_cost(entry, t) for t in entry.essential),
+                sum(self._optional_cost(entry, t) for t in entry.optional),
+                sum(self.idf.get(t, 0.0) for t in entry.negated),
+            )
+
+    def _essential_cost(self, entry: _Entry, term: str) -> float:
+        if (entry.drug and term in _DRUG_NEUTRAL) or _NUMBER.match(term) or term in _ROUTE_OF:
+            return 0.0
+        return self.idf.get(term, 0.0) * (_HEAD_EXTRA if term in entry.head else 1.0)
+
+    def _optional_cost(self, entry: _Entry, term: str) -> float:
+        if (entry.drug and term in _DRUG_NEUTRAL) or _NUMBER.match(term):
+            return 0.0
+        return self.idf.get(term, 0.0)
 
     def _add(self, code: str, title: str, vocabulary: list[str] | tuple[()]) -> None:
         text = title
@@ -584,17 +604,13 @@ class HcpcsResolver:
                 # "level 2" against a descriptor's "level 1": another number, not a gap
                 conflict += _OTHER_NUMBER * concept.weight
         idf = self.idf
-        neutral = _DRUG_NEUTRAL if entry.drug else frozenset()
-        extra = sum(
-            idf.get(t, 0.0) * (_HEAD_EXTRA if t in entry.head else 1.0)
-            for t in entry.essential - asked - neutral
-            if not _NUMBER.match(t) and t not in _ROUTE_OF
-        )
-        extra += _OPTIONAL_EXTRA * sum(
-            idf.get(t, 0.0) for t in entry.optional - asked - neutral if not _NUMBER.match(t)
+        essential, optional, negated = entry.unasked
+        extra = essential - sum(self._essential_cost(entry, t) for t in entry.essential & asked)
+        extra += _OPTIONAL_EXTRA * (
+            optional - sum(self._optional_cost(entry, t) for t in entry.optional & asked)
         )
         # "without side rails" unasked: the item's usual features are assumed.
-        extra += _UNASKED_NEGATION * sum(idf.get(t, 0.0) for t in entry.negated - asked)
+        extra += _UNASKED_NEGATION * (negated - sum(idf.get(t, 0.0) for t in entry.negated & asked))
         score = (
             matched / total
             - _EXTRA * extra / (total + _SATURATION * extra)

@@ -37,6 +37,7 @@ from consultant.codes.db import CodeDatabaseError
 from consultant.codes.drug_table import DrugTable
 from consultant.codes.external_cause import ExternalCauseResolver
 from consultant.codes.hcpcs_resolve import HcpcsResolver
+from consultant.codes.long_term_use import LongTermUse, Taken
 from consultant.codes.pcs_build import PcsBuilder
 from consultant.codes.query_cues import read_cues
 from consultant.codes.search_index import (
@@ -77,6 +78,8 @@ _RESIDUAL_COST = 4.0
 _CONFLICT = 0.8
 # An adverse effect's manifestation ranks at least this share of the adverse effect.
 _MANIFESTATION = 0.9
+_TAKEN_NOW = 0.95  # a drug taken now, as its Z79 class, when the phrase tells nothing else
+_TOLD = 0.7  # ...and just below the condition it tells besides, when that is found
 # The drug codes themselves, and "other adverse effects NEC" (T78.8-, T88.7): no manifestation.
 _NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T88\.7")
 # A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
@@ -158,6 +161,8 @@ class SearchHit:
     score: float
     # ICD-10-PCS axes the text did not state, filled with the usual value ("approach")
     open_axes: tuple[str, ...] = ()
+    # coded beside the phrase's leading code, not instead of it (a drug taken now, Z79)
+    alongside: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -230,6 +235,13 @@ class CodeSearch:
         )
         if cell is not None and system in (None, ICD10CM):
             searches.append((cell, ICD10CM))
+        taken = Taken([], "")
+        if cell is None and system in (None, ICD10CM):
+            taken = data.long_term.taken(cues.text)
+            if taken.codes:
+                # what the phrase tells beside the drugs, its words all asked
+                searches[0] = (taken.rest, system)
+        alongside: set[str] = set()
         found_by: list[dict[Key, tuple[float, int, str]]] = []
         for phrase, within in searches:
             found_by.append({})
@@ -245,11 +257,16 @@ class CodeSearch:
         if len(searches) > 1 and cell is not None and cell.endswith("adverse effect"):
             # I.C.19.e.5(a): the effect is coded first, then the T-code; the phrase's best
             # code for the effect belongs beside the adverse effect's.
-            effects = [kv for kv in found_by[0].items() if not _NO_EFFECT.match(kv[0][1])]
+            effects = [
+                kv
+                for kv in found_by[0].items()
+                if kv[0][0] == ICD10CM and not _NO_EFFECT.match(kv[0][1])
+            ]
             if effects and best:
                 key, (score, rank, title) = max(effects, key=lambda kv: kv[1][0])
                 top = max(hit[0] for hit in best.values())
                 best[key] = (max(score, _MANIFESTATION * top), rank, title)
+                alongside.add(key[1])
         if not built and system != ICD10PCS:
             # A PCS title that shares a word ("humeral shaft") is no answer to a question
             # that names no procedure.
@@ -284,6 +301,16 @@ class CodeSearch:
             # axis by axis: role, vehicle, counterpart, traffic); never ahead of an injury
             # the phrase names (external_cause.py).
             data.external.merge(best, text)
+        if taken.codes:
+            # "on Eliquis", "DM2 on metformin": a drug taken now is its Z79 class, which no
+            # word names; beside what else the phrase tells, which leads (long_term_use.py).
+            told = max((hit[0] for key, hit in best.items() if key[0] == ICD10CM), default=0.0)
+            score = _TAKEN_NOW if told < _TOLD else told * 0.99
+            for code in taken.codes:
+                found = data.title(ICD10CM, code)
+                if found is not None and found[1]:
+                    best[(ICD10CM, code)] = (score, 0, found[0])
+                    alongside.add(code)
         said = stated(text)
         for key, (score, rank, title) in list(best.items()):
             if contradicts(said, title):
@@ -308,6 +335,7 @@ class CodeSearch:
                 title=title,
                 score=round(score, 3),
                 open_axes=open_axes.get(code, ()) if system_ == ICD10PCS else (),
+                alongside=code in alongside,
             )
             for (system_, code), (score, _, title) in ranked
             if score >= _MIN_SCORE
@@ -536,6 +564,7 @@ class _SearchData:
         self.drugs = DrugTable(conn, self.synonyms.terms)
         self.pcs = PcsBuilder(conn)
         self.external = ExternalCauseResolver(conn)
+        self.long_term = LongTermUse(conn, self.drugs.generic, self.drugs.substances)
         self._hcpcs: HcpcsResolver | None = None
         self._main_terms: frozenset[str] | None = None
         # Whole searches, newest last: coders ask about the same conditions again and
@@ -854,13 +883,13 @@ class _SearchData:
         """The billable code an entry for CODE stands for, with its title and score; a
         completion adds the words its code's title has beyond the entry's code's."""
         if system != ICD10CM:
-            found = self._title(system, code)
+            found = self.title(system, code)
             if found is None or not found[1]:
                 return None
             return code, found[0], self._score(query, bag, system)
         node = self.tree().get(code)
         if node is None:
-            found = self._title(system, code)  # a 7th-character code
+            found = self.title(system, code)  # a 7th-character code
             if found is None or not found[1]:
                 return None  # not in the loaded tabular: never suggest it
             return code, found[0], self._score(query, bag, system)
@@ -951,7 +980,7 @@ class _SearchData:
                 best = (gain, code, title, meaning)
         return best[1:] if best else None
 
-    def _title(self, system: str, code: str) -> tuple[str, bool] | None:
+    def title(self, system: str, code: str) -> tuple[str, bool] | None:
         key = (system, code)
         if key not in self._titles:
             # billable in its release, and not ended since by the quarterly tables

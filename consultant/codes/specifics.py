@@ -158,3 +158,12 @@ def leaves_unspecified(said: Stated, title: str) -> bool:
         return False
     sides = (_TITLE_LEFT, _TITLE_RIGHT, _TITLE_BOTH)
     return not any(side.search(title) for side in sides)
+
+
+_SAYS_LESS = re.compile(r"(?<!or )\bunspecified\b|\bwithout complications\b", re.I)
+
+
+def says_less(title: str) -> bool:
+    """Whether a code's TITLE says less than a sibling may ("..., unspecified", "without
+    complications"): where the message names the specific sibling too, that one is coded."""
+    return _SAYS_LESS.search(title) is not None

@@ -114,7 +114,7 @@ def analyze(
     said = clinical_phrases(extraction, question_phi)
     patient = read_context(mail.question)
     asked = search_phrases(search, mail.question, extraction, question_phi, said)
-    hits, by_phrase = suggest(
+    by_phrase = suggest(
         search,
         list(dict.fromkeys(phrase for phrases in asked.values() for phrase in phrases)),
         codes,
@@ -130,7 +130,9 @@ def analyze(
     }
     # What the leads' own notes ask for beside them, where the message names it.
     extra = partners(store, search, every_lead(leads), said, patient)
-    merged = {hit.code: hit for hit in [*hits, *(h for hs in extra.values() for h in hs)]}
+    # A draft suggests what its answers name: each question's leads and their partners.
+    named = [*every_lead(leads), *(h for hs in extra.values() for h in hs)]
+    merged = {hit.code: hit for hit in named}
     hits = sorted(merged.values(), key=lambda h: -h.score)[:suggestions]
     dos = service_date.isoformat() if service_date else None
     modifier_at = [m.start for m in extraction.modifiers]

@@ -649,7 +649,8 @@ _EDGE_WORDS = frozenset(
 # "or" parts alternatives ("the chemo encounter or the cancer").
 _CLAUSE_BREAK = re.compile(
     r"[.?!;:()\[\]\"“”]+(?=\s|$)|[?!;()\[\]\"“”]|\n\s*\n|\s+-\s+"
-    r"|\b(?:but|however|also|because|since|although|whereas|or|vs)\b",
+    r"|\b(?:but|however|also|because|since|although|whereas|or|vs)\b"
+    r"|(?<=\bcode)s?\s*(?:\+|&|\band\b)",  # "the AF code + the Eliquis code": two things
     re.I,
 )
 # Words too general to search on alone ("stage 3a" finds every stage 3 in the book).
@@ -660,7 +661,8 @@ _GENERAL = frozenset(
         "chronic initial subsequent severe mild moderate follow-up followup",
     )
 )
-_ABBREVIATION = re.compile(r"[A-Z]{3,5}")  # CKD, HTN, COPD
+# CKD, HTN, COPD; and the two-letter ones that name a condition alone ("the AF code")
+_ABBREVIATION = re.compile(r"[A-Z]{3,5}|AF|HF|MI|RA|OA|PE|DM|UC|CF|TB|BV")
 # Words keep their digits: "L1", "SpO2", "T2DM".
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'/-]*|(?<![\w.])\d{1,2}[a-z]?(?![\w.])")
 _GENUS = re.compile(r"\b([A-Z])\.\s+(?=(?:coli|aureus|pneumoniae|difficile|faecalis)\b)")
@@ -675,6 +677,12 @@ _AGE_SEX = re.compile(
 )
 _ATTACHED = re.compile(r"\b(?:attached|attachments?|enclosed)\b", re.I)
 _DENIALS = frozenset(("no", "not", "denies", "negative"))
+# What the record denies after naming it: no condition to code (Official Guidelines IV.H).
+_RULED_OUT = re.compile(
+    r"\b(?:[\w/-]+\s+){1,3}?(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b"
+    r"|\b[\w/-]+\s+(?:neg|negative)\b(?:\s+x\s*\d+)?",
+    re.I,
+)
 _MAX_PHRASES = 16
 _MAX_WORDS = 20
 
@@ -705,6 +713,7 @@ def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] =
     for clause in _CLAUSE_BREAK.split(text):
         if _ATTACHED.search(clause):
             continue  # "see attached skin assessment" names a document, not a condition
+        clause = _RULED_OUT.sub(" ", clause)  # "MI ruled out, troponins neg x3"
         found = (w.rstrip("-") for w in _WORD.findall(clause))
         words = [w for w in found if w and w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
         while words and words[0].lower() in _EDGE_WORDS - _DENIALS:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from consultant.codes.search import CodeSearch, SearchHit
+from consultant.codes.specifics import says_less
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import ICD10CM
 from consultant.drafting.extract import phrase_parts
@@ -26,6 +27,16 @@ from consultant.drafting.patient_context import PatientContext, rules_out
 # by a fall in another part of the story.
 _EXTERNAL_CAUSES = (CodeRef("V00", "Y38"), CodeRef("Y92"), CodeRef("Y93"), CodeRef("Y99"))
 _INJURY = re.compile(r"^(?:S|T[0-2]|T3[0-4]|T6[6-9]|T7)")  # not poisonings, not care
+# "Unspecified" place, activity and status: not used where the record does not say
+# (I.C.20.b, c, k), so never offered for a phrase that only came close.
+_UNSTATED = frozenset(("Y92.9", "Y93.9", "Y99.9"))
+# A place of care names where the visit is ("seen at urgent care"), unless the phrase
+# tells what happened there ("fell in the hospital bathroom").
+_CARE_PLACE = re.compile(r"^Y92\.(?:2[34]|53)")
+_EVENT = re.compile(
+    r"\b(?:fell|falls?|slipp\w*|tripp\w*|injur\w*|burn\w*|struck|hit|cut|bitten|collid\w*)\b",
+    re.I,
+)
 _DEPTH = 25  # hits of a phrase looked through for a note's codes
 _FLOOR = 0.5  # a partner is a good match of its phrase...
 _SHARE = 0.85  # ...and what the phrase is chiefly about
@@ -71,7 +82,7 @@ def _named_in(
     taken: set[str],
     patient: PatientContext | None,
 ) -> SearchHit | None:
-    best: SearchHit | None = None
+    best: SearchHit | None = None  # the best of the phrases' picks; a specific one first
     for phrase in phrases:
         # blind, as the phrases were searched for suggestions: the answers are remembered
         hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
@@ -81,11 +92,16 @@ def _named_in(
         for hit in hits:
             if hit.score < floor:
                 break
-            if hit.code in taken or not ref.covers(hit.code):
+            if hit.code in taken or hit.code in _UNSTATED or not ref.covers(hit.code):
+                continue
+            if _CARE_PLACE.match(hit.code) and not _EVENT.search(phrase):
                 continue
             if patient is not None and rules_out(patient, hit.system, hit.code, hit.title):
                 continue
-            if best is None or hit.score > best.score:
+            if best is None or (not says_less(hit.title), hit.score) > (
+                not says_less(best.title),
+                best.score,
+            ):
                 best = hit
             break
     return best

@@ -55,6 +55,12 @@ _MALE_TITLE = re.compile(
 )
 _PREGNANCY_Z = re.compile(r"^Z(?:3[3-79]|3A)")  # pregnancy state, supervision, outcome
 _NEWBORN_Z = re.compile(r"^Z38")
+# "No trauma", "atraumatic": a fracture of disease (M80, M84), never an injury's.
+_NO_TRAUMA = re.compile(
+    r"\b(?:no|without|w/o|denies)\s+(?:\w+\s+){0,2}(?:trauma|injury|fall)\b|\b(?:non-?|a)traumatic\b",
+    re.I,
+)
+_INJURY_FRACTURE = re.compile(r"\bfracture\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class PatientContext:
     sex: str | None  # "female" or "male" when the message says one and only one
     inpatient: bool  # an inpatient stay or an ICD-10-PCS question
     said: Stated  # the one side and diabetes type the whole message states, if any
+    atraumatic: bool = False  # the message denies an injury ("no trauma")
 
 
 def read_context(text: str) -> PatientContext:
@@ -77,6 +84,7 @@ def read_context(text: str) -> PatientContext:
         sex=sex,
         inpatient=bool(_INPATIENT.search(text)),
         said=Stated(whole.side, whole.diabetes_type, None),
+        atraumatic=bool(_NO_TRAUMA.search(text)),
     )
 
 
@@ -93,6 +101,8 @@ def rules_out(context: PatientContext, system: str, code: str, title: str) -> st
         return "Chapter 15 codes only a documented pregnancy (I.C.15.a)"
     if (code.startswith("P") or _NEWBORN_Z.match(code)) and not context.newborn:
         return "Chapter 16 codes conditions originating in the perinatal period (I.C.16.a)"
+    if context.atraumatic and code.startswith("S") and _INJURY_FRACTURE.search(title):
+        return "the message denies trauma: a fracture of disease is coded in Chapter 13"
     if context.sex == "male" and _FEMALE_TITLE.search(title):
         return "the code is for a female patient"
     if context.sex == "female" and _MALE_TITLE.search(title):

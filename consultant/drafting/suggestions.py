@@ -19,9 +19,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from consultant.codes.query_cues import drug_column
 from consultant.codes.search import CodeSearch, SearchHit
 from consultant.codes.search_index import stem
-from consultant.codes.specifics import leaves_unspecified
+from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 from consultant.drafting.answers import code_questions, questions
@@ -73,9 +74,14 @@ def _meant(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
     return [fuller for found in meant for fuller in found] or [phrase]
 
 
+_DRUG_INVOLVED = re.compile(r"T(?:3[6-9]|4\d|50)\.")  # the Table of Drugs' T-codes
+
+
 def _specific(search: CodeSearch, phrase: str) -> bool:
     """Whether PHRASE finds a good, specific code itself: then it points at nothing."""
     hits = search.search(phrase, limit=1)
+    if hits and _DRUG_INVOLVED.match(hits[0].code) and drug_column(phrase) is None:
+        return False  # "the Eliquis": how the drug was involved, the message tells elsewhere
     return bool(hits) and hits[0].score >= SUGGESTION_FLOOR and not _open(hits[0].title)
 
 
@@ -127,17 +133,17 @@ def suggest(
     *,
     said: Sequence[str] = (),
     patient: PatientContext | None = None,
-) -> tuple[list[SearchHit], dict[str, list[SearchHit]]]:
-    """The good hits of each phrase merged (best score per code), minus codes already
-    named, within SYSTEM when the question asks for one ("dx code", "J code"), and judged
-    against what the whole message says of the PATIENT; and by phrase, its best hit (what
-    a "what is the code" answer names; one per piece of a phrase telling two things).
+) -> dict[str, list[SearchHit]]:
+    """By phrase, the codes a "what is the code" answer names: its best hit (one per piece
+    of a phrase telling two things) and what goes beside it, minus codes already named,
+    within SYSTEM when the question asks for one ("dx code", "J code"), and judged against
+    what the whole message says of the PATIENT.
 
     A phrase whose best hit is only an "unspecified" or "other" code often points back at
     something the message said in full ("the stiffness" -> "L shoulder stiffness as a
     result of the fracture"): that phrase of SAID is searched instead."""
     if limit <= 0:
-        return [], {}
+        return {}
     named = {(info.system, info.code) for info in mentioned}
     best: dict[tuple[str, str], SearchHit] = {}
     leads: dict[str, list[SearchHit]] = {}
@@ -160,13 +166,24 @@ def suggest(
         if not hits or _ambiguous(hits):
             continue
         floor = max(SUGGESTION_FLOOR, SUGGESTION_RELATIVE * hits[0].score)
+        # a Table of Drugs code needs its column: how the drug was involved (I.C.19.e)
+        column = drug_column(phrase) is not None
         kept = _pruned(
-            [h for h in hits if h.score >= floor and (h.system, h.code) not in named],
+            [
+                h
+                for h in hits
+                if h.score >= floor
+                and (h.system, h.code) not in named
+                and (h.score >= _NAMED_PLACE or not _BESIDE_INJURY.match(h.code))
+                and (column or not _DRUG_INVOLVED.match(h.code))
+            ],
             phrase,
             patient,
         )
         if kept:
-            leads.setdefault(origin, []).append(kept[0])
+            # its best hit, and what goes beside it ("DM2 on metformin": Z79.84 too)
+            beside = [hit for hit in kept[1:] if hit.alongside and not kept[0].alongside]
+            leads.setdefault(origin, []).extend([kept[0], *beside])
         for hit in kept:
             key = (hit.system, hit.code)
             if key not in best or hit.score > best[key].score:
@@ -179,8 +196,31 @@ def suggest(
             phrase: [hit for hit in hits if not _FINDING.match(hit.code)]
             for phrase, hits in leads.items()
         }
-    ranked = sorted(best.values(), key=lambda hit: -hit.score)[:limit]
-    return ranked, leads
+    return _most_specific(best, leads)
+
+
+def _most_specific(
+    best: dict[tuple[str, str], SearchHit], leads: dict[str, list[SearchHit]]
+) -> dict[str, list[SearchHit]]:
+    """LEADS with a vague code replaced by a specific one of its category that another
+    phrase of the message found (among BEST, every phrase's good hits): "hx colon polyps"
+    in the subject and "tubular adenomas" in the note are one history (Z86.0101, not
+    Z86.0100); "DM2" and "diabetic ulcer L heel" one diabetes (E11.621, not E11.9)."""
+    specific: dict[str, SearchHit] = {}
+    for hit in best.values():
+        if hit.system == ICD10CM and not says_less(hit.title):
+            held = specific.get(hit.code[:3])
+            if held is None or hit.score > held.score:
+                specific[hit.code[:3]] = hit
+    instead = {
+        hit.code: specific[hit.code[:3]]
+        for hit in best.values()
+        if hit.system == ICD10CM and says_less(hit.title) and hit.code[:3] in specific
+    }
+    return {
+        phrase: list({h.code: h for h in (instead.get(hit.code, hit) for hit in hits)}.values())
+        for phrase, hits in leads.items()
+    }
 
 
 def _fuller(
@@ -325,7 +365,15 @@ _SHORT = 2  # words up to which a phrase is read as pointing back at a fuller on
 _POINTING = 3  # words up to which a question's phrase may stand for the case told before
 _LONG = 6  # words from which a phrase that finds nothing good is searched in pieces
 _AND = re.compile(r"\s+and\s+", re.I)
-_PIECES = re.compile(r"\s+and\s+|\s+w/\s+|\s+with\s+", re.I)
+_PIECES = re.compile(
+    r"\s+and\s+|\s+w/\s+|\s+with\s+"
+    r"|\s+(?:shows?|showed|shown|reveal(?:s|ed)?|confirm(?:s|ed)?|demonstrat\w+|found)\s+",
+    re.I,
+)
+# Place, activity and status of an external cause: coded beside an injury (I.C.20.b, c,
+# k), not for a phrase alone ("urgent care" is where the visit was, not the fall)...
+_BESIDE_INJURY = re.compile(r"^Y9[239]")
+_NAMED_PLACE = 0.9  # ...unless the phrase names one itself ("a place code for the interstate")
 _TIED, _TIE = 3, 0.97  # three best hits of three categories within 3%: no answer
 _DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or Z code
 _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
