@@ -9,6 +9,7 @@ import pytest
 from consultant.codes import db
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
+from consultant.codes.systems import ICD10CM
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,13 @@ def test_no_long_term_code_without_a_drug_taken_now(search: CodeSearch, text: st
 def test_a_denied_drug_beside_a_taken_one(search: CodeSearch) -> None:
     found = codes(search, "on Ozempic weekly, no insulin")
     assert "Z79.85" in found and "Z79.4" not in found
+
+
+def test_a_diagnosis_code_asked_for_a_drug_alone_is_its_use(search: CodeSearch) -> None:
+    # "the insulin Z code": asked for a diagnosis, a drug named alone is taken, not a poisoning
+    assert codes(search, "insulin", 1) != ["Z79.4"]  # blind: the J-code is as likely
+    assert [h.code for h in search.search("insulin", system=ICD10CM, limit=1)] == ["Z79.4"]
+    assert [h.code for h in search.search("Lantus", system=ICD10CM, limit=1)] == ["Z79.4"]
+    # the drug beside something else is not asked alone
+    hits = search.search("insulin resistance", system=ICD10CM, limit=3)
+    assert hits[0].code == "E88.819" and "Z79.4" not in [h.code for h in hits]

@@ -84,10 +84,12 @@ class LongTermUse:
                     self._by_substance[key] = categories[code[:size]]
                     break
 
-    def taken(self, text: str) -> Taken:
+    def taken(self, text: str, *, diagnosis: bool = False) -> Taken:
         """The Z79 codes of the drugs TEXT says the patient takes now, in its order; none
-        when it says nothing of taking them (a drug alone may be a poisoning or a J-code)."""
-        if not _TAKEN.search(text) or _MISUSE.search(text):
+        when it says nothing of taking them (a drug alone may be a poisoning or a J-code),
+        unless a DIAGNOSIS code is asked for the drug alone ("the insulin Z code")."""
+        said_taken = _TAKEN.search(text) is not None
+        if not (said_taken or diagnosis) or _MISUSE.search(text):
             return Taken([], text)
         lowered = text.lower()
         words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(lowered)]
@@ -110,8 +112,10 @@ class LongTermUse:
         rest = text
         for start, end in reversed(spans):
             rest = rest[:start] + " " + rest[end:]
-        rest = _DOSING.sub(" ", _TAKEN.sub(" ", rest))
-        return Taken(found, re.sub(r"\s+", " ", rest).strip(" ,;+-"))
+        rest = re.sub(r"\s+", " ", _DOSING.sub(" ", _TAKEN.sub(" ", rest))).strip(" ,;+-")
+        if not said_taken and rest:
+            return Taken([], text)  # the drug beside something else: not asked alone
+        return Taken(found, rest)
 
     def _class_of(self, name: str) -> str | None:
         if name in self._names:
@@ -119,9 +123,8 @@ class LongTermUse:
         if " " in name or len(name) < 4:
             return None
         generic = self._generic(name)
-        for reading in (generic, *(generic or "").split()) if generic else ():
+        # "Lantus" is "insulin glargine": the generic, or one of its words, is listed
+        for reading in (generic, *generic.split()) if generic else ():
             if reading in self._names:
                 return self._names[reading]
-        return self._by_substance.get(name) or (
-            self._by_substance.get(generic) if generic else None
-        )
+        return self._by_substance.get(name) or self._by_substance.get(generic or "")

@@ -237,7 +237,7 @@ class CodeSearch:
             searches.append((cell, ICD10CM))
         taken = Taken([], "")
         if cell is None and system in (None, ICD10CM):
-            taken = data.long_term.taken(cues.text)
+            taken = data.long_term.taken(cues.text, diagnosis=system == ICD10CM)
             if taken.codes:
                 # what the phrase tells beside the drugs, its words all asked
                 searches[0] = (taken.rest, system)

@@ -74,9 +74,6 @@ def _meant(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
     return [fuller for found in meant for fuller in found] or [phrase]
 
 
-_DRUG_INVOLVED = re.compile(r"T(?:3[6-9]|4\d|50)\.")  # the Table of Drugs' T-codes
-
-
 def _specific(search: CodeSearch, phrase: str) -> bool:
     """Whether PHRASE finds a good, specific code itself: then it points at nothing."""
     hits = search.search(phrase, limit=1)
@@ -375,6 +372,7 @@ _PIECES = re.compile(
 _BESIDE_INJURY = re.compile(r"^Y9[239]")
 _NAMED_PLACE = 0.9  # ...unless the phrase names one itself ("a place code for the interstate")
 _TIED, _TIE = 3, 0.97  # three best hits of three categories within 3%: no answer
+_DRUG_INVOLVED = re.compile(r"T(?:3[6-9]|4\d|50)\.")  # the Table of Drugs' T-codes
 _DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or Z code
 _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
 
