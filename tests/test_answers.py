@@ -229,17 +229,27 @@ def test_a_genus_initial_ends_no_sentence() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        # "the SSI" is the surgical site infection the op note describes
+        (
+            "Op note: superficial incisional surgical site infection R ankle with surrounding "
+            "cellulitis of the R lower leg.\n\nWhat are the dx codes for the SSI?",
+            "T81.41XA",
+        ),
+        # a long narrative is read from what the imaging shows
+        (
+            "89yo F from the nursing home, unwitnessed fall, CT shows displaced midcervical fx"
+            " of R femoral neck. What's the code for the fracture?",
+            "S72.031A",
+        ),
+    ],
+)
 def test_a_question_pointing_back_is_answered_from_the_case_told(
-    store: CodeStore, templates: jinja2.Environment
+    store: CodeStore, templates: jinja2.Environment, body: str, code: str
 ) -> None:
-    """ "The SSI" is the surgical site infection the op note describes."""
-    result = ask(
-        store,
-        templates,
-        "Op note: superficial incisional surgical site infection R ankle with surrounding "
-        "cellulitis of the R lower leg.\n\nWhat are the dx codes for the SSI?",
-    )
-    assert _code_answer(result)["codes"][0] == "T81.41XA"
+    assert _code_answer(ask(store, templates, body))["codes"][0] == code
 
 
 def test_each_question_names_the_codes_of_what_it_asks_about(
@@ -290,18 +300,6 @@ def test_a_drug_taken_now_is_named_beside_the_condition(
         " What's the AF code + the Eliquis code?",
     )
     assert set(_code_answer(result)["codes"]) == {"I48.19", "Z79.01"}
-
-
-def test_a_long_narrative_is_read_from_what_the_imaging_shows(
-    store: CodeStore, templates: jinja2.Environment
-) -> None:
-    result = ask(
-        store,
-        templates,
-        "89yo F from the nursing home, unwitnessed fall, CT shows displaced midcervical fx of"
-        " R femoral neck. What's the code for the fracture?",
-    )
-    assert _code_answer(result)["codes"][0] == "S72.031A"
 
 
 def test_a_place_of_occurrence_is_suggested_only_when_asked(

@@ -34,9 +34,11 @@ class DrugTable:
         # "insulin" -> "Insulin (amorphous) (globin) ...": the name as a coder says it,
         # to the table's own entry (whose words a cell query then matches exactly).
         self.substances: dict[str, str] = {}
+        # substance -> the T-code of its accidental poisoning (its Table of Drugs category)
+        self.poisonings: dict[str, str] = {}
         self._generics: dict[str, str | None] = {}
-        for (text,) in conn.execute(
-            "SELECT DISTINCT text FROM search_terms WHERE source = 'drug'"
+        for text, code in conn.execute(
+            "SELECT DISTINCT text, code FROM search_terms WHERE source = 'drug'"
             " AND text LIKE '% poisoning accidental%'"
         ):
             entry = _COLUMN.sub("", text)
@@ -44,6 +46,7 @@ class DrugTable:
             key = " ".join(w for w in words if w not in ("nec", "nos"))
             if key and (key not in self.substances or len(entry) < len(self.substances[key])):
                 self.substances[key] = entry
+                self.poisonings[key] = code
         # The same names as coders word them: "ACE inhibitors" for "Inhibitor,
         # angiotensin-converting enzyme" (inverted at its comma, hyphens and plurals aside).
         self._spellings: dict[str, str] = {}
@@ -69,10 +72,11 @@ class DrugTable:
                 name = " ".join(words[i : i + size])
                 for rank, candidate in self._readings(name):
                     key = self._spellings.get(_spelled(candidate))
-                    if key is not None and (found is None or rank < found[0]):
+                    if key is None:
+                        continue
+                    if found is None or rank < found[0]:
                         found = (rank, key, i, i + size)
-                    if key is not None:
-                        break
+                    break
         return found[1:] if found else None
 
     def _readings(self, name: str) -> list[tuple[int, str]]:

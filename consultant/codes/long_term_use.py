@@ -10,7 +10,6 @@ not a Z79 code), then Table of Drugs categories for the substances no name claim
 from __future__ import annotations
 
 import re
-import sqlite3
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,31 +57,18 @@ class Taken:
 class LongTermUse:
     """The Z79 classes, with the loaded Table of Drugs' substances for their categories."""
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        generic: Callable[[str], str | None],
-        substances: dict[str, str],
-    ) -> None:
+    def __init__(self, generic: Callable[[str], str | None], poisonings: dict[str, str]) -> None:
+        """GENERIC: the generic a brand stands for; POISONINGS: each Table of Drugs
+        substance's accidental-poisoning T-code, whose category may place it in a class."""
         classes = tomllib.loads(CLASSES_FILE.read_text(encoding="utf-8"))["class"]
         self._names = {name: c["code"] for c in classes for name in c["drugs"]}
         categories = {prefix: c["code"] for c in classes for prefix in c.get("table", ())}
         self._generic = generic
-        # substance name -> its class, by the T-code of its accidental poisoning
-        self._by_substance: dict[str, str] = {}
-        entries = {entry: key for key, entry in substances.items()}
-        for text, code in conn.execute(
-            "SELECT text, code FROM search_terms WHERE source = 'drug'"
-            " AND text LIKE '% poisoning accidental%'"
-        ):
-            entry = text[: text.lower().rfind(" poisoning accidental")]
-            key = entries.get(entry)
-            if key is None:
-                continue
-            for size in (6, 5):
-                if code[:size] in categories:
-                    self._by_substance[key] = categories[code[:size]]
-                    break
+        self._by_substance = {
+            substance: categories.get(code[:6]) or categories[code[:5]]
+            for substance, code in poisonings.items()
+            if code[:6] in categories or code[:5] in categories
+        }
 
     def taken(self, text: str, *, diagnosis: bool = False) -> Taken:
         """The Z79 codes of the drugs TEXT says the patient takes now, in its order; none

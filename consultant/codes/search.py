@@ -564,7 +564,7 @@ class _SearchData:
         self.drugs = DrugTable(conn, self.synonyms.terms)
         self.pcs = PcsBuilder(conn)
         self.external = ExternalCauseResolver(conn)
-        self.long_term = LongTermUse(conn, self.drugs.generic, self.drugs.substances)
+        self.long_term = LongTermUse(self.drugs.generic, self.drugs.poisonings)
         self._hcpcs: HcpcsResolver | None = None
         self._main_terms: frozenset[str] | None = None
         # Whole searches, newest last: coders ask about the same conditions again and

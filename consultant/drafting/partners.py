@@ -82,7 +82,7 @@ def _named_in(
     taken: set[str],
     patient: PatientContext | None,
 ) -> SearchHit | None:
-    best: SearchHit | None = None  # the best of the phrases' picks; a specific one first
+    best: SearchHit | None = None
     for phrase in phrases:
         # blind, as the phrases were searched for suggestions: the answers are remembered
         hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
@@ -98,10 +98,12 @@ def _named_in(
                 continue
             if patient is not None and rules_out(patient, hit.system, hit.code, hit.title):
                 continue
-            if best is None or (not says_less(hit.title), hit.score) > (
-                not says_less(best.title),
-                best.score,
-            ):
+            if best is None or _preferred(hit) > _preferred(best):
                 best = hit
             break
     return best
+
+
+def _preferred(hit: SearchHit) -> tuple[bool, float]:
+    """A specific code before a vague one of its phrase's picks, then the better match."""
+    return not says_less(hit.title), hit.score
