@@ -397,9 +397,9 @@ def test_labelled_emails_noise_and_facts_do_not_regress(
             named |= {s["code"] for s in result["suggestions"]}
             text = " ".join(a["answer"] for a in answered)
             held += bool(answered) and all(c in named or c in text for c in fact["codes"])
-    # Achieved: 28 of 160 drafts with an irrelevant suggestion, 155 of 398 facts held.
-    assert noisy <= 30
-    assert held >= 152
+    # Achieved: 30 of 160 drafts with an irrelevant suggestion, 166 of 398 facts held.
+    assert noisy <= 31
+    assert held >= 163
 
 
 # --- suggestions judged against the whole message ---------------------------------------

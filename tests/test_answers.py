@@ -222,6 +222,25 @@ def test_a_7th_character_question_without_a_code_names_the_complete_code(
     assert "subsequent encounter" in answer["answer"]
 
 
+def test_a_7th_character_question_over_listed_cases_answers_each(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Three fx pts from clinic today, all subsequent visits:\n\n"
+        "1. L humerus shaft fx, displaced transverse, closed, treated in a functional brace. "
+        'Ortho: "delayed healing, callus still minimal at 10 wks."\n'
+        "2. R scaphoid fx, 5 months out, CT confirms nonunion, planning ORIF.\n"
+        "3. L clavicle shaft fx, displaced, closed, healed in poor position.\n"
+        "4. Pt seen for S82.202 - xray shows delayed union.\n\n"
+        "What's the full code with the 7th character for each?",
+    )
+    answer = next(a for a in result["answers"] if a["kind"] == "seventh_character")
+    assert answer["codes"] == ["S42.322G", "S62.001K", "S42.022P", "S82.202G"]
+    assert answer["answer"].startswith("Case by case")
+
+
 def test_a_genus_initial_ends_no_sentence() -> None:
     text = "Urine cx grew E. coli. What is the code for the UTI due to E. coli?"
     assert [text[a:b].strip() for a, b in questions(text)] == [

@@ -96,6 +96,12 @@ def test_laterality_and_stage_pick_the_code(search: CodeSearch, text: str, code:
         ("fracture of right distal radius sequela", "S52.501S"),
         ("open fracture of right distal radius initial encounter", "S52.501B"),
         ("right ankle sprain subsequent encounter", "S93.401D"),
+        # "closed" chooses the encounter: a humerus's subsequent encounters do not say it
+        ("L humerus shaft fx, displaced transverse, closed, delayed healing", "S42.322G"),
+        # healing is said of every subsequent encounter; malunion decides
+        ("L clavicle shaft fx, displaced, healed in poor position, malunion", "S42.022P"),
+        # how long since is no code's word
+        ("R scaphoid fx, 5 months out, nonunion", "S62.001K"),
         ("adverse effect of amoxicillin", "T36.0X5A"),
     ],
 )
@@ -303,6 +309,12 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("Rocephin 250 mg IM", "J0696"),
         ("HCPCS for a standard wheelchair", "K0001"),
         ("nebulizer", "E0570"),
+        # a bone names its place: "shaft of humerus, left arm"; the scaphoid is the wrist's
+        ("fx left humerus shaft initial", "S42.302A"),
+        ("R scaphoid fx", "S62.001A"),
+        # two words some entries hyphenate are still two words; a prefix stays joined
+        ("late-onset Alzheimer's dementia", "G30.1"),
+        ("pre-diabetic", "R73.03"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

@@ -17,7 +17,8 @@ from functools import lru_cache
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 
 # A phrase naming the system the answer should come from. A question that names two
-# systems ("dx and HCPCS for a nebulizer") is steered by neither.
+# systems ("dx and HCPCS for a nebulizer") is steered by neither; "the drug code" is a
+# J-code to one coder and an adverse effect's T-code to another, and steers nothing.
 _SYSTEM_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         ICD10CM,
@@ -37,7 +38,7 @@ _SYSTEM_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
         HCPCS,
         re.compile(
             r"\bhcpcs\b|\blevel\s+ii\b|\b[jgqeakl][\s-]?codes?\b|\bdme\s+codes?\b"
-            r"|\bsupply\s+codes?\b|\bdrug\s+codes?\b",
+            r"|\bsupply\s+codes?\b",
             re.I,
         ),
     ),
@@ -57,8 +58,16 @@ _COMPLICATION = re.compile(
     r"|break\w*|broken|fail\w*|obstruct\w*|replace\w*|chang\w*|remov\w*|adjust\w*)\b",
     re.I,
 )
-_SIZE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:cm|mm|centimeters?|millimeters?)\b", re.I)
+_SIZE = re.compile(
+    r"\b\d+(?:\.\d+)?(?:\s*x\s*\d+(?:\.\d+)?)*\s*(?:cm|mm|centimeters?|millimeters?)\b", re.I
+)
 _DOSE = re.compile(r"(\d)\s*mgs?\b", re.I)
+# "5 months out", "6 wks ago": how long since, which no code says (weeks of gestation and a
+# coma's hours are said otherwise).
+_ELAPSED = re.compile(
+    r"\b\d+\s*(?:d|days?|wks?|weeks?|mos?|months?|yrs?|years?)\s+(?:out|ago|later|prior)\b",
+    re.I,
+)
 
 # Past conditions: the history code, not the active one.
 _HISTORY = re.compile(
@@ -129,6 +138,7 @@ def read_cues(text: str) -> Cues:
     text = _DOSE.sub(r"\1 milligram", text)
     # A wound's length is documentation, not a code axis ("3 cm lac L forearm").
     text = _SIZE.sub(" ", text)
+    text = _ELAPSED.sub(" ", text)
     rewritten = _NEGATIONS.sub(" without ", text)
     rewritten = _FAMILY.sub(" family history of ", rewritten)
     rewritten = _HISTORY.sub(" history of ", rewritten)

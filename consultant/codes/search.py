@@ -81,7 +81,8 @@ _MANIFESTATION = 0.9
 _TAKEN_NOW = 0.95  # a drug taken now, as its Z79 class, when the phrase tells nothing else
 _TOLD = 0.7  # ...and just below the condition it tells besides, when that is found
 # The drug codes themselves, and "other adverse effects NEC" (T78.8-, T88.7): no manifestation.
-_NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T88\.7")
+# An injury (S00-S99) is no drug's effect either: "lip swelling on lisinopril" is not a cut.
+_NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T88\.7|^S")
 # A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
 _NO_COLUMN = 0.5
 # A code whose title leaves unspecified the side the query states ranks this much lower.
@@ -92,6 +93,9 @@ _ABSENT = 0.75
 _UNASKED_NEGATION = 0.005
 # Weight of a query word that asks for a 7th character ("initial", "nonunion").
 _INTENT_WEIGHT = 1.2
+# "healed in poor position": healing is said of every subsequent fracture encounter; the
+# word beside it (routine, delayed, malunion) decides.
+_HEALING = 0.5
 _SOFT = 0.35  # a synonym's word in parentheses: a hint, not a requirement
 _SHARED = 0.5  # each further word of an abbreviation's expansion counts this much
 # "UTI due to E. coli": the condition leads, its cause is a second code.
@@ -144,10 +148,35 @@ _INTENT = frozenset(
         "delayed",
         "nonunion",
         "malunion",
+        # "closed" is said of a fracture, and only 7th characters say it back
+        "closed",
     ]
 )
 _ENCOUNTER = stem("encounter")
+_HEAL = stem("healing")
 _MARKS = "+^~"
+_PREFIXES = frozenset(
+    [
+        "non",
+        "pre",
+        "post",
+        "semi",
+        "sub",
+        "anti",
+        "multi",
+        "self",
+        "co",
+        "re",
+        "un",
+        "over",
+        "under",
+        "one",
+        "two",
+        "three",
+        "single",
+        "double",
+    ]
+)
 _VOWELS = "aeiouy"
 
 Key = tuple[str, str]  # (system, code)
@@ -406,6 +435,7 @@ class _Synonyms:
     ignore: frozenset[str]
     equivalents: dict[str, frozenset[str]]  # stem -> stems that mean the same
     emphasis: dict[str, float]  # stem -> weight factor
+    implied: dict[str, frozenset[str]]  # stem -> stems an entry may add at no cost
 
 
 @lru_cache(maxsize=1)
@@ -430,6 +460,10 @@ def _synonyms() -> _Synonyms:
         ignore=frozenset(data.get("ignore", {}).get("words", [])),
         equivalents=equivalents,
         emphasis={stem(w): float(x) for w, x in data.get("emphasis", {}).items()},
+        implied={
+            stem(w): frozenset(t for said in words for t in analyze(said))
+            for w, words in data.get("implied", {}).items()
+        },
     )
 
 
@@ -639,7 +673,12 @@ class _SearchData:
         parts = word.split("-")
         if len(parts) > 1 and all(p.isalpha() for p in parts):
             joined = "".join(parts)
-            if stem(joined) in self.df[None]:
+            # a word some entry spells whole, a prefixed one ("non-sterile") or a HCPCS
+            # descriptor's ("semi-electric"); not two words a few index entries happen to
+            # hyphenate ("late-onset": late onset)
+            glued = stem(joined)
+            whole = joined in self.vocabulary or parts[0] in _PREFIXES or self._df(glued, HCPCS)
+            if whole and glued in self.df[None]:
                 # "pre-diabetic" -> "prediabetic": the parts still count, a little.
                 return joined + "".join(f" ({p})" for p in parts)
             return " ".join(self._corrected(p) for p in parts)
@@ -687,6 +726,10 @@ class _SearchData:
         seen: set[str] = set()
         # "HIV" asks for "human immunodeficiency virus [HIV]" without needing its words.
         spelled = frozenset(s for t in tokens for s in self.spelled_out.get(t, ()))
+        # "humerus" says the arm ("shaft of humerus, left arm") without the word
+        implied = frozenset(
+            s for t in tokens for s in self.synonyms.implied.get(t.lstrip(_MARKS), ())
+        )
         for token in tokens:
             soft = token[0] in "+^"
             token = token.lstrip("+^")
@@ -699,7 +742,7 @@ class _SearchData:
             if negated:
                 alternatives = frozenset("~" + a for a in alternatives)
             if base in _INTENT:
-                weight = _INTENT_WEIGHT
+                weight = _INTENT_WEIGHT * (_HEALING if base == _HEAL else 1.0)
             else:
                 known = [a for a in alternatives if self._df(a.lstrip("~"), system)]
                 if not known:
@@ -707,7 +750,7 @@ class _SearchData:
                 weight = max(self._idf(a.lstrip("~"), system) for a in known)
                 weight *= self.synonyms.emphasis.get(base, 1.0) * factors.get(base, 1.0)
             concepts.append(_Concept(alternatives, weight * (_SOFT if soft else 1.0), negated))
-        return _Query(concepts, penalty, spelled)
+        return _Query(concepts, penalty, spelled | implied)
 
     def _near(self, base: str) -> frozenset[str]:
         """Indexed stems a vowel off BASE: "hypoxi"/"hypox", "emboli"/"embol"."""
@@ -971,10 +1014,12 @@ class _SearchData:
         for code, title in options:
             meaning = _analyzed(title[len(holder.title) :]).present
             meaning = {m.lstrip("~") for m in meaning}
-            gain = sum(
-                c.weight
-                for c in query.concepts
-                if not c.alternatives & covered and c.alternatives & meaning
+            said = [c for c in query.concepts if not c.alternatives & covered]
+            # The encounter words decide first: "closed, delayed union" of a humerus, whose
+            # subsequent encounters do not say closed, is G, not A (initial, closed).
+            gain = (
+                sum(c.weight for c in said if c.alternatives & meaning & _INTENT),
+                sum(c.weight for c in said if c.alternatives & meaning),
             )
             if best is None or gain > best[0]:
                 best = (gain, code, title, meaning)

@@ -113,7 +113,7 @@ def analyze(
     question_phi = [(h.start, h.end) for h in phi_hits if h.end <= len(mail.question)]
     said = clinical_phrases(extraction, question_phi)
     patient = read_context(mail.question)
-    asked = search_phrases(search, mail.question, extraction, question_phi, said)
+    asked, told = search_phrases(search, mail.question, extraction, question_phi, said)
     by_phrase = suggest(
         search,
         list(dict.fromkeys(phrase for phrases in asked.values() for phrase in phrases)),
@@ -122,6 +122,7 @@ def analyze(
         system_cue(mail.question),
         said=said,
         patient=patient,
+        told=told,
     )
     # Each question's leads: the best hit of each phrase it was answered from.
     leads = {

@@ -277,6 +277,8 @@ def answer_all(
         leading = ("code_for", "sequencing", "seventh_character")
         own = leads.get((start, end))
         hits = (own or everyone or suggestions) if kind in leading else suggestions
+        if kind == "seventh_character" and len(_with_seventh(own or ())) > 1:
+            infos = []  # case by case ("... for each?"): each case's code, read in its words
         joined = [p for hit in hits for p in partners.get(hit.code, ())]
         if kind == "sequencing":
             hits = [*hits, *joined]  # the codes the leads' notes ask for go in the order too
@@ -294,8 +296,8 @@ def answer_all(
                 text_answer = f"{pairs} {chosen}".strip()
                 confidence, infos = "medium", billed
         codes = [info.code for info in infos]
-        if kind == "seventh_character" and not codes and (hit := _with_seventh(hits)):
-            codes = [hit.code]
+        if kind == "seventh_character" and not codes:
+            codes = [hit.code for hit in _with_seventh(hits)]
         if kind == "sequencing" and len(codes) < 2:
             codes = ordered(_to_sequence(infos, hits))[0] or codes
         if kind == "code_for" and not codes:
@@ -521,34 +523,43 @@ def _to_sequence(infos: list[CodeInfo], hits: Sequence[SearchHit]) -> list[tuple
 def _seventh(
     infos: list[CodeInfo], findings: Sequence[Finding], hits: Sequence[SearchHit], _d: str | None
 ) -> tuple[str, str]:
-    found = _of(findings, "needs_seventh_character", [info.code for info in infos])
+    codes = [info.code for info in infos]
+    found = [] if infos else _with_seventh(hits)
     if found:
-        return " ".join(f.message for f in found), "high"
+        return _case_by_case(found)
+    if named := _of(findings, "needs_seventh_character", codes):
+        return " ".join(f.message for f in named), "high"
     if infos:
         return "The code named is complete; it takes no 7th character.", "high"
-    if hit := _with_seventh(hits):
-        encounter = hit.title.rsplit(", ", 1)[-1]
-        return (
-            f"Use {hit.code} ({hit.title}): its 7th character {hit.code[-1]} is for the "
-            f"{encounter} (ICD-10-CM Official Guidelines, section I.C.19.a); check the "
-            "record says so.",
-            "medium",
-        )
     return "Name the injury or its code to find its 7th character.", "low"
 
 
-def _with_seventh(hits: Sequence[SearchHit]) -> SearchHit | None:
-    """The best hit whose code carries a 7th character saying the encounter."""
-    return next(
-        (
-            hit
-            for hit in hits
-            if hit.system == ICD10CM
-            and len(hit.code.replace(".", "")) == 7
-            and _ENCOUNTER_TITLE.search(hit.title)
-        ),
-        None,
+def _case_by_case(found: Sequence[SearchHit]) -> tuple[str, str]:
+    uses = [
+        f"{hit.code} ({hit.title}): its 7th character {hit.code[-1]} is for the "
+        f"{hit.title.rsplit(', ', 1)[-1]}"
+        for hit in found
+    ]
+    if len(uses) == 1:
+        told = f"Use {uses[0]}"
+    else:
+        told = "Case by case, as the message lists them: " + "; ".join(uses)
+    return (
+        f"{told} (ICD-10-CM Official Guidelines, section I.C.19.a); check the record says so.",
+        "medium",
     )
+
+
+def _with_seventh(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """The hits whose codes carry a 7th character saying the encounter: the best one, or
+    one for each case a question asks about over several."""
+    return [
+        hit
+        for hit in hits
+        if hit.system == ICD10CM
+        and len(hit.code.replace(".", "")) == 7
+        and _ENCOUNTER_TITLE.search(hit.title)
+    ]
 
 
 def _code_for(

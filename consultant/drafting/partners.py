@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from consultant.codes.search import CodeSearch, SearchHit
 from consultant.codes.specifics import says_less
@@ -37,6 +38,11 @@ _EVENT = re.compile(
     r"\b(?:fell|falls?|slipp\w*|tripp\w*|injur\w*|burn\w*|struck|hit|cut|bitten|collid\w*)\b",
     re.I,
 )
+# A code with its 7th character, an injury's or a cause's: "S82.201P", "W11.XXXA"
+_SEVENTH = re.compile(r"^[STVWXY]\d\w\.\w{3}[A-Z]$")
+# Exposure to radiation (W88-W90) is a cause only where the record says exposure.
+_RADIATION = re.compile(r"^W(?:8[89]|90)\.")
+_EXPOSED = re.compile(r"\bexpos", re.I)
 _DEPTH = 25  # hits of a phrase looked through for a note's codes
 _FLOOR = 0.5  # a partner is a good match of its phrase...
 _SHARE = 0.85  # ...and what the phrase is chiefly about
@@ -60,9 +66,25 @@ def partners(
         for ref in _wanted(store, lead.code):
             hit = _named_in(search, phrases, ref, taken, patient)
             if hit is not None:
+                hit = _same_encounter(store, hit, lead)
                 found.setdefault(lead.code, []).append(hit)
                 taken.add(hit.code)
     return found
+
+
+def _same_encounter(store: CodeStore, hit: SearchHit, lead: SearchHit) -> SearchHit:
+    """HIT (an external cause) with the encounter of the injury LEAD it goes with: I.C.20.a
+    gives the cause the injury's 7th character (A initial, D subsequent, S sequela) for
+    every encounter the injury is treated at."""
+    if not _SEVENTH.match(hit.code) or not _SEVENTH.match(lead.code):
+        return hit
+    encounter = lead.code[-1]
+    wanted = "A" if encounter in "ABC" else "S" if encounter == "S" else "D"
+    code = hit.code[:-1] + wanted
+    row = store.row(ICD10CM, code) if code != hit.code else None
+    if row is None or not row["billable"]:
+        return hit
+    return replace(hit, code=code, title=row["title"])
 
 
 def _wanted(store: CodeStore, code: str) -> list[CodeRef]:
@@ -96,6 +118,8 @@ def _named_in(
                 continue
             if _CARE_PLACE.match(hit.code) and not _EVENT.search(phrase):
                 continue
+            if _RADIATION.match(hit.code) and not _EXPOSED.search(phrase):
+                continue  # "xray shows delayed union" is the imaging, not an exposure
             if patient is not None and rules_out(patient, hit.system, hit.code, hit.title):
                 continue
             if best is None or _preferred(hit) > _preferred(best):

@@ -16,7 +16,7 @@ that explains them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from consultant.codes.query_cues import drug_column
@@ -25,7 +25,8 @@ from consultant.codes.search_index import stem
 from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
-from consultant.drafting.answers import code_questions, questions
+from consultant.drafting.answers import code_questions, kind_of, questions
+from consultant.drafting.cases import case_phrase, case_spans
 from consultant.drafting.extract import (
     Extraction,
     clinical_phrases,
@@ -41,30 +42,59 @@ def search_phrases(
     extraction: Extraction,
     blanks: list[tuple[int, int]],
     said: Sequence[str],
-) -> dict[tuple[int, int], list[str]]:
+) -> tuple[dict[tuple[int, int], list[str]], set[str]]:
     """The clinical phrases a code search should read, by the span of the question they
     answer: those of each question asking for a code, a short one replaced by the fuller
     phrases of SAID it points back at ("the SSI" -> "superficial incisional surgical site
     infection R ankle with surrounding cellulitis"), or, when such a question names no
-    condition itself ("What codes do I use?"), those of its paragraph. Questions about
-    quoted codes add nothing: their words ("bilateral", "same day") would only find codes
-    nobody asked for."""
+    condition itself ("What codes do I use?"), those of its paragraph; a 7th-character
+    question over listed cases reads each case (cases.py). Questions about quoted codes add
+    nothing: their words ("bilateral", "same day") would only find codes nobody asked for.
+    Second, the phrases that are a case's whole telling: no other phrase stands in for
+    them."""
     wanted = code_questions(question, extraction.codes, [m.start for m in extraction.modifiers])
     asked = {}
+    cased: set[str] = set()
+    cases = case_spans(question)
+
+    def within(span: tuple[int, int]) -> list[str]:
+        return clinical_phrases(extraction, [*blanks, *_outside([span], len(question))])
+
     for start, end in wanted:
-        own = clinical_phrases(extraction, [*blanks, *_outside([(start, end)], len(question))])
+        own = within((start, end))
+        sentence = question[start:end]
+        each = _EACH.search(sentence) and cases and not any(a <= start < b for a, b in cases)
+        seventh = cases and (not own or each) and kind_of(sentence) == "seventh_character"
+        if seventh or each:
+            # "What's the full code with the 7th character for each?", "What HCPCS for
+            # each drug?": case by case, each read in its own words
+            if seventh:
+                found = (case_phrase(search, question, c, extraction.codes, within) for c in cases)
+            else:
+                # the case's whole telling, one search ("sacrum/coccyx: stage 4")
+                found = (" ".join(within(case)) for case in cases)
+            if told := [phrase for phrase in found if phrase]:
+                asked[start, end] = told
+                cased.update(told if seventh else ())
+                continue
         meant = [fuller for phrase in own for fuller in _meant(search, phrase, said)]
         asked[start, end] = list(dict.fromkeys(meant))
     if not any(asked.values()):
         for start, end in wanted:
             asked[start, end] = _narrative(question, extraction, blanks, start, end)
-    return asked
+    return asked, cased
 
 
 def _meant(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
     """What a question's PHRASE speaks of: the fuller phrases of SAID a short one points
     back at, each of "the fracture and the dementia" alone; else PHRASE itself, as when it
     finds a specific code on its own ("the Kenalog")."""
+    if _DRUG_POINTER.fullmatch(phrase):
+        # "the drug code" beside "angioedema due to ACE inhibitor": how the drug was
+        # involved, which the phrases naming a drug and its column tell
+        involved = [o for o in said if drug_column(o) is not None and search.names_drug(o)]
+        if involved:
+            return involved
     parts = [part for part in _AND.split(phrase) if part.strip()]
     if any(len(part.split()) > _POINTING for part in parts) or _specific(search, phrase):
         return [phrase]
@@ -130,6 +160,7 @@ def suggest(
     *,
     said: Sequence[str] = (),
     patient: PatientContext | None = None,
+    told: Collection[str] = (),
 ) -> dict[str, list[SearchHit]]:
     """By phrase, the codes a "what is the code" answer names: its best hit (one per piece
     of a phrase telling two things) and what goes beside it, minus codes already named,
@@ -138,7 +169,8 @@ def suggest(
 
     A phrase whose best hit is only an "unspecified" or "other" code often points back at
     something the message said in full ("the stiffness" -> "L shoulder stiffness as a
-    result of the fracture"): that phrase of SAID is searched instead."""
+    result of the fracture"): that phrase of SAID is searched instead, unless the phrase is
+    one of TOLD, a case's whole telling."""
     if limit <= 0:
         return {}
     named = {(info.system, info.code) for info in mentioned}
@@ -151,7 +183,9 @@ def suggest(
         if len(words) == 1 and not _searchable_word(search, words[0]):
             continue  # "special", "screening", "Dana": one such word is no clinical phrase
         hits = _fitting(search.search(phrase, system=system, limit=limit), patient)
-        if not hits or _VAGUE_TITLE.search(hits[0].title) or len(words) <= _SHORT:
+        if phrase not in told and (
+            not hits or _VAGUE_TITLE.search(hits[0].title) or len(words) <= _SHORT
+        ):
             # "the ulcer" is the "diabetic ulcer L heel" said before
             hits = _fuller(search, phrase, hits, said, system, limit, patient)
         if whole and len(words) > _LONG and (not hits or hits[0].score < SUGGESTION_FLOOR):
@@ -170,7 +204,7 @@ def suggest(
                 h
                 for h in hits
                 if h.score >= floor
-                and (h.system, h.code) not in named
+                and ((h.system, h.code) not in named or phrase in told)
                 and (h.score >= _NAMED_PLACE or not _BESIDE_INJURY.match(h.code))
                 and (column or not _DRUG_INVOLVED.match(h.code))
             ],
@@ -214,6 +248,12 @@ def _most_specific(
         for hit in best.values()
         if hit.system == ICD10CM and says_less(hit.title) and hit.code[:3] in specific
     }
+    # "closed fx" beside "R distal radius fx f/u": an injury of no named region (T14) is
+    # the one another phrase places
+    placed = [hit for hit in best.values() if hit.system == ICD10CM and hit.code[0] == "S"]
+    if placed:
+        region = max(placed, key=lambda hit: hit.score)
+        instead |= {hit.code: region for hit in best.values() if hit.code.startswith("T14.")}
     return {
         phrase: list({h.code: h for h in (instead.get(hit.code, hit) for hit in hits)}.values())
         for phrase, hits in leads.items()
@@ -361,6 +401,10 @@ _RESIDUAL = re.compile(r"^other\b|\bother specified\b", re.I)
 _SHORT = 2  # words up to which a phrase is read as pointing back at a fuller one
 _POINTING = 3  # words up to which a question's phrase may stand for the case told before
 _LONG = 6  # words from which a phrase that finds nothing good is searched in pieces
+# A question asked of every case the message lists ("What codes for each?", "for each
+# drug"), when it is not itself inside one of them ("Pt 1 - ... codes for each eye?")
+_EACH = re.compile(r"\b(?:each|every)\b|\ball\s+(?:of\s+)?(?:these|them|three|four)\b", re.I)
+_DRUG_POINTER = re.compile(r"(?:the\s+)?(?:drug|med|meds|medication|medicine)s?", re.I)
 _AND = re.compile(r"\s+and\s+", re.I)
 _PIECES = re.compile(
     r"\s+and\s+|\s+w/\s+|\s+with\s+"

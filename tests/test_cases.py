@@ -1,0 +1,38 @@
+"""The cases a message lists, and the encounter each one tells."""
+
+from __future__ import annotations
+
+import pytest
+
+from consultant.drafting.cases import case_spans, encounter_words
+
+
+def test_listed_cases_are_found_each_to_its_end() -> None:
+    text = (
+        "Can you check these?\n\nPt 1 - Colles fx R wrist, cast removal.\n\n"
+        "Pt 2 - L tibial shaft fx, delayed union.\nThanks\n\nCase B: hip fx"
+    )
+    spans = case_spans(text)
+    assert [text[a:b] for a, b in spans] == [
+        "Pt 1 - Colles fx R wrist, cast removal.",
+        "Pt 2 - L tibial shaft fx, delayed union.\nThanks",
+        "Case B: hip fx",
+    ]
+    assert case_spans("1. only one case here") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("healed in poor position", "subsequent encounter malunion"),
+        ('x-ray "delayed union" at 14 wks', "subsequent encounter delayed healing"),
+        ("CT confirms non-union", "subsequent encounter nonunion"),
+        ("cast removal, healing as expected", "subsequent encounter routine healing"),
+        ("late effect of an old fracture", "sequela"),
+        # a malunion is not routine healing, though it is a follow-up
+        ("f/u, malunion", "subsequent encounter malunion"),
+        ("L tibial shaft fx", ""),
+    ],
+)
+def test_a_case_tells_its_encounter(text: str, words: str) -> None:
+    assert encounter_words(text) == words
