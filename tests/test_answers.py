@@ -241,6 +241,46 @@ def test_a_7th_character_question_over_listed_cases_answers_each(
     assert answer["answer"].startswith("Case by case")
 
 
+def test_a_question_for_each_listed_drug_answers_each(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Est pt, 99214. In office she got:\n - Rocephin 1 g IM\n - Toradol 60 mg IM\n"
+        " - Zofran 4 mg IM\n\nWhat HCPCS for each drug?",
+    )
+    answer = next(a for a in result["answers"] if a["kind"] == "code_for")
+    assert sorted(answer["codes"]) == ["J0696", "J1885", "J2405"]
+
+
+def test_the_drug_code_is_how_the_drug_was_involved(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    # "the drug code" steers no code set: here it is the adverse effect's T-code
+    result = ask(
+        store,
+        templates,
+        'ED visit. Provider: "Angioedema due to ACE inhibitor (lisinopril)", taking it as '
+        "prescribed. Which goes first - the angioedema or the drug code?",
+    )
+    answer = next(a for a in result["answers"] if a["kind"] == "sequencing")
+    assert answer["codes"] == ["T78.3XXA", "T46.4X5A"]
+
+
+def test_an_external_cause_takes_its_injurys_encounter(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Clinic f/u for a closed fx of the R distal radius, healing as expected. She fell off "
+        "a ladder at home last month. What codes do we use?",
+    )
+    codes = [s["code"] for s in result["suggestions"]]
+    assert "S52.501D" in codes and "W11.XXXD" in codes and "W11.XXXA" not in codes
+
+
 def test_a_genus_initial_ends_no_sentence() -> None:
     text = "Urine cx grew E. coli. What is the code for the UTI due to E. coli?"
     assert [text[a:b].strip() for a, b in questions(text)] == [

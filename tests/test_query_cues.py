@@ -18,6 +18,7 @@ from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
         ("PCS code for lap chole", ICD10PCS),
         ("dx code and HCPCS code for a nebulizer", None),  # two systems: neither
         ("type 2 diabetes with CKD", None),
+        ("the angioedema or the drug code?", None),  # a J-code to some, a T-code to others
     ],
 )
 def test_system_cue(text: str, system: str | None) -> None:
@@ -47,6 +48,8 @@ def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
     assert cues.system == HCPCS
     assert "code" not in cues.text.lower().split()
     assert "30 milligram" in cues.text  # "mg" after a number is a dose, not myasthenia gravis
+    # a wound's size and the time since are documentation, not a code's words
+    assert read_cues("sacral ulcer 4.2 x 3.0 x 1.8 cm, 5 months out").text == "sacral ulcer ,"
 
 
 @pytest.mark.parametrize(

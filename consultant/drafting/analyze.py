@@ -21,7 +21,7 @@ from consultant.drafting.dates import date_of_service
 from consultant.drafting.draft import render_draft
 from consultant.drafting.extract import ModifierMention, clinical_phrases, extract
 from consultant.drafting.findings import Finding, code_findings
-from consultant.drafting.partners import partners
+from consultant.drafting.partners import partners, same_encounter
 from consultant.drafting.patient_context import read_context
 from consultant.drafting.phi import find_phi, phi_finding
 from consultant.drafting.suggestions import search_phrases, suggest
@@ -124,9 +124,12 @@ def analyze(
         patient=patient,
         told=told,
     )
-    # Each question's leads: the best hit of each phrase it was answered from.
+    # Each question's leads: the best hit of each phrase it was answered from, an external
+    # cause with the encounter of the injury it caused.
     leads = {
-        span: _unique(hit for phrase in phrases for hit in by_phrase.get(phrase, ()))
+        span: _caused(
+            store, _unique(hit for phrase in phrases for hit in by_phrase.get(phrase, ()))
+        )
         for span, phrases in asked.items()
     }
     # What the leads' own notes ask for beside them, where the message names it.
@@ -167,6 +170,11 @@ def analyze(
 def _unique(hits: Iterable[SearchHit]) -> list[SearchHit]:
     """HITS in order, each code once (a code two phrases lead with is named once)."""
     return list({(hit.system, hit.code): hit for hit in hits}.values())
+
+
+def _caused(store: CodeStore, hits: list[SearchHit]) -> list[SearchHit]:
+    injury = next((hit for hit in hits if hit.code.startswith("S")), None)
+    return [same_encounter(store, hit, injury) for hit in hits] if injury else hits
 
 
 def _modifier_title(store: CodeStore, modifier: str) -> str | None:

@@ -38,8 +38,9 @@ _EVENT = re.compile(
     r"\b(?:fell|falls?|slipp\w*|tripp\w*|injur\w*|burn\w*|struck|hit|cut|bitten|collid\w*)\b",
     re.I,
 )
-# A code with its 7th character, an injury's or a cause's: "S82.201P", "W11.XXXA"
-_SEVENTH = re.compile(r"^[STVWXY]\d\w\.\w{3}[A-Z]$")
+# An injury's code with its 7th character ("S82.201P"), and an external cause's ("W11.XXXA")
+_SEVENTH = re.compile(r"^(?:S|T[0-2]|T3[0-4]|T6[6-9]|T7)\d?\w?\.\w{3}[A-Z]$")
+_CAUSE = re.compile(r"^(?:[VWX]\d\d|Y[0-3]\d)\.\w{3}[A-Z]$")
 # Exposure to radiation (W88-W90) is a cause only where the record says exposure.
 _RADIATION = re.compile(r"^W(?:8[89]|90)\.")
 _EXPOSED = re.compile(r"\bexpos", re.I)
@@ -66,17 +67,17 @@ def partners(
         for ref in _wanted(store, lead.code):
             hit = _named_in(search, phrases, ref, taken, patient)
             if hit is not None:
-                hit = _same_encounter(store, hit, lead)
+                hit = same_encounter(store, hit, lead)
                 found.setdefault(lead.code, []).append(hit)
                 taken.add(hit.code)
     return found
 
 
-def _same_encounter(store: CodeStore, hit: SearchHit, lead: SearchHit) -> SearchHit:
+def same_encounter(store: CodeStore, hit: SearchHit, lead: SearchHit) -> SearchHit:
     """HIT (an external cause) with the encounter of the injury LEAD it goes with: I.C.20.a
     gives the cause the injury's 7th character (A initial, D subsequent, S sequela) for
     every encounter the injury is treated at."""
-    if not _SEVENTH.match(hit.code) or not _SEVENTH.match(lead.code):
+    if not _CAUSE.match(hit.code) or not _SEVENTH.match(lead.code):
         return hit
     encounter = lead.code[-1]
     wanted = "A" if encounter in "ABC" else "S" if encounter == "S" else "D"
