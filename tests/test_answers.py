@@ -241,6 +241,15 @@ def test_a_7th_character_question_over_listed_cases_answers_each(
     assert answer["answer"].startswith("Case by case")
 
 
+def test_an_invalid_code_is_answered_with_the_nearest_real_one(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    (answer,) = ask(store, templates, "Is K21.90 a valid code?")["answers"]
+    assert answer["kind"] == "validity"
+    assert answer["answer"].startswith("No: K21.90 is not a code in ICD-10-CM")
+    assert "nearest existing code above it is K21.9 " in answer["answer"]
+
+
 def test_a_question_for_each_listed_drug_answers_each(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:

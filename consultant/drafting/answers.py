@@ -389,6 +389,9 @@ def _status_sentence(info: CodeInfo, findings: Sequence[Finding], when: str) -> 
     if info.status == DELETED:
         gone = f" on {info.deleted_on}" if info.deleted_on else ""
         return f"No{when}: {info.code}{title} was deleted{gone}."
+    if invalid := _of(findings, "invalid_code", [info.code]):
+        # "... not a code in ICD-10-CM FY2026. The nearest existing code above it is K21.9"
+        return f"No: {invalid[0].message}"
     return f"No: {info.code} is not a valid {system} code."
 
 

@@ -635,7 +635,8 @@ _NOT_CLINICAL = frozenset(
         op what's whats th st nd rd character characters digit digits combination combo
         full set list sequence sequenced sequencing first second quick answer answers goes go
         listed overkill front desk wants wanted ever plus place external cause causes
-        question's reply email e-mail call called check checks checking checked""",
+        question's reply email e-mail call called check checks checking checked
+        weigh rest ones them they their link linked linking""",
     )
 )
 _EDGE_WORDS = frozenset(
