@@ -78,6 +78,18 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Do I need a separate osteoporosis code too?", "code_for"),
         ("Do I need a place of occurrence for the interstate?", "code_for"),
         ("1) Which AWV code would this be, the initial or subsequent?", "code_for"),
+        # what goes first, as coders ask it
+        ("Order?", "sequencing"),
+        ("Should I report the injury or the fall first?", "sequencing"),
+        ("Is the adverse effect code primary?", "sequencing"),
+        ("Which is the primary and which is secondary?", "sequencing"),
+        ("Does the E11.22 lead or the N18.31?", "sequencing"),
+        ("What is the PDx?", "sequencing"),
+        ("which goes 1st?", "sequencing"),
+        # ... and what does not ask it: a primary tumor, a condition named primary, a visit
+        ("1) What codes for the primary and receptors?", "code_for"),
+        ("What is the code for primary hypertension?", "code_for"),
+        ("What code do I report for her first visit?", "code_for"),
         ("If not, what should it be?", "code_for"),
         ("preemie birth record 34 wks - order of codes?", "sequencing"),
         ("Dx is E11.9, right?", "validity"),

@@ -84,8 +84,16 @@ _ASKS = (
         "sequencing",
         r"\b(?:sequenc\w*|first[- ]listed|list(?:ed)? first|go(?:es)? first|code first|primary"
         r" (?:dx|diagnosis)|principal|which (?:one )?(?:first|comes first)|comes? first"
-        r"|(?:what|which) order\b|order of (?:the )?(?:codes|dx)|put first|(?:is|be) primary\b"
-        r"|first dx)",
+        r"|(?:what|which) order\b|order of (?:the )?(?:codes|dx)|put first"
+        r"|first dx|^\W*order\b|\bpdx\b|\bmain (?:dx|diagnosis)\b|\bfirst position\b"
+        # "should I report the injury or the fall first?", "which goes 1st?"
+        r"|\b(?:go(?:es)?|list(?:ed)?|put|report(?:ed)?|code[sd]?|bill(?:ed)?|sequenced?)\s+"
+        r"(?:[\w.-]+\s+){0,5}(?:first|1st)\b"
+        r"(?!\s+(?:visit|encounter|time|day|appointment|dose|trimester|degree|episode))"
+        # "Is the adverse effect code primary?", "which is primary and which secondary?"
+        r"|\bprimary(?=\s*(?:\?|$|\s+(?:dx|diagnosis|here|on the claim)\b"
+        r"|\s+(?:and|or)\s+(?:which|secondary)\b))"
+        r"|\b(?:which|what)\s+(?:one\s+|code\s+|dx\s+)?leads\b|\blead\s+or\b)",
     ),
     ("modifier", r"\b(?:modifiers?|mods?)\b|-(?:25|59|x[epsu]|rt|lt|50|51)\b"),
     (
