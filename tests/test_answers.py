@@ -86,6 +86,11 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Does the E11.22 lead or the N18.31?", "sequencing"),
         ("What is the PDx?", "sequencing"),
         ("which goes 1st?", "sequencing"),
+        # how often a payer allows it, and what the patient pays, are the payer's
+        ("How often can we bill G0438?", "coverage"),
+        ("Is G0105 allowed once every 2 years?", "coverage"),
+        ("Will the patient owe a copay?", "coverage"),
+        ("Is it medically necessary for her dx?", "coverage"),
         # ... and what does not ask it: a primary tumor, a condition named primary, a visit
         ("1) What codes for the primary and receptors?", "code_for"),
         ("What is the code for primary hypertension?", "code_for"),

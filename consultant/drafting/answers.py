@@ -73,7 +73,10 @@ _ASKS = (
     (
         "coverage",
         r"\b(?:covered|coverage|cover|reimburs\w*|pay for|pays?\b|paid\b|payment|medical"
-        r" necessity|lcd|ncd|prior auth\w*|pre-?auth\w*|allowable|fee schedule)",
+        r" necessity|medically necessary|lcd|ncd|prior auth\w*|pre-?auth\w*|allowable|fee schedule"
+        # how often a payer allows it, and what the patient pays
+        r"|how (?:often|frequently)|frequency|once (?:every|a year|per)|every \d+ (?:years?"
+        r"|months?)|co-?pays?|deductible|co-?insurance|cost[- ]?shar\w*|waived?)",
     ),
     ("crosswalk", r"\b(?:icd[- ]?9|cross[- ]?walk|gems?\b|convert|equivalent|old code)"),
     (
