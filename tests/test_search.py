@@ -315,10 +315,24 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         # two words some entries hyphenate are still two words; a prefix stays joined
         ("late-onset Alzheimer's dementia", "G30.1"),
         ("pre-diabetic", "R73.03"),
+        ("IBS-D", "K58.0"),
+        # a site's many codes in another code set crowd out no diagnosis
+        ("chin laceration needing sutures", "S01.81XA"),
+        ("dog bit pt's L hand", "S61.452A"),
+        # a combination drug is the table's entry for the two together
+        ("Bactrim rash adverse effect", "T36.8X5A"),
+        ("keflex reaction, rash", "T36.1X5A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
     assert first(search, text) == code
+
+
+def test_an_adverse_effects_manifestation_is_no_injury_or_complication_of_care(
+    search: CodeSearch,
+) -> None:
+    codes = [h.code for h in search.search("keflex reaction, rash", limit=2)]
+    assert codes == ["T36.1X5A", "R21"]  # not T80.69XA, a serum reaction
 
 
 def test_an_adverse_effect_names_the_drug_and_keeps_the_manifestation(search: CodeSearch) -> None:

@@ -84,7 +84,13 @@ class DrugTable:
         what the synonyms make of it, a class of drugs as often as not (1)."""
         readings = [(0, name)]
         generic = self.generic(name) if " " not in name else None
-        if generic:
+        if generic and "/" in generic:
+            # a combination ("Bactrim": trimethoprim/sulfamethoxazole) is the table's entry
+            # for the two together ("Sulfamethoxazole with trimethoprim"), else each alone
+            first, _, second = generic.partition("/")
+            readings += [(0, f"{first} with {second}"), (0, f"{second} with {first}")]
+            readings += [(1, first), (1, second)]
+        elif generic:
             readings.append((0, generic))
         readings += [(1, reading) for reading in self.synonyms.get(name, [])]
         return readings

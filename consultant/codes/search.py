@@ -81,8 +81,9 @@ _MANIFESTATION = 0.9
 _TAKEN_NOW = 0.95  # a drug taken now, as its Z79 class, when the phrase tells nothing else
 _TOLD = 0.7  # ...and just below the condition it tells besides, when that is found
 # The drug codes themselves, and "other adverse effects NEC" (T78.8-, T88.7): no manifestation.
-# An injury (S00-S99) is no drug's effect either: "lip swelling on lisinopril" is not a cut.
-_NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T88\.7|^S")
+# An injury (S00-S99) is no drug's effect either ("lip swelling on lisinopril" is not a
+# cut), nor is a complication of care (T80-T88: "keflex reaction" is no serum reaction).
+_NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T8[0-8]|^S")
 # A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
 _NO_COLUMN = 0.5
 # A code whose title leaves unspecified the side the query states ranks this much lower.
@@ -633,8 +634,8 @@ class _SearchData:
                     break
             else:
                 i += 1
-                if words[i - 1] in self.synonyms.ignore:
-                    continue
+                if words[i - 1].removesuffix("'s") in self.synonyms.ignore:
+                    continue  # "pt's L hand"
                 options = [self._rewritten(words[i - 1])]
             if len(options) == 1 or len(readings) >= _MAX_READINGS:
                 readings = [([*r, options[0]], p) for r, p in readings]
@@ -837,13 +838,18 @@ class _SearchData:
             key = (system_, code)
             if key not in scored or (score, -rank) > (scored[key][0], -scored[key][1]):
                 scored[key] = (score, rank, bag, cost)
+
         # Complete the entries by what they could reach: a header's title may lack the
-        # words one of its codes has ("O13" -> "..., second trimester").
-        top = heapq.nlargest(
-            _COMPLETED,
-            scored.items(),
-            key=lambda kv: (self._reachable(query, kv[0], kv[1][2], kv[1][0]), -kv[1][1]),
-        )
+        # words one of its codes has ("O13" -> "..., second trimester"). Per code set:
+        # "drainage of left lower lung lobe" must not crowd out the pneumonia codes still to
+        # be completed (PCS titles go when no procedure was asked).
+        def reach(kv: tuple[Key, tuple[float, int, _Bag, float]]) -> tuple[float, int]:
+            return self._reachable(query, kv[0], kv[1][2], kv[1][0]), -kv[1][1]
+
+        diagnoses = [kv for kv in scored.items() if kv[0][0] == ICD10CM]
+        others = [kv for kv in scored.items() if kv[0][0] != ICD10CM]
+        top = heapq.nlargest(_COMPLETED, diagnoses, key=reach)
+        top += heapq.nlargest(_COMPLETED, others, key=reach)
         found: dict[Key, tuple[float, int, str]] = {}
         for (system_, code), (_, rank, bag, cost) in top:
             completed = self._complete(query, system_, code, bag)
