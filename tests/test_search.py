@@ -321,6 +321,12 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("dog bit pt's L hand", "S61.452A"),
         # a combination drug is the table's entry for the two together
         ("Bactrim rash adverse effect", "T36.8X5A"),
+        # a history code by the tabular range that holds the condition's code
+        ("fam hx colon ca", "Z80.0"),
+        ("family history of pancreatic cancer", "Z80.0"),
+        ("hx of stomach cancer", "Z85.028"),
+        # a breast named without the patient's sex is a female's, not the skin's
+        ("breast cancer", "C50.919"),
         ("keflex reaction, rash", "T36.1X5A"),
     ],
 )

@@ -37,6 +37,7 @@ from consultant.codes.db import CodeDatabaseError
 from consultant.codes.drug_table import DrugTable
 from consultant.codes.external_cause import ExternalCauseResolver
 from consultant.codes.hcpcs_resolve import HcpcsResolver
+from consultant.codes.history_of import HistoryCodes
 from consultant.codes.long_term_use import LongTermUse, Taken
 from consultant.codes.pcs_build import PcsBuilder
 from consultant.codes.query_cues import read_cues
@@ -47,7 +48,7 @@ from consultant.codes.search_index import (
     unpack,
     update_analyzed_index,
 )
-from consultant.codes.specifics import contradicts, leaves_unspecified, stated
+from consultant.codes.specifics import contradicts, leaves_unspecified, says_less, stated
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 
@@ -101,6 +102,7 @@ _SOFT = 0.35  # a synonym's word in parentheses: a hint, not a requirement
 _SHARED = 0.5  # each further word of an abbreviation's expansion counts this much
 # "UTI due to E. coli": the condition leads, its cause is a second code.
 _CAUSE = 0.6
+_RESIDUAL_TITLE = re.compile(r"\bother\b", re.I)  # "..., of other organs or systems"
 _CAUSE_CUES = (("due", "to"), ("secondary", "to"), ("caused", "by"))
 # A completion the query did not decide ("pneumonia" -> the first of J18's codes) ranks
 # just below an entry that names its code.
@@ -341,6 +343,20 @@ class CodeSearch:
                 if found is not None and found[1]:
                     best[(ICD10CM, code)] = (score, 0, found[0])
                     alongside.add(code)
+        if system in (None, ICD10CM) and (told := data.history.told(cues.text)) and told[0]:
+            # "fam hx colon ca": the history code whose tabular range holds the condition's
+            # code (Z80.0 for C18.9), which no title word names (history_of.py)
+            condition = self.search(told[0], system=ICD10CM, limit=1)
+            sure = condition and condition[0].score >= _TOLD and condition[0].code[0] != "Z"
+            top = max(best.items(), key=lambda kv: kv[1][0], default=None)
+            vague = top is None or says_less(top[1][2]) or _RESIDUAL_TITLE.search(top[1][2])
+            if sure and vague and (found := data.history.of(condition[0].code, told[1])):
+                # above a vague answer ("..., unspecified"), never above a specific one
+                best[(ICD10CM, found[0])] = (
+                    min(1.0, top[1][0] + 0.01) if top else 1.0,
+                    0,
+                    found[1],
+                )
         said = stated(text)
         for key, (score, rank, title) in list(best.items()):
             if contradicts(said, title):
@@ -600,6 +616,7 @@ class _SearchData:
         self.pcs = PcsBuilder(conn)
         self.external = ExternalCauseResolver(conn)
         self.long_term = LongTermUse(self.drugs.generic, self.drugs.poisonings)
+        self.history = HistoryCodes(conn)
         self._hcpcs: HcpcsResolver | None = None
         self._main_terms: frozenset[str] | None = None
         # Whole searches, newest last: coders ask about the same conditions again and
