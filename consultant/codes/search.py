@@ -59,7 +59,8 @@ HCPCS_TERMS_FILE = Path(__file__).with_name("hcpcs_terms.toml")
 # Entries scored in full per query, and codes completed down the tree.
 _CANDIDATES = 250
 _REMEMBERED = 4096  # searches kept per loaded database
-_COMPLETED = 40
+_COMPLETED = 40  # ICD-10-CM entries completed per query...
+_COMPLETED_OTHER = 20  # ...and PCS/HCPCS ones, whose completion is a title's lookup
 # A term in more entries than this does not select candidates on its own ("left").
 _COMMON = 15000
 _IDF_CAP = 9.0
@@ -866,7 +867,7 @@ class _SearchData:
         diagnoses = [kv for kv in scored.items() if kv[0][0] == ICD10CM]
         others = [kv for kv in scored.items() if kv[0][0] != ICD10CM]
         top = heapq.nlargest(_COMPLETED, diagnoses, key=reach)
-        top += heapq.nlargest(_COMPLETED, others, key=reach)
+        top += heapq.nlargest(_COMPLETED_OTHER, others, key=reach)
         found: dict[Key, tuple[float, int, str]] = {}
         for (system_, code), (_, rank, bag, cost) in top:
             completed = self._complete(query, system_, code, bag)
