@@ -29,6 +29,11 @@ def ask(store: CodeStore, templates: jinja2.Environment, body: str) -> dict:
     return analyze(raw, store, CodeSearch(store), templates=templates).to_dict()
 
 
+def answer_of(store: CodeStore, templates: jinja2.Environment, body: str, kind: str) -> dict:
+    """The first answer of KIND to BODY."""
+    return next(a for a in ask(store, templates, body)["answers"] if a["kind"] == kind)
+
+
 def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
     text = "Hi, quick one. Is N18.3 billable? Also, can 29881 and 29877 go together?\nThanks"
     assert [text[a:b].strip() for a, b in questions(text)] == [
@@ -228,13 +233,13 @@ def test_a_sentence_asking_two_things_is_two_questions() -> None:
 def test_a_7th_character_question_without_a_code_names_the_complete_code(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:
-    result = ask(
+    answer = answer_of(
         store,
         templates,
         "Pt seen in clinic for f/u of a closed fx of the R distal radius, healing as "
         "expected. What 7th character do we use for this visit?",
+        "seventh_character",
     )
-    answer = next(a for a in result["answers"] if a["kind"] == "seventh_character")
     assert answer["codes"] and answer["codes"][0].endswith("D")
     assert "subsequent encounter" in answer["answer"]
 
@@ -242,7 +247,7 @@ def test_a_7th_character_question_without_a_code_names_the_complete_code(
 def test_a_7th_character_question_over_listed_cases_answers_each(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:
-    result = ask(
+    answer = answer_of(
         store,
         templates,
         "Three fx pts from clinic today, all subsequent visits:\n\n"
@@ -252,8 +257,8 @@ def test_a_7th_character_question_over_listed_cases_answers_each(
         "3. L clavicle shaft fx, displaced, closed, healed in poor position.\n"
         "4. Pt seen for S82.202 - xray shows delayed union.\n\n"
         "What's the full code with the 7th character for each?",
+        "seventh_character",
     )
-    answer = next(a for a in result["answers"] if a["kind"] == "seventh_character")
     assert answer["codes"] == ["S42.322G", "S62.001K", "S42.022P", "S82.202G"]
     assert answer["answer"].startswith("Case by case")
 
@@ -270,13 +275,13 @@ def test_an_invalid_code_is_answered_with_the_nearest_real_one(
 def test_a_question_for_each_listed_drug_answers_each(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:
-    result = ask(
+    answer = answer_of(
         store,
         templates,
         "Est pt, 99214. In office she got:\n - Rocephin 1 g IM\n - Toradol 60 mg IM\n"
         " - Zofran 4 mg IM\n\nWhat HCPCS for each drug?",
+        "code_for",
     )
-    answer = next(a for a in result["answers"] if a["kind"] == "code_for")
     assert sorted(answer["codes"]) == ["J0696", "J1885", "J2405"]
 
 
@@ -284,13 +289,13 @@ def test_the_drug_code_is_how_the_drug_was_involved(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:
     # "the drug code" steers no code set: here it is the adverse effect's T-code
-    result = ask(
+    answer = answer_of(
         store,
         templates,
         'ED visit. Provider: "Angioedema due to ACE inhibitor (lisinopril)", taking it as '
         "prescribed. Which goes first - the angioedema or the drug code?",
+        "sequencing",
     )
-    answer = next(a for a in result["answers"] if a["kind"] == "sequencing")
     assert answer["codes"] == ["T78.3XXA", "T46.4X5A"]
 
 

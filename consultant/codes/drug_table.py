@@ -58,15 +58,10 @@ class DrugTable:
                     self._spellings.setdefault(_spelled(spelling), key)
 
     def substance_in(self, text: str) -> str | None:
-        """The first substance TEXT names (a brand read as its generic), if any."""
-        found = self._named(_WORD.findall(text.lower()))
-        return found[0] if found else None
-
-    def _named(self, words: list[str]) -> tuple[str, int, int] | None:
-        """The substance WORDS name, with the first and past-the-last word naming it: a
-        drug named itself (generic or brand) before a class word ("NSAID gastritis from
-        Motrin" is ibuprofen), else the first."""
-        found: tuple[int, str, int, int] | None = None
+        """The substance TEXT names: a drug named itself (generic or brand) before a class
+        word ("NSAID gastritis from Motrin" is ibuprofen), else the first named."""
+        words = _WORD.findall(text.lower())
+        found: tuple[int, str] | None = None
         for i in range(len(words)):
             for size in range(min(_LONGEST, len(words) - i), 0, -1):
                 name = " ".join(words[i : i + size])
@@ -75,9 +70,9 @@ class DrugTable:
                     if key is None:
                         continue
                     if found is None or rank < found[0]:
-                        found = (rank, key, i, i + size)
+                        found = (rank, key)
                     break
-        return found[1:] if found else None
+        return found[1] if found else None
 
     def _readings(self, name: str) -> list[tuple[int, str]]:
         """NAME's readings, each with its rank: the name or the generic of a brand (0),

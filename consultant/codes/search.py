@@ -1033,12 +1033,11 @@ class _SearchData:
                 (ICD10CM, holder.code, holder.code + "~"),
             ).fetchall()
             self._sevenths[holder.code] = options
-        covered = bag.present
+        said = [c for c in query.concepts if not c.alternatives & bag.present]
         best = None
         for code, title in options:
             meaning = _analyzed(title[len(holder.title) :]).present
             meaning = {m.lstrip("~") for m in meaning}
-            said = [c for c in query.concepts if not c.alternatives & covered]
             # The encounter words decide first: "closed, delayed union" of a humerus, whose
             # subsequent encounters do not say closed, is G, not A (initial, closed).
             gain = (

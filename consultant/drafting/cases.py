@@ -69,6 +69,8 @@ _ENCOUNTERS = (
 # Where a title's encounter begins: "Colles' fracture of right radius, subsequent ..."
 _TITLE_ENCOUNTER = re.compile(r",\s*(?:initial|subsequent) encounter\b.*$|,\s*sequela$", re.I)
 _INJURY = re.compile(r"^[ST]\d")
+# A question asked of every case ("What codes for each?", "for each drug", "all of these")
+_EACH = re.compile(r"\b(?:each|every)\b|\ball\s+(?:of\s+)?(?:these|them|three|four)\b", re.I)
 _SEGMENT_END = re.compile(r"[,.;:](?=\s)")
 _SEGMENTS = 4  # the opening segments of a case its injury may be told in
 _SURE = 0.8  # a longer telling found this surely still tells the injury
@@ -88,6 +90,14 @@ def case_spans(text: str) -> list[tuple[int, int]]:
         if not opening.endswith("?"):
             spans.append((start, end))
     return spans if len(spans) >= 2 else []
+
+
+def asked_of_each(question: str, start: int, cases: Sequence[tuple[int, int]]) -> bool:
+    """Whether QUESTION, at START of the text with CASES, asks about every case: it says
+    "each" and is not itself inside one ("Pt 1 - ... codes for each eye?")."""
+    return (
+        bool(cases) and bool(_EACH.search(question)) and not any(a <= start < b for a, b in cases)
+    )
 
 
 def encounter_words(text: str) -> str:

@@ -26,7 +26,7 @@ from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 from consultant.drafting.answers import code_questions, kind_of, questions
-from consultant.drafting.cases import case_phrase, case_spans
+from consultant.drafting.cases import asked_of_each, case_phrase, case_spans
 from consultant.drafting.extract import (
     Extraction,
     clinical_phrases,
@@ -63,7 +63,7 @@ def search_phrases(
     for start, end in wanted:
         own = within((start, end))
         sentence = question[start:end]
-        each = _EACH.search(sentence) and cases and not any(a <= start < b for a, b in cases)
+        each = asked_of_each(sentence, start, cases)
         seventh = cases and (not own or each) and kind_of(sentence) == "seventh_character"
         if seventh or each:
             # "What's the full code with the 7th character for each?", "What HCPCS for
@@ -401,9 +401,6 @@ _RESIDUAL = re.compile(r"^other\b|\bother specified\b", re.I)
 _SHORT = 2  # words up to which a phrase is read as pointing back at a fuller one
 _POINTING = 3  # words up to which a question's phrase may stand for the case told before
 _LONG = 6  # words from which a phrase that finds nothing good is searched in pieces
-# A question asked of every case the message lists ("What codes for each?", "for each
-# drug"), when it is not itself inside one of them ("Pt 1 - ... codes for each eye?")
-_EACH = re.compile(r"\b(?:each|every)\b|\ball\s+(?:of\s+)?(?:these|them|three|four)\b", re.I)
 _DRUG_POINTER = re.compile(r"(?:the\s+)?(?:drug|med|meds|medication|medicine)s?", re.I)
 _AND = re.compile(r"\s+and\s+", re.I)
 _PIECES = re.compile(
