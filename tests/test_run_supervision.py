@@ -141,12 +141,18 @@ def ticket_statuses(tmp_path: Path) -> list[str]:
         return list(session.exec(select(Ticket.status).order_by(Ticket.id)).all())
 
 
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
 def alive(pid: int) -> bool:
+    """Whether PID runs: a zombie (killed, not yet reaped by whoever adopted it) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def test_a_killed_worker_or_smtpd_comes_back_while_the_rest_keep_serving(
@@ -156,6 +162,8 @@ def test_a_killed_worker_or_smtpd_comes_back_while_the_rest_keep_serving(
         worker, smtpd, web = run.pid("worker"), run.pid("smtpd"), run.pid("web")
         until(lambda: smtp_answers(run.smtp_port) and web_answers(run.web_port))
 
+        until(lambda: len(children(worker)) == 2)  # its pool process and its beat
+        left_behind = children(worker)
         seen = len(run.lines)
         with probing(
             {"smtp": lambda: smtp_answers(run.smtp_port), "web": lambda: web_answers(run.web_port)}
@@ -169,6 +177,8 @@ def test_a_killed_worker_or_smtpd_comes_back_while_the_rest_keep_serving(
                 client.sendmail("coder@clinic.example", [OURS], question("Is E11.65 billable?"))
             until(lambda: ticket_statuses(tmp_path) == ["ready"])
         assert new_worker != worker and alive(new_worker)
+        # What the killed worker had started went with it: no second beat, no stray pool.
+        assert not any(alive(pid) for pid in left_behind)
         assert failures == {"smtp": 0, "web": 0}
 
         seen = len(run.lines)

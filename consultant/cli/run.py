@@ -6,10 +6,16 @@ whatever its status, is started again after an exponential backoff (reset once i
 stayed up a while), each exit and restart logged, while the others keep serving, so a
 worker killed mid-task never takes mail intake or the review app down with it. SIGTERM
 or Ctrl-C stops them all.
+
+Each child leads its own process group, so what it started (a Celery worker's pool
+processes and its embedded beat) goes with it: a worker killed by SIGKILL cannot leave an
+orphaned beat sending every periodic job twice, or a pool process holding a database lock
+its successor waits on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -60,7 +66,9 @@ class _Child:
     restart_at: float = 0.0  # when to start it again, while process is None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, env={**os.environ, SUPERVISED: "1"})
+        self.process = subprocess.Popen(
+            self.command, env={**os.environ, SUPERVISED: "1"}, start_new_session=True
+        )
         self.started = time.monotonic()
         log_event(log, "child-started", child=self.name, pid=self.process.pid)
 
@@ -73,6 +81,7 @@ class _Child:
         status = self.process.poll()
         if status is None:
             return
+        _kill_group(self.process.pid)
         self.process = None
         delay = self.backoff.after(now - self.started)
         self.restart_at = now + delay
@@ -98,6 +107,14 @@ class _Child:
             log_event(log, "child-killed", logging.WARNING, child=self.name, after=STOP_SECONDS)
             self.process.kill()
             self.process.wait()
+        _kill_group(self.process.pid)
+
+
+def _kill_group(leader: int) -> None:
+    """Kill what is left of an exited child's process group: the processes it started and
+    did not stop (a SIGKILLed Celery worker's pool and beat)."""
+    with contextlib.suppress(ProcessLookupError):  # empty: the child took its own with it
+        os.killpg(leader, signal.SIGKILL)
 
 
 def _described(status: int) -> str:
