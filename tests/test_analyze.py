@@ -397,9 +397,11 @@ def test_labelled_emails_noise_and_facts_do_not_regress(
             named |= {s["code"] for s in result["suggestions"]}
             text = " ".join(a["answer"] for a in answered)
             held += bool(answered) and all(c in named or c in text for c in fact["codes"])
-    # Achieved: 30 of 160 drafts with an irrelevant suggestion, 166 of 398 facts held.
-    assert noisy <= 31
-    assert held >= 163
+    # Achieved: 33 of 160 drafts with an irrelevant suggestion, 169 of 398 facts held
+    # (reading the case for a question that names none of it cost 3 noisy drafts here and
+    # saved 4 on the blind set B).
+    assert noisy <= 34
+    assert held >= 166
 
 
 # --- suggestions judged against the whole message ---------------------------------------

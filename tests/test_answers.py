@@ -103,6 +103,10 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("If not, what should it be?", "code_for"),
         ("preemie birth record 34 wks - order of codes?", "sequencing"),
         ("Dx is E11.9, right?", "validity"),
+        # a code's place before or after another's
+        ("Does the N18.32 go before or after the E11.22?", "sequencing"),
+        ("Does the NIHSS have to follow the stroke code?", "sequencing"),
+        ("I'll follow up with the doc. What's the code for the UTI?", "code_for"),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:
@@ -310,6 +314,77 @@ def test_an_external_cause_takes_its_injurys_encounter(
     )
     codes = [s["code"] for s in result["suggestions"]]
     assert "S52.501D" in codes and "W11.XXXD" in codes and "W11.XXXA" not in codes
+
+
+def test_a_question_wrapped_over_lines_is_one_question() -> None:
+    text = (
+        "Our new coder coded T46.4X1A as primary. I don't think it's a poisoning\n"
+        "since he took it right? What should it be and which is first - the\n"
+        "angioedema or the drug code?\n\nThanks,\nOwen"
+    )
+    assert [" ".join(text[a:b].split()) for a, b in questions(text)] == [
+        "I don't think it's a poisoning since he took it right?",
+        "What should it be",
+        "which is first - the angioedema or the drug code?",
+    ]
+    # a list item is no wrapped line
+    listed = "Codes needed:\n- what codes for the ulcer\n- which goes first?"
+    assert [listed[a:b].strip() for a, b in questions(listed)] == ["- which goes first?"]
+
+
+def test_a_quote_or_an_abbreviation_ends_a_sentence_only_where_it_should() -> None:
+    text = 'Resident 2 - "Dementia, type unknown." Our system has F03.91 - is that valid?'
+    assert [text[a:b].strip() for a, b in questions(text)][-1] == "is that valid?"
+    assert 'unknown."' not in " ".join(text[a:b] for a, b in questions(text))
+    asked = "What are ALL the dx codes incl. the external cause codes?"
+    assert questions(asked) == [(0, len(asked))]
+
+
+def test_which_goes_first_points_at_the_t_code_another_question_found(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    answer = answer_of(
+        store,
+        templates,
+        'Steroid induced DM. Inpt w/ COPD on chronic prednisone. Attending: "Steroid-induced '
+        'diabetes mellitus with hyperglycemia."\n\nHow would you code this? And which goes '
+        "first, the diabetes or the T code?",
+        "sequencing",
+    )
+    # the diabetes the message names is the steroid-induced one (E09), not type 2
+    assert answer["codes"] == ["E09.65", "T38.0X5A"]
+    assert answer["answer"].startswith("List E09.65 first, then T38.0X5A")
+
+
+def test_a_question_naming_nothing_of_the_case_reads_the_case(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Pt fell from a ladder at home. Exam: contusion L hip, x-rays negative for fx.\n\n"
+        "What are the codes for this - injury plus the external cause? And does the external "
+        "cause code ever go first?",
+    )
+    codes = [s["code"] for s in result["suggestions"]]
+    # the injury, its cause once (no W19 "unspecified fall" beside W11), and no fracture
+    assert "S70.02XA" in codes and "W11.XXXA" in codes
+    assert "W19.XXXA" not in codes and not any(c.startswith("S72") for c in codes)
+    order = next(a for a in result["answers"] if a["kind"] == "sequencing")
+    assert order["codes"][:2] == ["S70.02XA", "W11.XXXA"]
+    assert "external cause codes are never listed first" in order["answer"]
+
+
+def test_a_side_said_elsewhere_makes_a_phrase_sided(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "ED visit. He cut his L palm on a kitchen knife. What's the dx code for the hand lac?",
+    )
+    codes = [s["code"] for s in result["suggestions"]]
+    assert "S61.412A" in codes and "S61.419A" not in codes
 
 
 def test_a_genus_initial_ends_no_sentence() -> None:

@@ -21,6 +21,19 @@ def test_listed_cases_are_found_each_to_its_end() -> None:
     assert case_spans("1. only one case here") == []
 
 
+def test_a_list_of_questions_is_no_list_of_cases() -> None:
+    text = (
+        "Skin assessment:\n\n - sacrum/coccyx: stage 4\n - R heel: unstageable\n"
+        " - L hip: stage 2\n\n1. What codes do I use for each of these?\n\n"
+        "2. The sacral one is granulating. Can we call it a stage 3 next month?"
+    )
+    assert [text[a:b].strip() for a, b in case_spans(text)] == [
+        "- sacrum/coccyx: stage 4",
+        "- R heel: unstageable",
+        "- L hip: stage 2",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [

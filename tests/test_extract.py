@@ -418,6 +418,14 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         ("What's the AF code + the Eliquis code?", ["AF", "Eliquis"]),
         # what the record rules out is not coded (IV.H); the symptoms are
         ("Atypical chest pain, SOB. MI ruled out, troponins neg x3.", ["Atypical chest pain SOB"]),
+        # a test negative for something denies all it names; a type "negative for" stays
+        ("Contusion L hip, x-rays negative for fx.", ["Contusion L hip"]),
+        (
+            "Barrett's esophagus, negative for dysplasia",
+            ["Barrett's esophagus negative for dysplasia"],
+        ),
+        # a vaccine up to date is none given
+        ("3.4 cm lac L hand. Tdap UTD.", ["lac L hand"]),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

@@ -24,7 +24,7 @@ from consultant.drafting.findings import Finding, code_findings
 from consultant.drafting.partners import partners, same_encounter
 from consultant.drafting.patient_context import read_context
 from consultant.drafting.phi import find_phi, phi_finding
-from consultant.drafting.suggestions import search_phrases, suggest
+from consultant.drafting.suggestions import says_little, search_phrases, suggest
 from consultant.mail.automated import automated_reason
 from consultant.mail.message import read_mail
 
@@ -111,7 +111,8 @@ def analyze(
             service_date, [], codes, extraction.modifiers, findings, [], True, reason, None
         )
     question_phi = [(h.start, h.end) for h in phi_hits if h.end <= len(mail.question)]
-    said = clinical_phrases(extraction, question_phi)
+    # what the message says of the patient ("activity / status codes" asks, says nothing)
+    said = [p for p in clinical_phrases(extraction, question_phi) if not says_little(p)]
     patient = read_context(mail.question)
     asked, told = search_phrases(search, mail.question, extraction, question_phi, said)
     by_phrase = suggest(

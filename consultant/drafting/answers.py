@@ -96,7 +96,10 @@ _ASKS = (
         # "Is the adverse effect code primary?", "which is primary and which secondary?"
         r"|\bprimary(?=\s*(?:\?|$|\s+(?:dx|diagnosis|here|on the claim)\b"
         r"|\s+(?:and|or)\s+(?:which|secondary)\b))"
-        r"|\b(?:which|what)\s+(?:one\s+|code\s+|dx\s+)?leads\b|\blead\s+or\b)",
+        r"|\b(?:which|what)\s+(?:one\s+|code\s+|dx\s+)?leads\b|\blead\s+or\b"
+        # "Does the N18.32 go before or after the E11.22?", "have to follow the stroke code?"
+        r"|\bbefore or after\b|\b(?:go(?:es)?|come?s?|listed) (?:before|after)\b"
+        r"|\b(?:follow|precede)s?\s+(?:the|it|them|this|that)\b)",
     ),
     ("modifier", r"\b(?:modifiers?|mods?)\b|-(?:25|59|x[epsu]|rt|lt|50|51)\b"),
     (
@@ -139,9 +142,17 @@ _ASKS = (
     ),
 )
 _ASK_PATTERNS = [(kind, re.compile(pattern, re.I)) for kind, pattern in _ASKS]
-# A sentence ends at ?, ! or a full stop before a space: the dot inside 'N18.3' or after
-# the E of 'E. coli' does not.
-_SENTENCE = re.compile(r"(?:[^.?!\n]|\.(?=\S)|(?<=\b[A-Z])\.)*(?:[?!]+|\.(?=\s|$)|\n|$)")
+# A sentence ends at ?, ! or a full stop before a space, with the quote or bracket it
+# closes ('type unknown." Our system'): the dot inside 'N18.3', after the E of 'E. coli' or
+# ending 'incl.', 'approx.' or 'vs.' does not.
+_SENTENCE = re.compile(
+    r"(?:[^.?!\n]|\.(?![\"')\]]*(?:\s|$))|(?<=\b[A-Z])\.|(?<=\bincl)\.|(?<=\bapprox)\.|(?<=\bvs)\.)*"
+    r"(?:[?!]+[\"')\]]*|\.[\"')\]]*(?=\s|$)|\n|$)"
+)
+# A line break inside a wrapped sentence: the next line goes on in lower case, or the line
+# before is as long as mail is wrapped at and not ended
+_WRAP = re.compile(r"(?<=[^\s.?!:])\n(?=[ \t]*(?:[a-z(]|\w))")
+_WRAPPED = 55  # characters from which a line was cut by the sender's wrapping
 _QUESTION_START = re.compile(
     r"^\s*(?:can|could|is|are|was|were|what|what's|which|how|should|shall|do|does|did|may"
     r"|would|will|please|pls|need|looking for|wondering)\b",
@@ -202,7 +213,7 @@ def questions(text: str) -> list[tuple[int, int]]:
 def _questions(text: str) -> list[tuple[int, int, tuple[int, int]]]:
     """QUESTIONS, each with the span of the whole sentence it was cut from."""
     spans = []
-    for match in _SENTENCE.finditer(text):
+    for match in _SENTENCE.finditer(_unwrapped(text)):
         sentence = match.group().strip()
         if sentence and (sentence.endswith("?") or _QUESTION_START.match(sentence)):
             start = match.start()
@@ -215,6 +226,20 @@ def _questions(text: str) -> list[tuple[int, int, tuple[int, int]]]:
     if not spans and text.strip():
         spans.append((0, len(text), (0, len(text))))
     return spans
+
+
+def _unwrapped(text: str) -> str:
+    """TEXT with the line breaks of hard-wrapped mail read as spaces (same length, so spans
+    hold): a break inside a sentence ("which is first - the\nangioedema or the drug
+    code?") continues it; a blank line, a list item, or a short line ("Thanks,") ends it."""
+
+    def join(match: re.Match[str]) -> str:
+        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        after = text[match.end() : match.end() + 8].lstrip(" \t")
+        wrapped = after[:1].islower() or after[:1] == "(" or len(line) >= _WRAPPED
+        return " " if wrapped and not _LIST_ITEM.match(text, match.start()) else "\n"
+
+    return _WRAP.sub(join, text)
 
 
 def kind_of(question: str) -> str:
@@ -288,6 +313,9 @@ def answer_all(
         leading = ("code_for", "sequencing", "seventh_character")
         own = leads.get((start, end))
         hits = (own or everyone or suggestions) if kind in leading else suggestions
+        if kind == "sequencing" and own and _diagnoses(own) < 2:
+            # "which goes first, the diabetes or the T code?": the T code another question led to
+            hits = [*own, *(h for h in everyone if _pointed(sentence, h.code) and h not in own)]
         if kind == "seventh_character" and len(_with_seventh(own or ())) > 1:
             infos = []  # case by case ("... for each?"): each case's code, read in its words
         joined = [p for hit in hits for p in partners.get(hit.code, ())]
@@ -321,6 +349,22 @@ def answer_all(
             text_answer += ": the notes of the codes above ask for them, and the message says so."
         answers.append(Answer(sentence, kind, text_answer, codes, confidence))
     return answers
+
+
+def _diagnoses(hits: Sequence[SearchHit]) -> int:
+    return sum(hit.system == ICD10CM for hit in hits)
+
+
+# "the T code", "the Z codes", "the external cause": a kind of code a question points at
+_POINTED_LETTER = re.compile(r"\b(?:the|a|an)\s+([A-Z])[\s-]?codes?\b")
+_POINTED_CAUSE = re.compile(r"\bexternal\s+causes?\b|\bE[\s-]?codes?\b", re.I)
+_CAUSE_CODE = re.compile(r"^(?:[VWX]\d|Y[0-3])")
+
+
+def _pointed(sentence: str, code: str) -> bool:
+    """Whether SENTENCE points at CODE by its kind ("the T code", "the external cause")."""
+    letters = {m[1] for m in _POINTED_LETTER.finditer(sentence)}
+    return code[0] in letters or bool(_POINTED_CAUSE.search(sentence) and _CAUSE_CODE.match(code))
 
 
 def every_lead(leads: Mapping[tuple[int, int], Sequence[SearchHit]]) -> list[SearchHit]:
@@ -687,7 +731,11 @@ def code_questions(
     wanted = []
     for start, end, (first, last) in _questions(text):
         sentence = text[start:end]
-        if (start, end) != (first, last) and kind_of(sentence) == "other":
+        if (
+            (start, end) != (first, last)
+            and kind_of(sentence) == "other"
+            and not _MORE_SPECIFIC.search(sentence)
+        ):
             continue  # a cut-off "or does the biopsy need something too?" asks no code
         # "Is N18.3 billable, or do we have to use the 5th character?": the second question
         # is about the code the first names

@@ -78,18 +78,32 @@ _SURE = 0.8  # a longer telling found this surely still tells the injury
 
 def case_spans(text: str) -> list[tuple[int, int]]:
     """The spans of the cases TEXT lists, each to the next case or its paragraph's end;
-    [] when it lists fewer than two. A listed question is no case."""
-    starts = [m.start() for m in _CASE.finditer(text)]
-    spans = []
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+    [] when it lists fewer than two. A list whose items ask ("1. What codes do I use for
+    each of these?") lists questions, not cases; a list of another kind ("- sacrum: stage
+    4") may be the cases they ask about."""
+    found = list(_CASE.finditer(text))
+    lists: dict[str, list[tuple[int, int]]] = {}
+    asking: set[str] = set()
+    for i, marker in enumerate(found):
+        start = marker.start()
+        end = found[i + 1].start() if i + 1 < len(found) else len(text)
         if (blank := _PARAGRAPH_END.search(text, start, end)) is not None:
             end = blank.start()
-        # "1. What codes do I use for each?" asks; a case tells, and may ask after
-        opening = _SENTENCE_END.split(text[start:end].strip(), maxsplit=1)[0]
-        if not opening.endswith("?"):
-            spans.append((start, end))
+        kind = _kind(marker[0])
+        lists.setdefault(kind, []).append((start, end))
+        # a case tells, and may ask after it has told
+        if _SENTENCE_END.split(text[marker.end() : end].strip(), maxsplit=1)[0].endswith("?"):
+            asking.add(kind)
+    spans = sorted(span for kind, spans in lists.items() if kind not in asking for span in spans)
     return spans if len(spans) >= 2 else []
+
+
+def _kind(marker: str) -> str:
+    """The kind of list a case marker belongs to: numbered, named ("Pt 1 -") or bulleted."""
+    marker = marker.strip().lstrip("#")
+    if marker[0].isdigit():
+        return "numbered"
+    return "named" if marker[0].isalpha() else "bulleted"
 
 
 def asked_of_each(question: str, start: int, cases: Sequence[tuple[int, int]]) -> bool:

@@ -678,10 +678,16 @@ _AGE_SEX = re.compile(
 )
 _ATTACHED = re.compile(r"\b(?:attached|attachments?|enclosed)\b", re.I)
 _DENIALS = frozenset(("no", "not", "denies", "negative"))
-# What the record denies after naming it: no condition to code (Official Guidelines IV.H).
+# What the record denies after naming it: no condition to code (Official Guidelines IV.H);
+# a test "negative for" something denies all it names, to the clause's end ("x-rays
+# negative for fx"), where "Barrett's esophagus, negative for dysplasia" is its type.
 _RULED_OUT = re.compile(
     r"\b(?:[\w/-]+\s+){1,3}?(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b"
-    r"|\b[\w/-]+\s+(?:neg|negative)\b(?:\s+x\s*\d+)?",
+    r"|\b(?:x-?rays?|xrs?|films?|ct|mri|imaging|scans?|cultures?|labs?|tests?|biops(?:y|ies))"
+    r"\s+(?:were\s+|was\s+|are\s+|is\s+)?(?:neg|negative)\s+for\b.*"
+    r"|\b[\w/-]+\s+(?:neg|negative)\b(?!\s+for\b)(?:\s+x\s*\d+)?"
+    # "Tdap UTD": a vaccine up to date is none given
+    r"|\b[\w/-]+\s+(?:utd|up[\s-]to[\s-]date)\b",
     re.I,
 )
 _MAX_PHRASES = 16

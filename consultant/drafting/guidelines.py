@@ -308,17 +308,22 @@ def heart_failure(text: str) -> HeartFailure | None:
 
 def diabetes_type(text: str) -> str | None:
     """'1' or '2' as the words give it, 'unspecified' for diabetes of no stated type, None
-    when no type 1 or type 2 (or unqualified) diabetes is asserted."""
+    when no type 1 or type 2 (or unqualified) diabetes is asserted. Where the text names
+    diabetes E10/E11 do not classify ("steroid-induced DM"), "the diabetes" is that one."""
     found = None
+    other = False
     for match in _asserted(_DIABETES, text):
         before = text[max(0, match.start() - 30) : match.start()]
-        if _OTHER_DIABETES.search(before) or re.match(r"\s*insipidus", text[match.end() :], re.I):
+        if _OTHER_DIABETES.search(before):
+            other = True
+            continue
+        if re.match(r"\s*insipidus", text[match.end() :], re.I):
             continue
         number = next((match.group(g) for g in "acbde" if match.group(g)), None)
         if number:
             return _DIABETES_TYPE[number.lower()]
         found = "unspecified"
-    return found
+    return None if other else found
 
 
 def read_conditions(text: str, guidelines: Guidelines | None = None) -> Conditions:

@@ -65,6 +65,8 @@ def partners(
         if lead.system != ICD10CM:
             continue
         for ref in _wanted(store, lead.code):
+            if any(ref.covers(code) for code in taken):
+                continue  # the note is met: "fell from a ladder" gave W11, not W19 too
             hit = _named_in(search, phrases, ref, taken, patient)
             if hit is not None:
                 hit = same_encounter(store, hit, lead)

@@ -78,10 +78,22 @@ def search_phrases(
                 cased.update(told if seventh else ())
                 continue
         meant = [fuller for phrase in own for fuller in _meant(search, phrase, said)]
+        if all(says_little(phrase) for phrase in meant) and (
+            _WHOLE_CASE.search(sentence) or kind_of(sentence) in _OF_THE_CASE
+        ):
+            # "the codes for this - injury plus the external cause": the case told before,
+            # what of it surely names a code (its story, "seen at urgent care", does not)
+            # (the provider's words a coder quotes are what to code, sure or not)
+            told, quoted = _narrative(question, extraction, blanks, start, end)
+            meant = _before(question, extraction, blanks, start) or [
+                phrase
+                for phrase in told
+                if not says_little(phrase) and (quoted or _sure(search, phrase))
+            ]
         asked[start, end] = list(dict.fromkeys(meant))
     if not any(asked.values()):
         for start, end in wanted:
-            asked[start, end] = _narrative(question, extraction, blanks, start, end)
+            asked[start, end] = _narrative(question, extraction, blanks, start, end)[0]
     return asked, cased
 
 
@@ -114,19 +126,19 @@ def _specific(search: CodeSearch, phrase: str) -> bool:
 
 def _narrative(
     question: str, extraction: Extraction, blanks: list[tuple[int, int]], start: int, end: int
-) -> list[str]:
+) -> tuple[list[str], bool]:
     """The phrases of the case a question asks about without naming it: its paragraph, and
     the ones before it when it tells nothing itself ("1. L humerus shaft fx ... 2. ...
-    What's the full code for each?"). The provider's words a coder quotes are what to code
-    ("migraine without aura, not intractable"); the rest tells the story (drugs, the
-    visit)."""
+    What's the full code for each?"), and whether they are the provider's words a coder
+    quotes: those are what to code ("migraine without aura, not intractable"); the rest
+    tells the story (drugs, the visit)."""
     paragraph = _told(question, extraction, blanks, start, end)
     quoted = [m.span() for m in _QUOTED.finditer(question, *paragraph)]
     if quoted and (
         phrases := clinical_phrases(extraction, [*blanks, *_outside(quoted, len(question))])
     ):
-        return phrases
-    return clinical_phrases(extraction, [*blanks, *_outside([paragraph], len(question))])
+        return phrases, True
+    return clinical_phrases(extraction, [*blanks, *_outside([paragraph], len(question))]), False
 
 
 def _told(
@@ -182,7 +194,7 @@ def suggest(
         words = phrase.split()
         if len(words) == 1 and not _searchable_word(search, words[0]):
             continue  # "special", "screening", "Dana": one such word is no clinical phrase
-        hits = _fitting(search.search(phrase, system=system, limit=limit), patient)
+        hits = _sided(search, phrase, system, limit, patient)
         if phrase not in told and (
             not hits or _VAGUE_TITLE.search(hits[0].title) or len(words) <= _SHORT
         ):
@@ -359,12 +371,55 @@ def _stems(text: str) -> set[str]:
     return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}
 
 
+def _sure(search: CodeSearch, phrase: str) -> bool:
+    hits = search.search(phrase, limit=1)
+    return bool(hits) and hits[0].score >= _SURE_OF_CASE
+
+
+def _before(
+    question: str, extraction: Extraction, blanks: list[tuple[int, int]], start: int
+) -> list[str]:
+    """The clinical phrases of the sentence a question was cut from, before it: "At his
+    rehab f/u he still has R hemiparesis - what code then?"."""
+    opening = max(question.rfind(mark, 0, start) for mark in "\n.?!") + 1
+    return clinical_phrases(extraction, [*blanks, *_outside([(opening, start)], len(question))])
+
+
+def says_little(phrase: str) -> bool:
+    """Whether PHRASE says too little to search ("injury", "activity status")."""
+    return all(stem(word) in _VAGUE_STEMS for word in phrase.lower().split())
+
+
 def _searchable_word(search: CodeSearch, word: str) -> bool:
     if stem(word.lower()) in _VAGUE_STEMS:
         return False
     if word[:1].isupper() and not word.isupper():
         return search.names_drug(word)  # "Kenalog" is asked about; "Dana" signed the mail
     return search.knows(word)
+
+
+def _sided(
+    search: CodeSearch, phrase: str, system: str | None, limit: int, patient: PatientContext | None
+) -> list[SearchHit]:
+    """PHRASE's fitting hits; where the best leaves unspecified the one side the message
+    states elsewhere ("cut his L palm" ... "hand lac"), those of PHRASE on that side."""
+    hits = _fitting(search.search(phrase, system=system, limit=limit), patient)
+    side = patient.said.side if patient is not None else None
+    if side and hits and leaves_unspecified(patient.said, hits[0].title):
+        sided = _fitting(search.search(f"{side} {phrase}", system=system, limit=limit), patient)
+        if (
+            sided
+            and sided[0].score >= hits[0].score * SUGGESTION_RELATIVE
+            and _sibling(sided[0].code, hits[0].code)
+        ):
+            return sided
+    return hits
+
+
+def _sibling(code: str, other: str) -> bool:
+    """Whether CODE differs from OTHER in one character, as a side does (S61.412A beside
+    S61.419A), not in its site (M19.141 is a hand's, M19.10 no site's)."""
+    return len(code) == len(other) and sum(a != b for a, b in zip(code, other, strict=True)) == 1
 
 
 def _fitting(hits: list[SearchHit], patient: PatientContext | None) -> list[SearchHit]:
@@ -403,6 +458,14 @@ _POINTING = 3  # words up to which a question's phrase may stand for the case to
 _LONG = 6  # words from which a phrase that finds nothing good is searched in pieces
 _DRUG_POINTER = re.compile(r"(?:the\s+)?(?:drug|med|meds|medication|medicine)s?", re.I)
 _AND = re.compile(r"\s+and\s+", re.I)
+_SURE_OF_CASE = 0.8  # a phrase of the case a question names nothing of is read from
+_OF_THE_CASE = ("code_for", "sequencing")  # asked of the case told when naming nothing
+# A question about the whole case ("codes for this?", "how do I code this visit?")
+_WHOLE_CASE = re.compile(
+    r"\b(?:this|these|it)\b(?=\s*(?:[-?.,:;!]|$|\s+(?:visit|encounter|case|patient|pt|one"
+    r"|scenario|admission|stay|claim|chart)s?\b))",
+    re.I,
+)
 _PIECES = re.compile(
     r"\s+and\s+|\s+w/\s+|\s+with\s+"
     r"|\s+(?:shows?|showed|shown|reveal(?:s|ed)?|confirm(?:s|ed)?|demonstrat\w+|found)\s+",
