@@ -107,6 +107,11 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Does the N18.32 go before or after the E11.22?", "sequencing"),
         ("Does the NIHSS have to follow the stroke code?", "sequencing"),
         ("I'll follow up with the doc. What's the code for the UTI?", "code_for"),
+        # the 7th character by its letters; a code's missing 5th character is its validity
+        ("Is this an A or a D?", "seventh_character"),
+        ("Does N18.3 need a 5th character?", "validity"),
+        ("Is E11.6 a real code?", "validity"),
+        ("Does E11.6 need more digits?", "validity"),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:
@@ -132,6 +137,9 @@ def test_two_questions_get_two_answers_in_order(
     assert together["answer"].startswith("No: 29877 is bundled into 29881")
     assert "NCCI hospital outpatient PTP edits" in together["answer"]
     assert coverage["kind"] == "coverage" and "check with the payer" in coverage["answer"]
+    # "it" is what the message bills: the answer says which services it speaks of
+    assert coverage["codes"] == ["29881", "29877"]
+    assert coverage["answer"].startswith("For 29881 and 29877: coverage and payment")
 
 
 def test_the_date_of_service_is_in_the_answer(

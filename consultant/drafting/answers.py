@@ -81,7 +81,10 @@ _ASKS = (
     ("crosswalk", r"\b(?:icd[- ]?9|cross[- ]?walk|gems?\b|convert|equivalent|old code)"),
     (
         "seventh_character",
-        r"\b(?:7th|seventh)\b|\bcharacter\b|\b(?:initial|subsequent) encounter|\bsequela\b",
+        r"\b(?:7th|seventh)\b|\bcharacter\b(?<!(?:4|5|6)th character)"
+        r"|\b(?:initial|subsequent) encounter|\bsequela\b"
+        # "Is this an A or a D?"
+        r"|(?-i:\b(?:an?\s+)?[ADS]\s+(?:or|vs\.?)\s+(?:an?\s+)?[ADS]\b)",
     ),
     (
         "sequencing",
@@ -111,7 +114,11 @@ _ASKS = (
     (
         "validity",
         r"\b(?:billable|valid|still (?:good|active|valid)|ok(?:ay)?|right|correct|acceptable"
-        r"|deleted|active|allowed|specific enough|can i use|use)\b",
+        r"|deleted|active|allowed|specific enough|can i use|use"
+        # "Is E11.6 a real code?", "Does N18.3 need a 5th character?", "a header?"
+        r"|invalid|exist|real code|complete code|incomplete|truncated|header|heading"
+        r"|retired|terminated|expired|discontinued"
+        r"|(?:more|another|an? (?:4|5|6)th) (?:digits?|characters?))\b",
     ),
     (
         "code_for",
@@ -339,6 +346,17 @@ def answer_all(
             codes = [hit.code for hit in _with_seventh(hits)]
         if kind == "sequencing" and len(codes) < 2:
             codes = ordered(_to_sequence(infos, hits))[0] or codes
+        if kind == "coverage" and not codes:
+            # "Will Medicare cover it?": the services the message bills, else the one it
+            # describes ("the flu shot admin")
+            services = [m.info.code for m in mentions if m.info.system in (CPT, HCPCS)]
+            codes = list(dict.fromkeys(services)) or [
+                h.code for h in own or () if h.system == HCPCS
+            ]
+            if codes:
+                text_answer = (
+                    f"For {_listed(codes, 'and')}: {text_answer[0].lower()}{text_answer[1:]}"
+                )
         if kind == "code_for" and not codes:
             combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
             codes = list(dict.fromkeys(combined)) or [h.code for h in hits[:_NAMED]]
