@@ -395,6 +395,23 @@ def test_a_side_said_elsewhere_makes_a_phrase_sided(
     assert "S61.412A" in codes and "S61.419A" not in codes
 
 
+@pytest.mark.parametrize(
+    ("question", "codes"),
+    [
+        # the systemic infection and the localized one it came from (I.C.1.d.4)...
+        ("What are the codes for sepsis due to pneumonia?", ["A41.9", "J18.9"]),
+        ("sepsis d/t E coli UTI - codes?", ["A41.51", "N39.0"]),
+        ("codes for sepsis from MRSA pneumonia?", ["A41.02", "J15.212"]),
+        # ...where an organism is all that caused it, its sepsis code alone
+        ("Code for sepsis due to strep pneumoniae?", ["A40.3"]),
+    ],
+)
+def test_sepsis_from_a_localized_infection_is_two_codes(
+    store: CodeStore, templates: jinja2.Environment, question: str, codes: list[str]
+) -> None:
+    assert [s["code"] for s in ask(store, templates, question)["suggestions"]] == codes
+
+
 def test_a_genus_initial_ends_no_sentence() -> None:
     text = "Urine cx grew E. coli. What is the code for the UTI due to E. coli?"
     assert [text[a:b].strip() for a, b in questions(text)] == [

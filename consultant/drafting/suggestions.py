@@ -194,6 +194,10 @@ def suggest(
         words = phrase.split()
         if len(words) == 1 and not _searchable_word(search, words[0]):
             continue  # "special", "screening", "Dana": one such word is no clinical phrase
+        if whole and (pieces := _sepsis_and_its_source(search, phrase)):
+            queue[:0] = [(piece, origin, False) for piece in pieces]
+            told = {*told, *pieces}  # read as told: "sepsis" points back at nothing
+            continue
         hits = _sided(search, phrase, system, limit, patient)
         if phrase not in told and (
             not hits or _VAGUE_TITLE.search(hits[0].title) or len(words) <= _SHORT
@@ -416,6 +420,32 @@ def _sided(
     return hits
 
 
+def _sepsis_and_its_source(search: CodeSearch, phrase: str) -> list[str]:
+    """ "sepsis due to pneumonia" as two phrases, sepsis and the localized infection it came
+    from, each coded (I.C.1.d.4: the systemic infection first, then the localized one); []
+    when the phrase names no such pair, or when what caused it is an organism ("sepsis due
+    to strep pneumoniae" is A40.3 whole)."""
+    found = _SEPSIS_FROM.search(phrase)
+    if found is None:
+        return []
+    hits = search.search(found["source"], system=ICD10CM, limit=_ORGANISM_DEPTH)
+    if not hits or hits[0].score < SUGGESTION_FLOOR:
+        return []
+    if any(_ORGANISM.match(h.code) and h.score >= _NAMES_ORGANISM for h in hits):
+        return []  # "strep pneumoniae", "MRSA": an organism's sepsis
+    # "sepsis d/t E coli UTI": the organism's sepsis (A41.51) and the UTI
+    words = found["source"].split()
+    grams = (" ".join(words[i : i + n]) for n in (2, 1) for i in range(len(words) - n + 1))
+    organism = next((gram for gram in grams if _names_organism(search, gram)), None)
+    sepsis = f"{found['sepsis']} due to {organism}" if organism else found["sepsis"]
+    return [sepsis, found["source"]]
+
+
+def _names_organism(search: CodeSearch, words: str) -> bool:
+    hits = search.search(words, system=ICD10CM, limit=1)
+    return bool(hits) and hits[0].score >= _SURE_OF_CASE and _GERM.match(hits[0].code) is not None
+
+
 def _sibling(code: str, other: str) -> bool:
     """Whether CODE differs from OTHER in one character, as a side does (S61.412A beside
     S61.419A), not in its site (M19.141 is a hand's, M19.10 no site's)."""
@@ -476,6 +506,16 @@ _PIECES = re.compile(
 _BESIDE_INJURY = re.compile(r"^Y9[239]")
 _NAMED_PLACE = 0.9  # ...unless the phrase names one itself ("a place code for the interstate")
 _TIED, _TIE = 3, 0.97  # three best hits of three categories within 3%: no answer
+# Sepsis and the infection it came from: "sepsis due to UTI", "septic from cellulitis"
+_SEPSIS_FROM = re.compile(
+    r"(?P<sepsis>\b(?:severe\s+)?(?:sepsis|septic(?:emia)?)(?:\s+shock)?)\s+"
+    r"(?:due\s+to|d/t|from|secondary\s+to|2/2|caused\s+by)\s+(?P<source>.+)",
+    re.I,
+)
+# An organism's code (B95-B97) or its sepsis (A40, A41.0-A41.8): the cause, not a site
+_ORGANISM = re.compile(r"^(?:B9[5-7]|A40|A41\.[0-8])")
+_ORGANISM_DEPTH, _NAMES_ORGANISM = 5, 0.75  # among a source's best hits, this good
+_GERM = re.compile(r"^(?:B9[5-7]|A49)")  # what an organism's own name finds
 _DRUG_INVOLVED = re.compile(r"T(?:3[6-9]|4\d|50)\.")  # the Table of Drugs' T-codes
 _DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or Z code
 _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
