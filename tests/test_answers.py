@@ -402,6 +402,7 @@ def test_a_side_said_elsewhere_makes_a_phrase_sided(
         ("What are the codes for sepsis due to pneumonia?", ["A41.9", "J18.9"]),
         ("sepsis d/t E coli UTI - codes?", ["A41.51", "N39.0"]),
         ("codes for sepsis from MRSA pneumonia?", ["A41.02", "J15.212"]),
+        ("codes for severe sepsis from cellulitis of the L leg?", ["A41.9", "R65.20", "L03.116"]),
         # ...where an organism is all that caused it, its sepsis code alone
         ("Code for sepsis due to strep pneumoniae?", ["A40.3"]),
     ],

@@ -437,8 +437,10 @@ def _sepsis_and_its_source(search: CodeSearch, phrase: str) -> list[str]:
     words = found["source"].split()
     grams = (" ".join(words[i : i + n]) for n in (2, 1) for i in range(len(words) - n + 1))
     organism = next((gram for gram in grams if _names_organism(search, gram)), None)
-    sepsis = f"{found['sepsis']} due to {organism}" if organism else found["sepsis"]
-    return [sepsis, found["source"]]
+    sepsis = f"sepsis due to {organism}" if organism else "sepsis"
+    # severe sepsis, septic shock (R65.2-) code first the underlying infection
+    severe = [found["sepsis"]] if _SEVERE.search(found["sepsis"]) else []
+    return [sepsis, *severe, found["source"]]
 
 
 def _names_organism(search: CodeSearch, words: str) -> bool:
@@ -515,6 +517,7 @@ _SEPSIS_FROM = re.compile(
 # An organism's code (B95-B97) or its sepsis (A40, A41.0-A41.8): the cause, not a site
 _ORGANISM = re.compile(r"^(?:B9[5-7]|A40|A41\.[0-8])")
 _ORGANISM_DEPTH, _NAMES_ORGANISM = 5, 0.75  # among a source's best hits, this good
+_SEVERE = re.compile(r"\bsevere\b|\bshock\b", re.I)
 _GERM = re.compile(r"^(?:B9[5-7]|A49)")  # what an organism's own name finds
 _DRUG_INVOLVED = re.compile(r"T(?:3[6-9]|4\d|50)\.")  # the Table of Drugs' T-codes
 _DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or Z code
