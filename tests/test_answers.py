@@ -395,6 +395,23 @@ def test_a_side_said_elsewhere_makes_a_phrase_sided(
     assert "S61.412A" in codes and "S61.419A" not in codes
 
 
+def test_a_question_about_a_named_case_reads_that_case(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    answer = answer_of(
+        store,
+        templates,
+        "Two SNF admits from the hospital:\n\n"
+        "Resident A - s/p elective R total hip arthroplasty for primary OA R hip.\n\n"
+        "Resident B - s/p L hip hemiarthroplasty for a displaced midcervical L femoral neck "
+        "fx (closed) after a fall at home. Here for PT/OT, healing as expected.\n\n"
+        "Is Z47.1 right for both? If not, what do we use for Resident B and what's the 7th "
+        "character?",
+        "seventh_character",
+    )
+    assert answer["codes"] == ["S72.032D"]
+
+
 @pytest.mark.parametrize(
     ("question", "codes"),
     [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consultant.drafting.cases import case_spans, encounter_words
+from consultant.drafting.cases import case_spans, encounter_words, named_case
 
 
 def test_listed_cases_are_found_each_to_its_end() -> None:
@@ -49,3 +49,19 @@ def test_a_list_of_questions_is_no_list_of_cases() -> None:
 )
 def test_a_case_tells_its_encounter(text: str, words: str) -> None:
     assert encounter_words(text) == words
+
+
+def test_a_question_names_a_case_by_its_label() -> None:
+    text = (
+        "Resident A - s/p R total hip arthroplasty for OA.\n\n"
+        "Resident B - s/p L hip hemiarthroplasty for a femoral neck fx.\n\n"
+        "Is that right? If not, what do we use for Resident B?"
+    )
+    cases = case_spans(text)
+    asked = text.index("If not")
+    assert named_case(text, asked, len(text), cases) == cases[1]
+    assert named_case(text, asked, text.index("for Resident"), cases) is None  # not named yet
+    other = "Pt 2 - a fx\n\nPt 3 - a fx\n\nAnd Patient 2?"
+    cases = case_spans(other)
+    # "Pt" and "Patient" are one label
+    assert named_case(other, other.index("And"), len(other), cases) == cases[0]

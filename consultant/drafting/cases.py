@@ -20,10 +20,12 @@ from consultant.drafting.extract import CodeMention
 
 # A case starts a line: "Pt 1 -", "Patient #2:", "Case B:", "1.", "#3)", "- ".
 _CASE = re.compile(
-    r"^[ \t]*(?:(?:pt|patient|case)\s*#?\s*(?:\d{1,2}|[a-e])\b\s*[-:.)]?|#?\d{1,2}[.):]|[-*\u2022])"
-    r"[ \t]+",
+    r"^[ \t]*(?:(?:pt|patient|case|resident)\s*#?\s*(?:\d{1,2}|[a-e])\b\s*[-:.)]?|#?\d{1,2}[.):]"
+    r"|[-*\u2022])[ \t]+",
     re.I | re.M,
 )
+# A case named by its label: "for Resident B", "Pt 2's", "case #3"
+_LABEL = re.compile(r"\b(pt|patient|case|resident)\s*#?\s*(\d{1,2}|[a-e])\b", re.I)
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # What a case says of its encounter, in the words the 7th characters' titles use; the
@@ -112,6 +114,26 @@ def asked_of_each(question: str, start: int, cases: Sequence[tuple[int, int]]) -
     return (
         bool(cases) and bool(_EACH.search(question)) and not any(a <= start < b for a, b in cases)
     )
+
+
+def named_case(
+    text: str, start: int, end: int, cases: Sequence[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """The case among CASES that TEXT[START:END], a question outside them, names by its
+    label ("If not, what do we use for Resident B?"), if any."""
+    if any(a <= start < b for a, b in cases):
+        return None
+    named = {_label(m) for m in _LABEL.finditer(text, start, end)}
+    for case in cases:
+        marker = _LABEL.match(text[slice(*case)].lstrip())
+        if marker is not None and _label(marker) in named:
+            return case
+    return None
+
+
+def _label(match: re.Match[str]) -> tuple[str, str]:
+    word = match[1].lower()
+    return ("patient" if word == "pt" else word, match[2].lower())
 
 
 def encounter_words(text: str) -> str:

@@ -26,7 +26,7 @@ from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 from consultant.drafting.answers import code_questions, kind_of, questions
-from consultant.drafting.cases import asked_of_each, case_phrase, case_spans
+from consultant.drafting.cases import asked_of_each, case_phrase, case_spans, named_case
 from consultant.drafting.extract import (
     Extraction,
     clinical_phrases,
@@ -77,6 +77,21 @@ def search_phrases(
                 asked[start, end] = told
                 cased.update(told if seventh else ())
                 continue
+        opening = _opening(question, start)
+        if (case := named_case(question, opening, end, cases)) is not None:
+            # "If not, what do we use for Resident B and what's the 7th character?"
+            if kind_of(sentence) == "seventh_character" and (
+                told := case_phrase(search, question, case, extraction.codes, within)
+            ):
+                asked[start, end] = [told]
+                cased.add(told)
+            else:
+                asked[start, end] = [
+                    phrase
+                    for phrase in within(case)
+                    if " " in phrase and not says_little(phrase) and _sure(search, phrase)
+                ]
+            continue
         meant = [fuller for phrase in own for fuller in _meant(search, phrase, said)]
         if all(says_little(phrase) for phrase in meant) and (
             _WHOLE_CASE.search(sentence) or kind_of(sentence) in _OF_THE_CASE
@@ -385,8 +400,13 @@ def _before(
 ) -> list[str]:
     """The clinical phrases of the sentence a question was cut from, before it: "At his
     rehab f/u he still has R hemiparesis - what code then?"."""
-    opening = max(question.rfind(mark, 0, start) for mark in "\n.?!") + 1
+    opening = _opening(question, start)
     return clinical_phrases(extraction, [*blanks, *_outside([(opening, start)], len(question))])
+
+
+def _opening(question: str, start: int) -> int:
+    """Where the sentence a question at START was cut from begins."""
+    return max(question.rfind(mark, 0, start) for mark in "\n.?!") + 1
 
 
 def says_little(phrase: str) -> bool:
@@ -533,7 +553,7 @@ _VAGUE = frozenset(
         examination disease disorder condition syndrome infection pain problem symptom
         symptoms complication complications surgery therapy treatment care followup chronic
         acute encounter administration admin complete full wound injection drug drugs
-        medication medications meds check activity rest read ones visit""",
+        medication medications meds check activity rest read ones visit overall""",
     )
 )
 
