@@ -63,8 +63,9 @@ def search_phrases(
     for start, end in wanted:
         own = within((start, end))
         sentence = question[start:end]
+        kind = kind_of(sentence)
         each = asked_of_each(sentence, start, cases)
-        seventh = cases and (not own or each) and kind_of(sentence) == "seventh_character"
+        seventh = cases and (not own or each) and kind == "seventh_character"
         if seventh or each:
             # "What's the full code with the 7th character for each?", "What HCPCS for
             # each drug?": case by case, each read in its own words
@@ -80,31 +81,22 @@ def search_phrases(
         opening = _opening(question, start)
         if (case := named_case(question, opening, end, cases)) is not None:
             # "If not, what do we use for Resident B and what's the 7th character?"
-            if kind_of(sentence) == "seventh_character" and (
+            if kind == "seventh_character" and (
                 told := case_phrase(search, question, case, extraction.codes, within)
             ):
                 asked[start, end] = [told]
                 cased.add(told)
             else:
-                asked[start, end] = [
-                    phrase
-                    for phrase in within(case)
-                    if " " in phrase and not says_little(phrase) and _sure(search, phrase)
-                ]
+                asked[start, end] = [p for p in _surely_told(search, within(case)) if " " in p]
             continue
         meant = [fuller for phrase in own for fuller in _meant(search, phrase, said)]
         if all(says_little(phrase) for phrase in meant) and (
-            _WHOLE_CASE.search(sentence) or kind_of(sentence) in _OF_THE_CASE
+            _WHOLE_CASE.search(sentence) or kind in _OF_THE_CASE
         ):
-            # "the codes for this - injury plus the external cause": the case told before,
-            # what of it surely names a code (its story, "seen at urgent care", does not)
-            # (the provider's words a coder quotes are what to code, sure or not)
-            told, quoted = _narrative(question, extraction, blanks, start, end)
-            meant = _before(question, extraction, blanks, start) or [
-                phrase
-                for phrase in told
-                if not says_little(phrase) and (quoted or _sure(search, phrase))
-            ]
+            # "the codes for this - injury plus the external cause": the case told before
+            meant = _before(question, extraction, blanks, opening, start) or _surely_told(
+                search, *_narrative(question, extraction, blanks, start, end)
+            )
         asked[start, end] = list(dict.fromkeys(meant))
     if not any(asked.values()):
         for start, end in wanted:
@@ -390,17 +382,23 @@ def _stems(text: str) -> set[str]:
     return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}
 
 
+def _surely_told(search: CodeSearch, phrases: list[str], quoted: bool = False) -> list[str]:
+    """Of PHRASES, a case's telling, what surely names a code: the provider's words a coder
+    QUOTED all, else those whose best hit is sure (its story, "seen at urgent care", is
+    not); never a phrase of vague words alone."""
+    return [p for p in phrases if not says_little(p) and (quoted or _sure(search, p))]
+
+
 def _sure(search: CodeSearch, phrase: str) -> bool:
     hits = search.search(phrase, limit=1)
     return bool(hits) and hits[0].score >= _SURE_OF_CASE
 
 
 def _before(
-    question: str, extraction: Extraction, blanks: list[tuple[int, int]], start: int
+    question: str, extraction: Extraction, blanks: list[tuple[int, int]], opening: int, start: int
 ) -> list[str]:
-    """The clinical phrases of the sentence a question was cut from, before it: "At his
-    rehab f/u he still has R hemiparesis - what code then?"."""
-    opening = _opening(question, start)
+    """The clinical phrases of the sentence a question was cut from, from its OPENING to the
+    question: "At his rehab f/u he still has R hemiparesis - what code then?"."""
     return clinical_phrases(extraction, [*blanks, *_outside([(opening, start)], len(question))])
 
 
@@ -415,7 +413,7 @@ def says_little(phrase: str) -> bool:
 
 
 def _searchable_word(search: CodeSearch, word: str) -> bool:
-    if stem(word.lower()) in _VAGUE_STEMS:
+    if says_little(word):
         return False
     if word[:1].isupper() and not word.isupper():
         return search.names_drug(word)  # "Kenalog" is asked about; "Dana" signed the mail
