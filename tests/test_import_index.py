@@ -160,6 +160,24 @@ def test_see_references_lead_to_the_target_codes(conn: sqlite3.Connection) -> No
     assert "Abortion, habitual or recurrent, with current abortion" not in texts
 
 
+def test_a_histology_sent_to_the_neoplasm_table_by_site_keeps_its_behavior(
+    conn: sqlite3.Connection,
+) -> None:
+    # "Adenocarcinoma - see also Neoplasm, malignant, by site" lists no site a row could
+    # stand for: the main term leads to the unspecified site's code of its behavior, which
+    # is how search learns the histology's behavior (neoplasm_morphology.py).
+    _import(conn, MAIN)
+    rows = _rows(conn, "icd10cm-index")
+    assert {
+        ("Adenocarcinoma (see also Neoplasm, malignant, by site)", "C80.1"),
+        ("Adenoma (see also Neoplasm, benign, by site)", "D36.9"),
+        ("Adenocarcinoma, renal cell", "C64"),
+        ("Adenocarcinoma, acidophil, unspecified site", "C75.1"),
+    } <= rows
+    # a subterm's "specified site" is no histology of its own
+    assert not any(text.startswith("Adenocarcinoma, acidophil, specified") for text, _ in rows)
+
+
 def test_codes_are_normalized_and_tagged(conn: sqlite3.Connection) -> None:
     for path in (MAIN, DRUG, NEOPLASM, EINDEX):
         _import(conn, path)

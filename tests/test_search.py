@@ -334,6 +334,35 @@ def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
     assert first(search, text) == code
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # the Index sends a histology to the Table of Neoplasms by its behavior and site
+        ("adenocarcinoma of the RUL", "C34.11"),
+        ("invasive ductal carcinoma of the left breast", "C50.912"),
+        ("small cell lung ca, right", "C34.91"),
+        ("SCC of the esophagus", "C15.9"),
+        ("tubular adenoma of the transverse colon", "D12.3"),
+        ("brain tumor", "D49.6"),
+        ("metastatic adenocarcinoma to the liver", "C78.7"),
+        # a site the index does not spell this way is still a site: not "unspecified"
+        ("cecal adenocarcinoma", "C18.0"),
+        # the histology alone is the unspecified site's
+        ("adenocarcinoma", "C80.1"),
+        # the skin has codes for squamous and basal cell carcinoma
+        ("squamous cell carcinoma of skin of scalp", "C44.42"),
+        ("basal cell carcinoma of L cheek", "C44.319"),
+        # a behavior the query states wins over its histology's
+        ("benign tumor of the parotid", "D11.0"),
+        ("carcinoma in situ of cervix", "D06.9"),
+    ],
+)
+def test_a_histology_is_coded_by_its_behavior_and_site(
+    search: CodeSearch, text: str, code: str
+) -> None:
+    assert first(search, text) == code
+
+
 def test_an_adverse_effects_manifestation_is_no_injury_or_complication_of_care(
     search: CodeSearch,
 ) -> None:

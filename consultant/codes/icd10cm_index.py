@@ -23,6 +23,7 @@ from pathlib import Path
 from consultant.codes.db import CodeDatabaseError
 from consultant.codes.icd10cm import release_of
 from consultant.codes.importing import ImportFormatError, Loaded, Progress
+from consultant.codes.neoplasm_morphology import UNSPECIFIED_SITE, behavior_of
 from consultant.codes.systems import ICD10CM, normalize_icd10cm
 
 # `search_terms.source` of each kind of file -> its code set.
@@ -230,6 +231,12 @@ class _Index:
         for tag, phrase in (("see", "see"), ("seeAlso", "see also")):
             reference = _plain(term.find(tag))
             if not reference:
+                continue
+            if len(path) == 1 and (behavior := behavior_of(reference)):
+                # "Adenocarcinoma - see also Neoplasm, malignant, by site": a site no row
+                # can list; the histology's behavior is kept for search to read the site
+                # with (neoplasm_morphology.py), leading to the unspecified site's code.
+                writer.add(UNSPECIFIED_SITE[behavior][0], f"{text} ({phrase} {reference})")
                 continue
             if _CODE_REFERENCE.match(reference):
                 if not _CODE_PATTERN.search(reference):

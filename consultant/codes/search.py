@@ -39,6 +39,7 @@ from consultant.codes.external_cause import ExternalCauseResolver
 from consultant.codes.hcpcs_resolve import HcpcsResolver
 from consultant.codes.history_of import HistoryCodes
 from consultant.codes.long_term_use import LongTermUse, Taken
+from consultant.codes.neoplasm_morphology import Morphology
 from consultant.codes.pcs_build import PcsBuilder
 from consultant.codes.query_cues import read_cues
 from consultant.codes.search_index import (
@@ -259,7 +260,7 @@ class CodeSearch:
         # drug, not a poisoning, so its entries rank lower when no column word is said.
         cell = data.drugs.cell_query(cues.text)
         column = cell is not None
-        searches = [(cues.text, system)]
+        searches = [(cues.text, system, 0.0)]
         # Asked for a PCS code outright, "on the vent 72 hrs" is the ventilation, not a status.
         built = (
             data.pcs.build(cues.text, asked=system == ICD10PCS)
@@ -267,21 +268,30 @@ class CodeSearch:
             else []
         )
         if cell is not None and system in (None, ICD10CM):
-            searches.append((cell, ICD10CM))
+            searches.append((cell, ICD10CM, 0.0))
+        histology = data.morphology.reading(cues.text) if system in (None, ICD10CM) else None
+        if histology is not None:
+            # "adenocarcinoma of the RUL" as the Table of Neoplasms reads it: malignant, of
+            # the right upper lobe (neoplasm_morphology.py); below a code that names the
+            # histology itself ("squamous cell carcinoma of skin of nose")
+            searches.append((histology.text, ICD10CM, _READING_PENALTY))
         taken = Taken([], "")
         if cell is None and system in (None, ICD10CM):
             taken = data.long_term.taken(cues.text, diagnosis=system == ICD10CM)
             if taken.codes:
                 # what the phrase tells beside the drugs, its words all asked
-                searches[0] = (taken.rest, system)
+                searches[0] = (taken.rest, system, 0.0)
         alongside: set[str] = set()
         found_by: list[dict[Key, tuple[float, int, str]]] = []
-        for phrase, within in searches:
+        for phrase, within, penalty in searches:
             found_by.append({})
             for query in data.queries(phrase, within):
+                query.penalty += penalty
                 for key, found in data.rank(query, within, column).items():
                     if key not in found_by[-1] or found[0] > found_by[-1][key][0]:
                         found_by[-1][key] = found
+        if histology is not None:
+            found_by[-1] = {k: v for k, v in found_by[-1].items() if histology.gives(k[1])}
         best: dict[Key, tuple[float, int, str]] = {}
         for found in found_by:
             for key, hit in found.items():
@@ -618,6 +628,7 @@ class _SearchData:
         self.external = ExternalCauseResolver(conn)
         self.long_term = LongTermUse(self.drugs.generic, self.drugs.poisonings)
         self.history = HistoryCodes(conn)
+        self.morphology = Morphology(conn, self.synonyms.terms)
         self._hcpcs: HcpcsResolver | None = None
         self._main_terms: frozenset[str] | None = None
         # Whole searches, newest last: coders ask about the same conditions again and
