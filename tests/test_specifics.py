@@ -23,6 +23,17 @@ def test_contradictions() -> None:
     assert not contradicts(left, "Sprain of left ankle, initial encounter")
     assert contradicts(left, "Sprain of left ankle, subsequent encounter")
     assert contradicts(stated("DM2 with neuropathy"), "Type 1 diabetes mellitus with neuropathy")
+    # a stated type is no "other specified", drug-induced or secondary diabetes (E13, E09, E08)
+    dm2 = stated("hypoglycemia in type 2 diabetic on insulin")
+    assert contradicts(dm2, "Other specified diabetes mellitus with hypoglycemia without coma")
+    assert contradicts(dm2, "Drug or chemical induced diabetes mellitus with hypoglycemia")
+    # diabetes of no written type is type 2 (I.C.4.a.2), unless the words say another kind
+    assert stated("DM foot ulcer").diabetes_type == "2"
+    assert contradicts(stated("DM foot ulcer"), "Type 1 diabetes mellitus with foot ulcer")
+    steroid = stated("steroid induced diabetes")
+    assert steroid.diabetes_type is None
+    assert not contradicts(steroid, "Drug or chemical induced diabetes mellitus")
+    assert stated("screening for diabetes").diabetes_type is None
     assert contradicts(stated("CKD stage 3a"), "Chronic kidney disease, stage 4 (severe)")
     assert not contradicts(stated("CKD stage 3a"), "Chronic kidney disease, stage 3a")
     # a range of stages fits every stage in it

@@ -344,10 +344,18 @@ class CodeSearch:
             # axis by axis: role, vehicle, counterpart, traffic); never ahead of an injury
             # the phrase names (external_cause.py).
             data.external.merge(best, text)
+        said = stated(text)
         if taken.codes:
             # "on Eliquis", "DM2 on metformin": a drug taken now is its Z79 class, which no
             # word names; beside what else the phrase tells, which leads (long_term_use.py).
-            told = max((hit[0] for key, hit in best.items() if key[0] == ICD10CM), default=0.0)
+            told = max(
+                (
+                    hit[0]
+                    for key, hit in best.items()
+                    if key[0] == ICD10CM and not contradicts(said, hit[2])
+                ),
+                default=0.0,
+            )
             score = _TAKEN_NOW if told < _TOLD else told * 0.99
             for code in taken.codes:
                 found = data.title(ICD10CM, code)
@@ -368,7 +376,6 @@ class CodeSearch:
                     0,
                     found[1],
                 )
-        said = stated(text)
         for key, (score, rank, title) in list(best.items()):
             if contradicts(said, title):
                 del best[key]

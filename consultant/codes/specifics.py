@@ -53,6 +53,10 @@ _TITLE_LEFT = re.compile(r"\bleft\b", re.I)
 _TITLE_RIGHT = re.compile(r"\bright\b", re.I)
 _TITLE_BOTH = re.compile(r"\bbilateral\b", re.I)
 _TITLE_TYPE = re.compile(r"\btype ([12]) diabetes", re.I)
+# E08, E09, E13: diabetes of no type, which a stated type 1 or 2 rules out
+_TITLE_UNTYPED_DIABETES = re.compile(
+    r"\b(?:other specified|drug or chemical induced) diabetes|\bdiabetes mellitus due to", re.I
+)
 _TITLE_STAGE = re.compile(r"\bstage (\d[ab]?)\b", re.I)
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
 _TITLE_WITHOUT = re.compile(r"\bwithout ([^,()]+)", re.I)
@@ -63,12 +67,19 @@ _NOT_A_CONDITION = frozenset(
 )
 _NEGATED_PART = re.compile(r"(?:not|without|no)\b", re.I)
 _DIABETES = re.compile(r"\bdiabet|\bdm\s*[12]?\b|\bt[12]dm\b|\biddm\b|\bniddm\b", re.I)
+# Diabetes that is not the default type 2 when no type is written: in pregnancy only,
+# insipidus, secondary to a drug or a condition (E08, E09, E13), or only feared.
+_NOT_TYPE_2 = re.compile(
+    r"\b(?:gestational|insipidus|induced|due to|secondary|pancrea\w*|neonatal|other specified"
+    r"|pre-?diabet\w*|borderline|screen\w*|risk)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
 class Stated:
     side: str | None  # "left", "right", "bilateral"
-    diabetes_type: str | None  # "1", "2"
+    diabetes_type: str | None  # "1", "2" (type 2 where diabetes is named without a type)
     stage: str | None  # "3a", "4"
     encounter: str | None = None  # "initial", "subsequent", "sequela"
     asserted: frozenset[str] = field(default=frozenset())  # stems of what the patient has
@@ -82,9 +93,11 @@ def stated(text: str) -> Stated:
         if pattern.search(text)
     ]
     kind = None
-    if _DIABETES.search(text) and (match := _TYPE.search(text)):
-        word = next(g for g in match.groups() if g).lower()
-        kind = _TYPE_WORDS.get(word)
+    if _DIABETES.search(text):
+        if match := _TYPE.search(text):
+            kind = _TYPE_WORDS.get(next(g for g in match.groups() if g).lower())
+        elif not _NOT_TYPE_2.search(text):
+            kind = "2"  # I.C.4.a.2: diabetes of no documented type is type 2 (E11)
     stage = None
     if match := _STAGE.search(text):
         raw = match.group(1).lower()
@@ -134,6 +147,8 @@ def contradicts(said: Stated, title: str) -> bool:
         return True
     typed = _TITLE_TYPE.search(title) if said.diabetes_type else None
     if typed and typed.group(1) != said.diabetes_type:
+        return True
+    if said.diabetes_type and _TITLE_UNTYPED_DIABETES.search(title):
         return True
     met = _TITLE_ENCOUNTER.search(title) if said.encounter else None
     if met and not met.group(1).lower().startswith(said.encounter or ""):
