@@ -1,4 +1,4 @@
-"""The Table of Drugs read as a coder reads it, brand names, and BMI values."""
+"""The Table of Drugs read as a coder reads it, and brand names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from consultant.codes import db
-from consultant.codes.bmi import bmi_code
 from consultant.codes.drug_names import CODE_SET, generic_of
 from consultant.codes.search import CodeSearch
 from consultant.codes.store import CodeStore
@@ -40,24 +39,3 @@ def test_a_substance_and_a_column_find_the_cell(store: CodeStore) -> None:
     assert cell is not None and cell.startswith("Insulin") and cell.endswith("adverse effect")
     assert drugs.cell_query("pt on metformin") is None  # no column: not a Table of Drugs case
     assert drugs.cell_query("fell from a ladder") is None  # no substance
-
-
-@pytest.mark.parametrize(
-    ("text", "code"),
-    [
-        ("BMI 32.5", "Z68.32"),
-        ("BMI of 41", "Z68.41"),
-        ("adult, BMI=19", "Z68.1"),
-        ("BMI 72", "Z68.45"),
-        ("BMI 29.9", "Z68.29"),
-    ],
-)
-def test_a_bmi_value_finds_its_range(store: CodeStore, text: str, code: str) -> None:
-    found = bmi_code(store.conn, text)
-    assert found is not None and found[0] == code
-    assert CodeSearch(store).search(text, limit=1)[0].code == code
-
-
-def test_a_pediatric_bmi_is_not_read_as_an_adult_value(store: CodeStore) -> None:
-    assert bmi_code(store.conn, "BMI 22, 9 yo, 90th percentile") is None
-    assert bmi_code(store.conn, "obesity") is None

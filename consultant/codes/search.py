@@ -32,7 +32,6 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from consultant.codes.bmi import bmi_code
 from consultant.codes.db import CodeDatabaseError
 from consultant.codes.drug_table import DrugTable
 from consultant.codes.external_cause import ExternalCauseResolver
@@ -52,6 +51,7 @@ from consultant.codes.search_index import (
 from consultant.codes.specifics import contradicts, leaves_unspecified, says_less, stated
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
+from consultant.codes.value_codes import bmi_code, gestation_code
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
 HCPCS_TERMS_FILE = Path(__file__).with_name("hcpcs_terms.toml")
@@ -283,10 +283,17 @@ class CodeSearch:
                 searches[0] = (taken.rest, system, 0.0)
         alongside: set[str] = set()
         found_by: list[dict[Key, tuple[float, int, str]]] = []
+        said = stated(text)
+        # "at 34 weeks": a title's "third trimester" is what the phrase said (specifics.py)
+        told_trimester = (
+            frozenset(analyze(f"{said.trimester} trimester")) if said.trimester else None
+        )
         for phrase, within, penalty in searches:
             found_by.append({})
             for query in data.queries(phrase, within):
                 query.penalty += penalty
+                if told_trimester:
+                    query.asked |= told_trimester
                 for key, found in data.rank(query, within, column).items():
                     if key not in found_by[-1] or found[0] > found_by[-1][key][0]:
                         found_by[-1][key] = found
@@ -331,10 +338,25 @@ class CodeSearch:
             previous = min(candidate.score, previous - 0.001)
             best[(ICD10PCS, candidate.code)] = (previous, 0, candidate.title)
         open_axes = {candidate.code: candidate.open_axes for candidate in built}
-        if system in (None, ICD10CM) and (bmi := bmi_code(data.conn, text)):
-            # The value decides: every other BMI range contradicts it.
-            best = {k: v for k, v in best.items() if not k[1].startswith("Z68")}
-            best[(ICD10CM, bmi[0])] = (1.0, 0, bmi[1])
+        valued = None
+        if system in (None, ICD10CM):
+            valued = bmi_code(data.conn, text) or gestation_code(data.conn, text)
+        if valued is not None:
+            # The value decides: every other BMI range or week count contradicts it.
+            best = {k: v for k, v in best.items() if not k[1].startswith(valued.code[:3])}
+            score = 1.0
+            found = self.search(valued.rest, system=ICD10CM, limit=1) if valued.rest else []
+            if found and found[0].score >= _TOLD and not found[0].code.startswith(valued.code[:3]):
+                # "morbid obesity, BMI 42", "gestational HTN at 32 weeks": the condition
+                # leads, in the trimester the weeks fall in, and the value is coded beside
+                # it (value_codes.py)
+                lead = found[0]
+                code, title = data.in_trimester(lead.code, lead.title, said.trimester)
+                known = best.get((ICD10CM, code), (0.0,))[0]
+                best[(ICD10CM, code)] = (max(lead.score, known), 0, title)
+                score = lead.score * 0.99
+                alongside.add(valued.code)
+            best[(ICD10CM, valued.code)] = (score, 0, valued.title)
         if system in (None, HCPCS):
             # HCPCS Level II read as coders word it (drug + dose + route, service, DME
             # features): its codes take the resolver's score (hcpcs_resolve.py).
@@ -344,7 +366,6 @@ class CodeSearch:
             # axis by axis: role, vehicle, counterpart, traffic); never ahead of an injury
             # the phrase names (external_cause.py).
             data.external.merge(best, text)
-        said = stated(text)
         if taken.codes:
             # "on Eliquis", "DM2 on metformin": a drug taken now is its Z79 class, which no
             # word names; beside what else the phrase tells, which leads (long_term_use.py).
@@ -1079,6 +1100,19 @@ class _SearchData:
             ).fetchone()
             self._titles[key] = (row[0], bool(row[1])) if row else None
         return self._titles[key]
+
+    def in_trimester(self, code: str, title: str, trimester: str | None) -> tuple[str, str]:
+        """The sibling of CODE for TRIMESTER where CODE's title leaves the trimester
+        unspecified (O13.9 -> O13.3 for "third"); CODE itself otherwise."""
+        if trimester is None or "unspecified trimester" not in title.lower():
+            return code, title
+        wanted = re.sub("unspecified trimester", f"{trimester} trimester", title, flags=re.I)
+        row = self.conn.execute(
+            "SELECT code, title FROM codes WHERE system = ? AND billable = 1 AND title = ?"
+            " AND parent = (SELECT parent FROM codes WHERE system = ? AND code = ?)",
+            (ICD10CM, wanted, ICD10CM, code),
+        ).fetchone()
+        return (row[0], row[1]) if row else (code, title)
 
     def main_terms(self) -> frozenset[str]:
         """Stems of the index's main terms (the first word of an entry's path)."""

@@ -1,4 +1,4 @@
-"""The side, diabetes type, stage and encounter a question states, what it says the
+"""The side, diabetes type, stage, encounter and trimester a question states, what it says the
 patient has, and whether a code's title says otherwise.
 
 A suggestion that contradicts what the customer wrote (a right-ankle code for a left
@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from consultant.codes.query_cues import read_cues
 from consultant.codes.search_index import stem
+from consultant.codes.value_codes import gestation_weeks
 
 _LEFT = re.compile(r"\b(?:left|lt|l)\b(?!\s*\d)", re.I)
 _RIGHT = re.compile(r"\b(?:right|rt|r)\b(?!\s*\d)", re.I)
@@ -48,6 +49,12 @@ _ENCOUNTERS = (
         re.compile(r"\b(?:initial|first (?:visit|encounter)|new injury|in the ed)\b", re.I),
     ),
 )
+# A trimester as coders write it; or the weeks of a pregnancy, which O-code titles say
+# as the trimester they fall in (I.C.15.a.3: the first is less than 14 weeks 0 days, the
+# second less than 28 weeks 0 days).
+_TRIMESTER = re.compile(r"\b(first|second|third|1st|2nd|3rd)\s+tri(?:mester)?\b", re.I)
+_TRIMESTER_NAMES = {"1st": "first", "2nd": "second", "3rd": "third"}
+_TITLE_TRIMESTER = re.compile(r"\b(first|second|third|unspecified) trimester\b", re.I)
 _TITLE_ENCOUNTER = re.compile(r"\b(initial encounter|subsequent encounter|sequela)\b", re.I)
 _TITLE_LEFT = re.compile(r"\bleft\b", re.I)
 _TITLE_RIGHT = re.compile(r"\bright\b", re.I)
@@ -82,6 +89,7 @@ class Stated:
     diabetes_type: str | None  # "1", "2" (type 2 where diabetes is named without a type)
     stage: str | None  # "3a", "4"
     encounter: str | None = None  # "initial", "subsequent", "sequela"
+    trimester: str | None = None  # "first", "second", "third": written, or by the weeks
     asserted: frozenset[str] = field(default=frozenset())  # stems of what the patient has
     denied: frozenset[str] = field(default=frozenset())  # stems of what the patient has not
 
@@ -109,7 +117,16 @@ def stated(text: str) -> Stated:
     asserted = _stems(_DENIED.sub(" ", cued))
     denied = _stems(" ".join(_DENIED.findall(cued)))
     side = sides[0] if len(sides) == 1 else None
-    return Stated(side, kind, stage, encounter, asserted, denied - asserted)
+    return Stated(side, kind, stage, encounter, _trimester(text), asserted, denied - asserted)
+
+
+def _trimester(text: str) -> str | None:
+    if match := _TRIMESTER.search(text):
+        word = match[1].lower()
+        return _TRIMESTER_NAMES.get(word, word)
+    if (weeks := gestation_weeks(text)) is not None:
+        return "first" if weeks < 14 else "second" if weeks < 28 else "third"
+    return None
 
 
 @lru_cache(maxsize=65536)
@@ -150,6 +167,9 @@ def contradicts(said: Stated, title: str) -> bool:
         return True
     if said.diabetes_type and _TITLE_UNTYPED_DIABETES.search(title):
         return True
+    term = _TITLE_TRIMESTER.search(title) if said.trimester else None
+    if term and term[1].lower() not in (said.trimester, "unspecified"):
+        return True
     met = _TITLE_ENCOUNTER.search(title) if said.encounter else None
     if met and not met.group(1).lower().startswith(said.encounter or ""):
         return True
@@ -168,7 +188,9 @@ def contradicts(said: Stated, title: str) -> bool:
 
 
 def leaves_unspecified(said: Stated, title: str) -> bool:
-    """Whether TITLE leaves unspecified a side the question states."""
+    """Whether TITLE leaves unspecified a side or trimester the question states."""
+    if said.trimester and "unspecified trimester" in title.lower():
+        return True
     if said.side is None or not _UNSPECIFIED.search(title):
         return False
     sides = (_TITLE_LEFT, _TITLE_RIGHT, _TITLE_BOTH)

@@ -250,6 +250,14 @@ def suggest(
             phrase: [hit for hit in hits if not _FINDING.match(hit.code)]
             for phrase, hits in leads.items()
         }
+    if not any(_OBSTETRIC.match(code) for _, code in best):
+        # Weeks of gestation are coded beside an obstetric condition or delivery, never
+        # alone (Z3A's "code first" note): "20 wks pregnant, wrist sprain" is Z33.1's.
+        best = {key: hit for key, hit in best.items() if not key[1].startswith("Z3A")}
+        leads = {
+            phrase: [hit for hit in hits if not hit.code.startswith("Z3A")]
+            for phrase, hits in leads.items()
+        }
     return _most_specific(best, leads)
 
 
@@ -540,6 +548,8 @@ _GERM = re.compile(r"^(?:B9[5-7]|A49)")  # what an organism's own name finds
 _DRUG_INVOLVED = re.compile(r"T(?:3[6-9]|4\d|50)\.")  # the Table of Drugs' T-codes
 _DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or Z code
 _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
+# what Z3A's "code first" note names: O09-O60, O80-O82, O94-O9A
+_OBSTETRIC = re.compile(r"^O(?:09|[1-5]\d|60|8[0-2]|9[4-9A])")
 
 
 # Words of the index that say too little on their own to be what a question is about.
