@@ -64,6 +64,29 @@ def test_a_code_added_since_the_hcpcs_file_is_found_by_its_short_descriptor(
     assert not {"J1020", "J1030", "J1040"} & set(found)
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # the reference product, whose short descriptor clips its name ("Inj pegfilgrast
+        # ex bio 0.5mg"), not a biosimilar the phrase did not name
+        ("Neulasta 6 mg", "J2506"),
+        ("pegfilgrastim", "J2506"),
+        ("Remicade 100 mg", "J1745"),
+        # a biosimilar named by its brand or as a biosimilar
+        ("Zarxio 300 mcg", "Q5101"),
+        ("Inflectra 100 mg", "Q5103"),
+    ],
+)
+def test_a_reference_product_and_its_biosimilars_are_told_apart(
+    search: CodeSearch, text: str, code: str
+) -> None:
+    assert codes(search, text)[0] == code
+    if code.startswith("Q"):
+        return
+    biosimilars = [c for c in codes(search, "biosimilar " + text) if c.startswith("Q5")]
+    assert biosimilars, "asked for a biosimilar, the biosimilars' codes are offered"
+
+
 def test_dose_fit_prefers_the_exact_amount_then_a_multiple() -> None:
     eighty = (80.0, "mg")
     assert dose_fit(eighty, Amount(80, "mg", "fixed")) > dose_fit(eighty, Amount(40, "mg", "fixed"))

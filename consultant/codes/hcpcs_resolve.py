@@ -68,6 +68,7 @@ _DEFER_FROM = 0.3  # ...when that diagnosis fits this well
 _ENCOUNTER = 0.5  # a Z code fitting this well leads a phrase naming no billing cue
 _UNREAD = 0.8  # a HCPCS code the general search found and the resolver did not
 _KEPT = 12
+_CLIPPED = 8  # letters from which a short descriptor's clipped word is the one it begins
 _SELECTIVE = 600  # a word in more descriptors selects no candidates on its own
 _CANDIDATES = 600
 
@@ -249,6 +250,11 @@ _SHORT_FORMS = (
     (re.compile(r"\binj\b\.?,?", re.I), "injection "),
     (re.compile(r"\bw/o\b", re.I), "without "),
     (re.compile(r"\bw/", re.I), "with "),
+    # The reference product's "excludes biosimilar" ("ex bio" in the I/OCE's short
+    # descriptors) is a billing note, not a word a coder asks for; a biosimilar is named by
+    # its generic's four-letter suffix ("pegfilgrastim-bmez"), with or without the word.
+    (re.compile(r"\b(?:excludes biosimilar|ex bio)\b,?", re.I), ""),
+    (re.compile(r"\b([a-z]{5,}-[a-z]{4})\b(?!,? biosimilar)"), r"\1 biosimilar"),
 )
 
 
@@ -393,12 +399,21 @@ class HcpcsResolver:
         if len(parts) > 1:
             context = {t.lstrip("+^~") for t in analyze(parts[1])}
             context -= {t.lstrip("+^~") for t in analyze(parts[0])}
-        for token in essential if vocabulary else ():
+        for token in list(essential) if vocabulary else ():
             if len(token) >= 4 and token.isalpha() and token not in self.postings:
                 at = bisect.bisect_left(vocabulary, token)
                 longer = list(itertools.takewhile(token.__le__, vocabulary[at : at + 4]))
                 longer = [v for v in longer if v.startswith(token)]
-                if 0 < len(longer) <= 3:
+                if (
+                    longer
+                    and len(token) >= _CLIPPED
+                    and all(v.startswith(longer[0]) for v in longer)
+                ):
+                    # "pegfilgrast": a drug's name cut short is that name (the longer
+                    # words are its biosimilars' glued names, "pegfilgrastimjmdb")
+                    essential.discard(token)
+                    essential.add(longer[0])
+                elif 0 < len(longer) <= 3:
                     optional.update(longer)
         negated = {t[1:] for t in tokens if t[0] == "~"}
         amount = _amount(text)
