@@ -138,3 +138,21 @@ def test_candidates_are_billable(resolver: ExternalCauseResolver, code_db: Path)
                     (candidate.code,),
                 ).fetchone()
                 assert row == (1,), candidate
+
+
+@pytest.mark.parametrize(
+    ("text", "injury", "cause"),
+    [
+        ("slipped on ice, fx R ankle", "S82.891A", "W00.0XXA"),
+        ("fell off ladder and broke L wrist", "S62.102A", "W11.XXXA"),
+        ("fell from bed and hit head, scalp lac", "S01.01XA", "W06.XXXA"),
+    ],
+)
+def test_an_injury_told_with_how_it_happened_leads_its_cause(
+    search: CodeSearch, text: str, injury: str, cause: str
+) -> None:
+    # each clause is searched on its own: the injury first, the cause beside it (I.C.20)
+    hits = search.search(text, limit=5)
+    assert hits[0].code == injury and hits[0].score >= 0.9
+    found = next(hit for hit in hits if hit.code == cause)
+    assert found.alongside and found.score < hits[0].score

@@ -656,7 +656,12 @@ _MAX_SCORED = 300
 
 def _injury_named(text: str) -> bool:
     """Whether TEXT names the injury itself (its nature, or the side it is on)."""
-    return bool(_INJURY.search(text)) or stated(text).side is not None
+    return names_injury(text) or stated(text).side is not None
+
+
+def names_injury(text: str) -> bool:
+    """Whether TEXT names the nature of an injury ("fx", "lac", "sprain", "bite of")."""
+    return bool(_INJURY.search(text))
 
 
 _EXTERNAL = re.compile(r"^[V-Y]\d")
@@ -668,7 +673,7 @@ _ASKED = re.compile(
 )
 _INJURY = re.compile(
     r"\b(?:fx|fractur\w*|sprain\w*|strain|contusion|bruise[sd]?|lac|laceration|abrasion"
-    r"|dislocat\w*|concussion|wound|tear|degree\s+burn|(?:burn|bite)\s+(?:of|to))\b",
+    r"|dislocat\w*|concussion|wound|tear|degree\s+burn|(?:burn|bite)\s+(?:of|to)|broke\w*)\b",
     re.I,
 )
 

@@ -25,7 +25,7 @@ import tomllib
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import chain
 from pathlib import Path
@@ -34,7 +34,7 @@ from rapidfuzz import fuzz, process
 
 from consultant.codes.db import CodeDatabaseError
 from consultant.codes.drug_table import DrugTable
-from consultant.codes.external_cause import ExternalCauseResolver
+from consultant.codes.external_cause import ExternalCauseResolver, names_injury
 from consultant.codes.hcpcs_resolve import HcpcsResolver
 from consultant.codes.history_of import HistoryCodes
 from consultant.codes.long_term_use import LongTermUse, Taken
@@ -117,6 +117,10 @@ _MAX_READINGS = 4
 # too ("migrane" is migraine, though "migrans" shares its stem).
 _CLOSE = 90
 _COMMONER = 10
+# Clauses of a phrase that may tell an injury and, apart, how it happened.
+_CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\bafter\b|\bwhile\b|\bwhen\b|\s-\s)\s*", re.I)
+_EXTERNAL = re.compile(r"^[V-Y]\d")
+_SPLIT_KEPT = 5
 # Below this, a hit covers too little of the query to be worth suggesting.
 _MIN_SCORE = 0.3
 _SOURCE_RANK = {"title": 0, "inclusion": 1, "includes": 1, "short_title": 1}
@@ -253,9 +257,33 @@ class CodeSearch:
         word alone is a drug ("Kenalog") or a person ("Dana"), and eponyms make both known."""
         return self._holder.current().drugs.substance_in(word) is not None
 
+    def _injury_and_cause(self, text: str) -> list[SearchHit]:
+        """ "Slipped on ice, fx R ankle", "fell off a ladder and broke L wrist": a phrase
+        whose clauses tell an injury and how it happened is two searches, the injury's
+        codes first and the cause's beside them (I.C.20: an external cause code is never
+        listed first); [] for any other phrase."""
+        clauses = [c for c in _CLAUSE.split(text) if c and c.strip()]
+        injury = [c for c in clauses if names_injury(c)]
+        cause = [c for c in clauses if not names_injury(c)]
+        if not injury or not cause:
+            return []
+        hurt = self.search(", ".join(injury), system=ICD10CM, limit=_SPLIT_KEPT)
+        how = self.search(", ".join(cause), system=ICD10CM, limit=_SPLIT_KEPT)
+        if not hurt or hurt[0].score < _TOLD or not how or not _EXTERNAL.match(how[0].code):
+            return []
+        ceiling = hurt[0].score - 0.01
+        beside = [
+            replace(hit, score=round(min(hit.score, ceiling - 0.001 * i), 3), alongside=True)
+            for i, hit in enumerate(h for h in how if _EXTERNAL.match(h.code))
+        ]
+        injuries = [hit for hit in hurt if not _EXTERNAL.match(hit.code)]
+        return sorted([*injuries, *beside], key=lambda hit: -hit.score)
+
     def _ranked(self, data: _SearchData, text: str, system: str | None) -> list[SearchHit]:
         cues = read_cues(text)
         system = system or cues.system
+        if system in (None, ICD10CM) and (told := self._injury_and_cause(cues.text)):
+            return told
         # The Table of Drugs answers how a drug was involved: "Toradol" alone asks for the
         # drug, not a poisoning, so its entries rank lower when no column word is said.
         cell = data.drugs.cell_query(cues.text)
