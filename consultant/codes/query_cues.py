@@ -79,7 +79,10 @@ _HISTORY = re.compile(
 _FAMILY = re.compile(r"\b(?:fam(?:ily)?\.?\s*(?:hx|h/o|history)(?:\s+of)?|fhx|fh\s+of)\b", re.I)
 # A device or opening the patient has: its status code (Z93, Z95, Z96), unless a
 # complication is named.
-_STATUS = re.compile(r"\b(?:in place|in situ|has an?|have an?|with an?)\b.{0,40}$|\bstatus\b", re.I)
+_STATUS = re.compile(
+    r"\b(?:in place|in situ|has an?|have an?|with an?)\b.{0,40}$|\bstatus\b|^\s*presence of\b",
+    re.I,
+)
 _DEVICE = re.compile(
     r"\b(?:pacemaker|aicd|icd device|defibrillator|colostomy|ileostomy|urostomy|trach\w*"
     r"|gastrostomy|peg|g-tube|j-tube|nephrostomy|cystostomy|stent|insulin pump|port"
