@@ -54,6 +54,9 @@ def test_the_condition_leads_and_the_drug_goes_beside_it(search: CodeSearch) -> 
     hits = search.search("COPD on chronic prednisone 20 mg/day", limit=2)
     assert [h.code for h in hits] == ["J44.9", "Z79.52"]
     assert hits[0].score == 1.0
+    # "insulin use" is the drug taken now, not an insulin injection's PCS code
+    hits = search.search("DM2 with peripheral neuropathy and insulin use", limit=2)
+    assert [h.code for h in hits] == ["E11.42", "Z79.4"]
 
 
 @pytest.mark.parametrize(
@@ -63,6 +66,7 @@ def test_the_condition_leads_and_the_drug_goes_beside_it(search: CodeSearch) -> 
         "d/c'd warfarin",  # stopped
         "Eliquis",  # a drug alone says nothing of taking it
         "accidental Norco overdose",  # a poisoning, not a use
+        "opioid use",  # a use of the substance (F11.9-), not a drug taken as prescribed
         "switched from lisinopril to losartan daily",  # no class but "other" (never given)
     ],
 )

@@ -21,13 +21,15 @@ CLASSES_FILE = Path(__file__).with_name("long_term_use.toml")
 _TAKEN = re.compile(
     r"\b(?:on|taking|takes|take|cont|continues?|continued|long[- ]term|chronic|daily|weekly"
     r"|monthly|maintenance|maintained|anticoagulated|current(?:ly)?|bid|tid|qid"
-    r"|qd|qhs|qam|qpm|prn|nightly|started|restarted|resumed|home"
+    r"|qd|qhs|qam|qpm|prn|nightly|started|restarted|resumed|home|use|user|uses"
     r"|x\s*\d+\s*(?:wks?|weeks?|mos?|months?))\b",
     re.I,
 )
 # A substance use disorder is coded as such (F10-F19), not as a drug taken (I.C.5.b).
 _MISUSE = re.compile(
-    r"\b(?:abuse|dependen\w*|disorder|addict\w*|withdrawal|intoxicat\w*|misuse|overdose|od)\b",
+    r"\b(?:abuse|dependen\w*|disorder|addict\w*|withdrawal|intoxicat\w*|misuse|overdose|od)\b"
+    # "opioid use" is F11.9-, a use of a substance, not a drug taken as prescribed
+    r"|\b(?:opioids?|opiates?|heroin|cocaine|cannabis|marijuana|benzo\w*|amphetamines?|meth)\s+use\b",
     re.I,
 )
 # ...unless the phrase stops it or denies it right before the drug's name.

@@ -289,12 +289,6 @@ class CodeSearch:
         cell = data.drugs.cell_query(cues.text)
         column = cell is not None
         searches = [(cues.text, system, 0.0)]
-        # Asked for a PCS code outright, "on the vent 72 hrs" is the ventilation, not a status.
-        built = (
-            data.pcs.build(cues.text, asked=system == ICD10PCS)
-            if system in (None, ICD10PCS)
-            else []
-        )
         if cell is not None and system in (None, ICD10CM):
             searches.append((cell, ICD10CM, 0.0))
         histology = data.morphology.reading(cues.text) if system in (None, ICD10CM) else None
@@ -309,6 +303,13 @@ class CodeSearch:
             if taken.codes:
                 # what the phrase tells beside the drugs, its words all asked
                 searches[0] = (taken.rest, system, 0.0)
+        # Asked for a PCS code outright, "on the vent 72 hrs" is the ventilation, not a
+        # status; a drug the patient takes now ("insulin use") was given no procedure.
+        built = (
+            data.pcs.build(cues.text, asked=system == ICD10PCS)
+            if system == ICD10PCS or (system is None and not taken.codes)
+            else []
+        )
         alongside: set[str] = set()
         found_by: list[dict[Key, tuple[float, int, str]]] = []
         said = stated(text)
