@@ -328,6 +328,12 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         # a breast named without the patient's sex is a female's, not the skin's
         ("breast cancer", "C50.919"),
         ("keflex reaction, rash", "T36.1X5A"),
+        # pneumonia is a lower respiratory infection; its lobe is no code axis
+        ("COPD w/ PNA", "J44.0"),
+        ("RLL pneumonia", "J18.9"),
+        # a congenital or newborn code is not offered for what the phrase did not say so
+        ("mitral valve regurgitation", "I34.0"),
+        ("diverticulosis colon, no bleeding", "K57.30"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
