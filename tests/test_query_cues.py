@@ -34,6 +34,9 @@ def test_system_cue(text: str, system: str | None) -> None:
         ("negative for malignancy", "without malignancy"),
         ("former smoker", "history of smoker"),
         ("h/o DVT", "history of DVT"),
+        ("remote MI", "history of MI"),
+        # ...but remote monitoring is a service, not a past condition
+        ("remote patient monitoring", "remote patient monitoring"),
         # a number and a title's own phrase are not denials
         ("no. 5 pressure area", "no. 5 pressure area"),
         ("anemia not otherwise specified", "anemia not otherwise specified"),

@@ -71,7 +71,8 @@ _ELAPSED = re.compile(
 
 # Past conditions: the history code, not the active one.
 _HISTORY = re.compile(
-    r"\b(?:former|ex-|quit|stopped|past|previous|prior|remote)\s*(?=\w)"
+    r"\b(?:former|ex-|quit|stopped|past|previous|prior"
+    r"|remote(?!\s+(?:patient|physiologic|therapeutic|monitor\w*|access|visit|care)))\s*(?=\w)"
     r"|(?<!fam )(?<!family )(?<!fam\. )\b(?:h/o|hx\s+of|hx|history\s+of)\b",
     re.I,
 )
