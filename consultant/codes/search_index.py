@@ -20,7 +20,7 @@ from operator import itemgetter
 import snowballstemmer
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "12"
+INDEX_VERSION = "13"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -279,6 +279,12 @@ _RANGE_WORDS = frozenset({"through", "to", "thru"})
 _DROP_PHRASES = re.compile(
     r"\b(?:not elsewhere classified|not otherwise specified|nec|nos)\b", re.IGNORECASE
 )
+# "Gastric ulcer, unspecified as acute or chronic", "not specified as recurrent": the title
+# leaves those words open, so a query's "chronic" or "recurrent" is not matched by them and
+# a query silent about them is not charged for them.
+_LEFT_OPEN = re.compile(
+    r"\b(?:not specified|unspecified) as (?:to )?[\w'-]+(?: or [\w'-]+)?", re.IGNORECASE
+)
 _DECIMAL_RANGE = re.compile(r"\b(\d+)(?:\.0)?\s*-\s*(\d+)\.9\b")
 _WORD = re.compile(r"\d+\.\d+|[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_RANGE = 30
@@ -350,6 +356,7 @@ def analyze(text: str) -> list[str]:
 
 def _analyze_folded(text: str) -> list[str]:
     text = _DROP_PHRASES.sub(" ", text).replace("whether with", "whether")
+    text = _LEFT_OPEN.sub(" unspecified ", text)
     if "." in text:
         text = _DECIMAL_RANGE.sub(r"\1 through \2", text)
     out: list[str] = []
