@@ -386,6 +386,22 @@ def test_an_adverse_effect_names_the_drug_and_keeps_the_manifestation(search: Co
     assert "T78.3XXA" in codes  # the manifestation, coded first (I.C.19.e.5(a))
 
 
+@pytest.mark.parametrize(
+    ("text", "manifestation", "unspecified"),
+    [
+        ("hypotension from lisinopril", "I95.2", "I95.9"),
+        ("rash from amoxicillin", "L27.0", "R21"),
+        ("constipation from oxycodone", "K59.03", "K59.00"),
+    ],
+)
+def test_an_adverse_effects_manifestation_is_the_drugs_where_the_tabular_has_one(
+    search: CodeSearch, text: str, manifestation: str, unspecified: str
+) -> None:
+    codes = [h.code for h in search.search(text, limit=5)]
+    assert codes.index(manifestation) < codes.index(unspecified) if unspecified in codes else True
+    assert manifestation in codes[:2]
+
+
 def test_a_system_cue_keeps_other_systems_out(search: CodeSearch) -> None:
     hits = search.search("J code for Toradol", limit=10)
     assert hits and {h.system for h in hits} == {HCPCS}

@@ -87,6 +87,12 @@ _TOLD = 0.7  # ...and just below the condition it tells besides, when that is fo
 # An injury (S00-S99) is no drug's effect either ("lip swelling on lisinopril" is not a
 # cut), nor is a complication of care (T80-T88: "keflex reaction" is no serum reaction).
 _NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T8[0-8]|^S")
+# A manifestation whose title says a drug caused it, preferred by this much for an adverse
+# effect's phrase.
+_DRUG_EFFECT = 0.2
+_BY_DRUGS = re.compile(
+    r"\bdue to drugs?\b|\bdrug[- ]induced\b|\bdue to drugs and medicaments", re.I
+)
 # A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
 _NO_COLUMN = 0.5
 # A code whose title leaves unspecified the side the query states ranks this much lower.
@@ -342,7 +348,12 @@ class CodeSearch:
                 if kv[0][0] == ICD10CM and not _NO_EFFECT.match(kv[0][1])
             ]
             if effects and best:
-                key, (score, rank, title) = max(effects, key=lambda kv: kv[1][0])
+                # a manifestation the tabular names as a drug's ("Hypotension due to drugs",
+                # "Drug-induced hypoglycemia") is the one for an adverse effect
+                key, (score, rank, title) = max(
+                    effects,
+                    key=lambda kv: kv[1][0] + (_DRUG_EFFECT if _BY_DRUGS.search(kv[1][2]) else 0),
+                )
                 top = max(hit[0] for hit in best.values())
                 best[key] = (max(score, _MANIFESTATION * top), rank, title)
                 alongside.add(key[1])
