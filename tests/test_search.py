@@ -377,7 +377,7 @@ def test_an_adverse_effects_manifestation_is_no_injury_or_complication_of_care(
     search: CodeSearch,
 ) -> None:
     codes = [h.code for h in search.search("keflex reaction, rash", limit=2)]
-    assert codes == ["T36.1X5A", "R21"]  # not T80.69XA, a serum reaction
+    assert codes == ["T36.1X5A", "L27.0"]  # the drug eruption; not T80.69XA, a serum reaction
 
 
 def test_an_adverse_effect_names_the_drug_and_keeps_the_manifestation(search: CodeSearch) -> None:
