@@ -338,6 +338,10 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("gastric ulcer, no bleeding or perforation", "K25.9"),
         ("chronic gastric ulcer", "K25.7"),
         ("recurrent bilateral inguinal hernia", "K40.21"),
+        # an organism's epithet is not the disease it sounds like
+        ("sepsis due to pneumonia", "A41.9"),
+        ("H flu pneumonia", "J14"),
+        ("strep pneumo pneumonia", "J13"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

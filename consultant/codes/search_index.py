@@ -20,7 +20,7 @@ from operator import itemgetter
 import snowballstemmer
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "13"
+INDEX_VERSION = "14"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -493,10 +493,14 @@ _PORTER = snowballstemmer.stemmer("porter")
 _VOWEL_CONSONANT = re.compile(r"[aeiouy]+[^aeiouy]+")  # Porter's measure, near enough
 
 
+_EPITHETS = frozenset({"pneumoniae", "influenzae"})
+
+
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    # "-itis" names an inflammation: "esophagitis" must not become "esophageal".
-    if len(word) <= 2 or not word.isalpha() or word.endswith("itis"):
+    # "-itis" names an inflammation: "esophagitis" must not become "esophageal"; an
+    # organism's epithet is not the disease ("Streptococcus pneumoniae" is no pneumonia).
+    if len(word) <= 2 or not word.isalpha() or word.endswith("itis") or word in _EPITHETS:
         return word
     word = _PORTER.stemWord(word)
     # SQLite's porter (the 1980 algorithm's C release) also folds "-logi" to "-log".
