@@ -54,8 +54,6 @@ _QUALIFIERS = re.compile(
 )
 # "Carcinoma (malignant) (see also Neoplasm, by site, malignant)": the main term's words
 _ROW = re.compile(r"^(?P<term>[^,(]+?)(?: \([^)]*\))* \(see(?: also)? Neoplasm")
-
-
 # "lung ca": the synonyms read "ca" as the neoplasm, not as the histology it abbreviates
 _ALIASES = {"ca": "carcinoma"}
 _WORD = re.compile(r"[a-z]{2,}", re.I)
@@ -92,7 +90,8 @@ def behavior_of(reference: str) -> str | None:
 
 
 class Morphology:
-    """Histology words of the loaded index, each with its behavior and its qualifiers."""
+    """Histology words of the loaded index, each with its behavior, and the abbreviations
+    that stand for one."""
 
     def __init__(self, conn: sqlite3.Connection, synonyms: dict[str, list[str]]) -> None:
         self.words: dict[str, str] = {}  # histology word -> its behavior
