@@ -30,7 +30,7 @@ _WEEKS = re.compile(
     r"(?:\s+gestation\b)?",
     re.I,
 )
-# What says the weeks are a pregnancy's, and says nothing else.
+# Words that make the weeks a pregnancy's.
 _PREGNANCY = re.compile(
     r"\b(?:pregnan\w*|gestation\w*|iup|g\d+\s*p\d+\w*|ega|ga|prenatal|antepartum|pre-?eclampsia"
     r"|eclampsia|hyperemesis|gestational|placenta\w*|fetal|fetus|ob)\b",
@@ -44,6 +44,7 @@ _EVENT = re.compile(
 )
 # "6 weeks postpartum", "2 wks ago": time since, not the pregnancy's week
 _SINCE = re.compile(r"\s*(?:postpartum|post[- ]partum|pp|post|ago|out|later|old|of age)\b", re.I)
+# Words that say whose the value is, and nothing else.
 _CONTEXT_ONLY = re.compile(
     r"\b(?:pregnan\w*|gestation|iup|g\d+\s*p\d+\w*|ega|ga|ob|adults?|pt|patient|she|he|is|at"
     r"|of|in|an?|the|with|currently|today|now|measured|calculated)\b",
