@@ -372,7 +372,7 @@ class ExternalCauseResolver:
             # Many index main terms are conditions too ("Disease", "Dehydration"): the
             # index counts only where the word search, too, found a cause first.
             top = max(best.items(), key=lambda kv: kv[1][0], default=None)
-            if top is None or not _EXTERNAL.match(top[0][1]):
+            if top is None or not EXTERNAL_CAUSE.match(top[0][1]):
                 return
         said = stated(text)
         injury = 0.0
@@ -383,7 +383,7 @@ class ExternalCauseResolver:
                 (
                     hit[0] - (_UNSTATED if leaves_unspecified(said, hit[2]) else 0.0)
                     for (_, code), hit in best.items()
-                    if not _EXTERNAL.match(code) and not contradicts(said, hit[2])
+                    if not EXTERNAL_CAUSE.match(code) and not contradicts(said, hit[2])
                 ),
                 default=0.0,
             )
@@ -391,7 +391,7 @@ class ExternalCauseResolver:
             # The cause follows the injury: one code for it, below the injury's.
             ceiling = injury - 0.001
             for key, hit in list(best.items()):
-                if _EXTERNAL.match(key[1]) and hit[0] >= ceiling:
+                if EXTERNAL_CAUSE.match(key[1]) and hit[0] >= ceiling:
                     best[key] = (ceiling - 0.01, *hit[1:])
             mine = mine[:1]
         elif not leads:
@@ -664,7 +664,8 @@ def names_injury(text: str) -> bool:
     return bool(_INJURY.search(text))
 
 
-_EXTERNAL = re.compile(r"^[V-Y]\d")
+# an external cause code (V00-Y99): a cause, its place, activity or status
+EXTERNAL_CAUSE = re.compile(r"^[V-Y]\d")
 # The phrase asks for the cause, its place, activity or status by name.
 _ASKED = re.compile(
     r"\b(?:ext(?:ernal)?\.?\s*cause|e[\s-]?codes?|place\s+of\s+occurrence|place\s+code"

@@ -34,7 +34,11 @@ from rapidfuzz import fuzz, process
 
 from consultant.codes.db import CodeDatabaseError
 from consultant.codes.drug_table import DrugTable
-from consultant.codes.external_cause import ExternalCauseResolver, names_injury
+from consultant.codes.external_cause import (
+    EXTERNAL_CAUSE,
+    ExternalCauseResolver,
+    names_injury,
+)
 from consultant.codes.hcpcs_resolve import HcpcsResolver
 from consultant.codes.history_of import HistoryCodes
 from consultant.codes.long_term_use import LongTermUse, Taken
@@ -125,7 +129,6 @@ _CLOSE = 90
 _COMMONER = 10
 # Clauses of a phrase that may tell an injury and, apart, how it happened.
 _CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\bafter\b|\bwhile\b|\bwhen\b|\s-\s)\s*", re.I)
-_EXTERNAL = re.compile(r"^[V-Y]\d")
 _SPLIT_KEPT = 5
 # Below this, a hit covers too little of the query to be worth suggesting.
 _MIN_SCORE = 0.3
@@ -268,21 +271,27 @@ class CodeSearch:
         whose clauses tell an injury and how it happened is two searches, the injury's
         codes first and the cause's beside them (I.C.20: an external cause code is never
         listed first); [] for any other phrase."""
-        clauses = [c for c in _CLAUSE.split(text) if c and c.strip()]
-        injury = [c for c in clauses if names_injury(c)]
-        cause = [c for c in clauses if not names_injury(c)]
+        injury: list[str] = []
+        cause: list[str] = []
+        for clause in _CLAUSE.split(text):
+            if clause and clause.strip():
+                (injury if names_injury(clause) else cause).append(clause)
         if not injury or not cause:
             return []
-        hurt = self.search(", ".join(injury), system=ICD10CM, limit=_SPLIT_KEPT)
+        # the cause first: most such phrases tell none, and then the injury's search is
+        # not needed
         how = self.search(", ".join(cause), system=ICD10CM, limit=_SPLIT_KEPT)
-        if not hurt or hurt[0].score < _TOLD or not how or not _EXTERNAL.match(how[0].code):
+        if not how or not EXTERNAL_CAUSE.match(how[0].code):
+            return []
+        hurt = self.search(", ".join(injury), system=ICD10CM, limit=_SPLIT_KEPT)
+        if not hurt or hurt[0].score < _TOLD:
             return []
         ceiling = hurt[0].score - 0.01
         beside = [
             replace(hit, score=round(min(hit.score, ceiling - 0.001 * i), 3), alongside=True)
-            for i, hit in enumerate(h for h in how if _EXTERNAL.match(h.code))
+            for i, hit in enumerate(h for h in how if EXTERNAL_CAUSE.match(h.code))
         ]
-        injuries = [hit for hit in hurt if not _EXTERNAL.match(hit.code)]
+        injuries = [hit for hit in hurt if not EXTERNAL_CAUSE.match(hit.code)]
         return sorted([*injuries, *beside], key=lambda hit: -hit.score)
 
     def _ranked(self, data: _SearchData, text: str, system: str | None) -> list[SearchHit]:

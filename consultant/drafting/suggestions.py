@@ -245,20 +245,27 @@ def suggest(
     if any(_DIAGNOSIS.match(code) for system_, code in best if system_ == ICD10CM):
         # An abnormal finding the diagnosis explains is not coded beside it (Official
         # Guidelines III.B, IV.D): "urine culture positive for E. coli" with the UTI.
-        best = {key: hit for key, hit in best.items() if not _FINDING.match(key[1])}
-        leads = {
-            phrase: [hit for hit in hits if not _FINDING.match(hit.code)]
-            for phrase, hits in leads.items()
-        }
+        best, leads = _without(_FINDING, best, leads)
     if not any(_OBSTETRIC.match(code) for _, code in best):
         # Weeks of gestation are coded beside an obstetric condition or delivery, never
         # alone (Z3A's "code first" note): "20 wks pregnant, wrist sprain" is Z33.1's.
-        best = {key: hit for key, hit in best.items() if not key[1].startswith("Z3A")}
-        leads = {
-            phrase: [hit for hit in hits if not hit.code.startswith("Z3A")]
-            for phrase, hits in leads.items()
-        }
+        best, leads = _without(_GESTATION_WEEKS, best, leads)
     return _most_specific(best, leads)
+
+
+def _without(
+    codes: re.Pattern[str],
+    best: dict[tuple[str, str], SearchHit],
+    leads: dict[str, list[SearchHit]],
+) -> tuple[dict[tuple[str, str], SearchHit], dict[str, list[SearchHit]]]:
+    """BEST and LEADS without the codes CODES matches."""
+    return (
+        {key: hit for key, hit in best.items() if not codes.match(key[1])},
+        {
+            phrase: [hit for hit in hits if not codes.match(hit.code)]
+            for phrase, hits in leads.items()
+        },
+    )
 
 
 def _most_specific(
@@ -550,6 +557,7 @@ _DIAGNOSIS = re.compile(r"^[A-N]|^O|^P|^Q")  # a disease, not a sign, injury or 
 _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
 # what Z3A's "code first" note names: O09-O60, O80-O82, O94-O9A
 _OBSTETRIC = re.compile(r"^O(?:09|[1-5]\d|60|8[0-2]|9[4-9A])")
+_GESTATION_WEEKS = re.compile(r"^Z3A")
 
 
 # Words of the index that say too little on their own to be what a question is about.
