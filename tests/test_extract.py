@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from consultant.codes.modifiers import modifier_info
 from consultant.codes.store import CodeStore
-from consultant.drafting.extract import clinical_phrases, extract, mask_non_codes
+from consultant.drafting.extract import clinical_phrases, extract, listed_parts, mask_non_codes
 from consultant.mail.message import read_mail
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -432,6 +432,24 @@ def test_clinical_phrases_keep_clinical_words_only(
     text: str, expected: list[str], store: CodeStore
 ) -> None:
     assert clinical_phrases(extract(text, store)) == expected
+
+
+def test_a_listing_keeps_its_parts_beside_the_phrase(store: CodeStore) -> None:
+    text = (
+        '"Chronic systolic heart failure, HFrEF EF 30%, stable on Entresto" and '
+        '"pressure injury R heel, unstageable, no slough". What are the codes?'
+    )
+    extraction = extract(text, store)
+    phrases = clinical_phrases(extraction)
+    assert phrases[:2] == [
+        "Chronic systolic heart failure HFrEF EF 30 stable on Entresto",
+        "pressure injury R heel unstageable no slough",
+    ]
+    # each part read as a phrase is: a denied one ("no slough") names nothing
+    assert listed_parts(extraction) == {
+        phrases[0]: ["Chronic systolic heart failure", "HFrEF EF 30", "stable on Entresto"],
+        phrases[1]: ["pressure injury R heel", "unstageable"],
+    }
 
 
 # --- properties: identifiers never become codes ---------------------------------------

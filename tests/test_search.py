@@ -342,6 +342,10 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("sepsis due to pneumonia", "A41.9"),
         ("H flu pneumonia", "J14"),
         ("strep pneumo pneumonia", "J13"),
+        # a wound's size is no axis; the chest's walls are the thorax's front and back
+        ("large contusion L hip", "S70.02XA"),
+        ("L anterior chest wall contusion from seatbelt", "S20.212A"),
+        ("anterior chest wall pain", "R07.89"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

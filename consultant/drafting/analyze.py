@@ -19,7 +19,7 @@ from consultant.codes.systems import CPT, HCPCS, ICD10CM
 from consultant.drafting.answers import Answer, answer_all, every_lead
 from consultant.drafting.dates import date_of_service
 from consultant.drafting.draft import render_draft
-from consultant.drafting.extract import ModifierMention, clinical_phrases, extract
+from consultant.drafting.extract import ModifierMention, clinical_phrases, extract, listed_parts
 from consultant.drafting.findings import Finding, code_findings
 from consultant.drafting.partners import partners, same_encounter
 from consultant.drafting.patient_context import read_context
@@ -124,6 +124,7 @@ def analyze(
         said=said,
         patient=patient,
         told=told,
+        listed=listed_parts(extraction, question_phi),
     )
     # Each question's leads: the best hit of each phrase it was answered from, an external
     # cause with the encounter of the injury it caused.

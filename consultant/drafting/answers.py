@@ -358,7 +358,9 @@ def answer_all(
                     f"For {_listed(codes, 'and')}: {text_answer[0].lower()}{text_answer[1:]}"
                 )
         if kind == "code_for" and not codes:
-            combined = [c for f in scoped if f.kind == COMBINATION for c in f.codes]
+            combinations = [f for f in scoped if f.kind == COMBINATION]
+            combined = [c for f in combinations for c in f.codes]
+            combined += [h.code for h in _beside_combination(combinations, hits)]
             codes = list(dict.fromkeys(combined)) or [h.code for h in hits[:_NAMED]]
         if kind == "code_for" and codes and (extra := [p for p in joined if p.code not in codes]):
             # the codes the named ones' notes ask for, which the message names
@@ -649,7 +651,13 @@ def _code_for(
     if icd:
         combined = settling(combined, icd, TOGETHER) or combined
     if combined:  # the conditions named call for combination codes, each looked up
-        return " ".join(f.message for f in combined), "high" if icd else "medium"
+        message = " ".join(f.message for f in combined)
+        if rest := _beside_combination(combined, suggestions):
+            # "DM2 with polyneuropathy, chronic systolic HF, s/p BKA": the HF and the
+            # amputation status are coded too
+            listed = _listed([f"{h.code} ({h.title})" for h in rest], "and")
+            message += f" Beside them, for the other conditions described: {listed}."
+        return message, "high" if icd else "medium"
     if not suggestions:
         return (
             "No confident match: nothing in the code set fits the description closely enough "
@@ -687,6 +695,20 @@ def _code_for(
                 "site would allow a more specific one."
             )
     return " ".join(sentences), "medium" if sure else "low"
+
+
+def _beside_combination(combined: Sequence[Finding], hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """Of a code question's best HITS, those for conditions the COMBINED findings do not
+    code: not of a combination code's category, nor the single code one replaces (I10)."""
+    if not combined:
+        return []
+    categories = {code[:3] for f in combined for code in f.codes}
+    return [
+        hit
+        for hit in hits[:_NAMED]
+        if hit.code[:3] not in categories
+        and not any(finding_mentions(f, hit.code) for f in combined)
+    ]
 
 
 def _listed(items: Sequence[str], last: str = "or") -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -708,38 +708,55 @@ def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] =
     BLANKS (patient identifiers), billing boilerplate, references to attachments and
     denials taken out. A lone capitalized word stays ("Kenalog", "Dana"): only the code
     search knows a drug from a name."""
+    phrases = dict.fromkeys(phrase for phrase, _ in _clauses(extraction, blanks))
+    return list(phrases)[:_MAX_PHRASES]
+
+
+def listed_parts(
+    extraction: Extraction, blanks: Iterable[tuple[int, int]] = ()
+) -> dict[str, list[str]]:
+    """By clinical phrase, the parts its commas set apart, each read as a phrase is:
+    "Chronic systolic heart failure, HFrEF EF 30%, stable on Entresto" lists three things,
+    each of which may name a code; "no slough" is none."""
+    return {phrase: parts for phrase, parts in _clauses(extraction, blanks) if len(parts) > 1}
+
+
+def _clauses(
+    extraction: Extraction, blanks: Iterable[tuple[int, int]]
+) -> Iterator[tuple[str, list[str]]]:
+    """Each clinical clause as a phrase, with its comma-separated parts."""
     chars = list(extraction.masked)
     for start, end in [*extraction.spans, *blanks]:
         _blank(chars, start, end)
-    text = re.sub(r"(?<!\n)\n(?!\n)", " ", "".join(chars)).replace(",", " ")
+    text = re.sub(r"(?<!\n)\n(?!\n)", " ", "".join(chars))
     text = _LISTED.sub(" ", text)  # "diabetes/CKD/HTN" names three conditions
     text = _GENUS.sub(r"\1 ", text)  # "E. coli" is one organism, not a sentence end
-    phrases: list[str] = []
     text = _CORRECT_CODE.sub(" ", text)  # "the right dx code": right as in correct
     text = _AGE_SEX.sub(" ", text)  # "34yo F" describes the patient, not a condition
     for clause in _CLAUSE_BREAK.split(text):
         if _ATTACHED.search(clause):
             continue  # "see attached skin assessment" names a document, not a condition
-        clause = _RULED_OUT.sub(" ", clause)  # "MI ruled out, troponins neg x3"
-        found = (w.rstrip("-") for w in _WORD.findall(clause))
-        words = [w for w in found if w and w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
-        while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
-            words.pop(0)
-        if words and words[0].lower() in _DENIALS:
-            continue  # "no pregnancy", "denies chest pain": what the patient does not have
-        while words and words[-1].lower() in _EDGE_WORDS:
-            words.pop()
-        content = [
-            w
-            for w in words
-            if (len(w) >= 4 and w.lower() not in _GENERAL) or _ABBREVIATION.fullmatch(w)
-        ]
-        if not content:
-            continue
-        phrase = " ".join(words)
-        if phrase not in phrases:
-            phrases.append(phrase)
-    return phrases[:_MAX_PHRASES]
+        if (phrase := _clinical_words(clause.replace(",", " "))) is not None:
+            parts = (_clinical_words(part) for part in clause.split(","))
+            yield phrase, [part for part in parts if part is not None]
+
+
+def _clinical_words(clause: str) -> str | None:
+    """CLAUSE's clinical words, None when it names nothing or what the patient does not
+    have ("no pregnancy", "denies chest pain")."""
+    clause = _RULED_OUT.sub(" ", clause)  # "MI ruled out, troponins neg x3"
+    found = (w.rstrip("-") for w in _WORD.findall(clause))
+    words = [w for w in found if w and w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
+    while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
+        words.pop(0)
+    if words and words[0].lower() in _DENIALS:
+        return None
+    while words and words[-1].lower() in _EDGE_WORDS:
+        words.pop()
+    content = [
+        w for w in words if (len(w) >= 4 and w.lower() not in _GENERAL) or _ABBREVIATION.fullmatch(w)
+    ]
+    return " ".join(words) if content else None
 
 
 def phrase_parts(phrase: str) -> list[str]:

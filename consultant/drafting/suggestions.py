@@ -16,7 +16,7 @@ that explains them.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from consultant.codes.query_cues import drug_column
@@ -34,6 +34,8 @@ from consultant.drafting.extract import (
     phrase_parts,
 )
 from consultant.drafting.patient_context import PatientContext, rules_out
+
+_NONE: Mapping[str, Sequence[str]] = {}
 
 
 def search_phrases(
@@ -180,6 +182,7 @@ def suggest(
     said: Sequence[str] = (),
     patient: PatientContext | None = None,
     told: Collection[str] = (),
+    listed: Mapping[str, Sequence[str]] = _NONE,
 ) -> dict[str, list[SearchHit]]:
     """By phrase, the codes a "what is the code" answer names: its best hit (one per piece
     of a phrase telling two things) and what goes beside it, minus codes already named,
@@ -189,7 +192,8 @@ def suggest(
     A phrase whose best hit is only an "unspecified" or "other" code often points back at
     something the message said in full ("the stiffness" -> "L shoulder stiffness as a
     result of the fracture"): that phrase of SAID is searched instead, unless the phrase is
-    one of TOLD, a case's whole telling."""
+    one of TOLD, a case's whole telling. A long phrase that finds nothing good is searched
+    in pieces: around "and" and "with", and its LISTED parts."""
     if limit <= 0:
         return {}
     named = {(info.system, info.code) for info in mentioned}
@@ -215,6 +219,9 @@ def suggest(
             # "fell off a ladder at home and has a closed fx of the R distal radius" tells
             # two things: each is searched alone
             pieces = [piece for piece in _PIECES.split(phrase) if piece.strip()]
+            # "Chronic systolic heart failure, HFrEF EF 30%, stable on Entresto": each
+            # listed part that surely names a code in words enough to tell it
+            pieces += [part for part in listed.get(phrase, ()) if _tells_alone(search, part)]
             queue[:0] = [(piece, origin, False) for piece in pieces]
             continue
         if not hits or _ambiguous(hits):
@@ -402,6 +409,12 @@ def _surely_told(search: CodeSearch, phrases: list[str], quoted: bool = False) -
     QUOTED all, else those whose best hit is sure (its story, "seen at urgent care", is
     not); never a phrase of vague words alone."""
     return [p for p in phrases if not says_little(p) and (quoted or _sure(search, p))]
+
+
+def _tells_alone(search: CodeSearch, part: str) -> bool:
+    """Whether PART of a listing surely names a code in two words or more of its own: "the
+    L breast" of "carcinoma of the L breast, upper outer quadrant" does not."""
+    return len([w for w in part.split() if len(w) > 3]) >= 2 and _sure(search, part)
 
 
 def _sure(search: CodeSearch, phrase: str) -> bool:
