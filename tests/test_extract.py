@@ -426,6 +426,8 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         ),
         # a vaccine up to date is none given
         ("3.4 cm lac L hand. Tdap UTD.", ["lac L hand"]),
+        # "use" is billing talk, except in DSM-5's "use disorder"
+        ("Can we use F17.210 for tobacco use disorder?", ["tobacco use disorder"]),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

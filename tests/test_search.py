@@ -346,6 +346,9 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("large contusion L hip", "S70.02XA"),
         ("L anterior chest wall contusion from seatbelt", "S20.212A"),
         ("anterior chest wall pain", "R07.89"),
+        # packs a day, not the tuberculin test
+        ("smokes 1 ppd cigarettes", "F17.210"),
+        ("PPD positive", "R76.11"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

@@ -253,7 +253,7 @@ def kind_of(question: str) -> str:
     return next((kind for kind, pattern in _ASK_PATTERNS if pattern.search(question)), "other")
 
 
-def _kind(sentence: str, names_codes: bool) -> str:
+def question_kind(sentence: str, names_codes: bool) -> str:
     """KIND_OF, except that a question naming no code yet asking for one is `code_for`
     ("What is the PCS code for a TKA, right?", "What codes should we use instead?")."""
     kind = kind_of(sentence)
@@ -288,7 +288,7 @@ def answer_all(
         infos = [m.info for m in mentions if start <= m.start < end or _names(sentence, m)]
         if not infos and len(spans) == 1:
             infos = [m.info for m in mentions]
-        kind = _kind(sentence, bool(infos))
+        kind = question_kind(sentence, bool(infos))
         if (kind == "other" or (kind == "code_for" and infos)) and any(
             start <= at < end for at in modifiers
         ):
@@ -783,7 +783,7 @@ def code_questions(
         named = any(first <= m.start < last or _names(whole, m) for m in mentions) or any(
             first <= at < last for at in modifiers
         )
-        kind = _kind(sentence, named)
+        kind = question_kind(sentence, named)
         if (
             kind == "code_for"
             or _MORE_SPECIFIC.search(sentence)

@@ -678,6 +678,9 @@ _AGE_SEX = re.compile(
 )
 _ATTACHED = re.compile(r"\b(?:attached|attachments?|enclosed)\b", re.I)
 _DENIALS = frozenset(("no", "not", "denies", "negative"))
+# a billing word that names a condition before the word after it: "use disorder" (DSM-5's
+# name for dependence and abuse)
+_KEPT_BEFORE = {"use": "disorder"}
 # What the record denies after naming it: no condition to code (Official Guidelines IV.H);
 # a test "negative for" something denies all it names, to the clause's end ("x-rays
 # negative for fx"), where "Barrett's esophagus, negative for dysplasia" is its type.
@@ -745,8 +748,13 @@ def _clinical_words(clause: str) -> str | None:
     """CLAUSE's clinical words, None when it names nothing or what the patient does not
     have ("no pregnancy", "denies chest pain")."""
     clause = _RULED_OUT.sub(" ", clause)  # "MI ruled out, troponins neg x3"
-    found = (w.rstrip("-") for w in _WORD.findall(clause))
-    words = [w for w in found if w and w.lower() not in _NOT_CLINICAL][:_MAX_WORDS]
+    found = [w for w in (w.rstrip("-") for w in _WORD.findall(clause)) if w]
+    lower = [w.lower() for w in found]
+    words = [
+        word
+        for at, word in enumerate(found)
+        if lower[at] not in _NOT_CLINICAL or _KEPT_BEFORE.get(lower[at]) in lower[at + 1 : at + 2]
+    ][:_MAX_WORDS]
     while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
         words.pop(0)
     if words and words[0].lower() in _DENIALS:
@@ -754,7 +762,9 @@ def _clinical_words(clause: str) -> str | None:
     while words and words[-1].lower() in _EDGE_WORDS:
         words.pop()
     content = [
-        w for w in words if (len(w) >= 4 and w.lower() not in _GENERAL) or _ABBREVIATION.fullmatch(w)
+        w
+        for w in words
+        if (len(w) >= 4 and w.lower() not in _GENERAL) or _ABBREVIATION.fullmatch(w)
     ]
     return " ".join(words) if content else None
 

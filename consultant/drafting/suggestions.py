@@ -25,7 +25,7 @@ from consultant.codes.search_index import stem
 from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
-from consultant.drafting.answers import code_questions, kind_of, questions
+from consultant.drafting.answers import code_questions, question_kind, questions
 from consultant.drafting.cases import asked_of_each, case_phrase, case_spans, named_case
 from consultant.drafting.extract import (
     Extraction,
@@ -65,7 +65,7 @@ def search_phrases(
     for start, end in wanted:
         own = within((start, end))
         sentence = question[start:end]
-        kind = kind_of(sentence)
+        kind = question_kind(sentence, any(start <= m.start < end for m in extraction.codes))
         each = asked_of_each(sentence, start, cases)
         seventh = cases and (not own or each) and kind == "seventh_character"
         if seventh or each:
@@ -582,7 +582,8 @@ _VAGUE = frozenset(
         examination disease disorder condition syndrome infection pain problem symptom
         symptoms complication complications surgery therapy treatment care followup chronic
         acute encounter administration admin complete full wound injection drug drugs
-        medication medications meds check activity rest read ones visit overall""",
+        medication medications meds check activity rest read ones visit overall two three
+        four five both""",
     )
 )
 
