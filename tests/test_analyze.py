@@ -397,10 +397,10 @@ def test_labelled_emails_noise_and_facts_do_not_regress(
             named |= {s["code"] for s in result["suggestions"]}
             text = " ".join(a["answer"] for a in answered)
             held += bool(answered) and all(c in named or c in text for c in fact["codes"])
-    # Achieved: 35 of 160 drafts with an irrelevant suggestion, 189 of 398 facts held
+    # Achieved: 35 of 160 drafts with an irrelevant suggestion, 192 of 398 facts held
     # (reading the case for "codes for these three?" found 30.eml's N18.9 beside N18.4).
     assert noisy <= 35
-    assert held >= 186
+    assert held >= 189
 
 
 # --- suggestions judged against the whole message ---------------------------------------

@@ -349,6 +349,13 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         # packs a day, not the tuberculin test
         ("smokes 1 ppd cigarettes", "F17.210"),
         ("PPD positive", "R76.11"),
+        # "the Z code for" a drug asks for its long-term use; oral meds are a diabetic's
+        ("Z code for the metformin", "Z79.84"),
+        ("oral med Z code", "Z79.84"),
+        # the tabular's name for long COVID; a symptom's duration few titles say
+        ("long COVID", "U09.9"),
+        ("persistent fatigue", "R53.83"),
+        ("persistent AF", "I48.19"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

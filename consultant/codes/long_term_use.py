@@ -46,6 +46,8 @@ _DOSING = re.compile(
     r"|\b(?:with|w/|and|no|not|without|off)\s*(?=[,;.+]|$)|\+",
     re.I,
 )
+# what a question wraps a drug's name in: "(the Z code) for the metformin"
+_FILLER = re.compile(r"^(?:(?:for|the|a|an|of|his|her)\b\s*)+$", re.I)
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
 _LONGEST = 3  # words in the longest name listed
 
@@ -101,6 +103,7 @@ class LongTermUse:
         for start, end in reversed(spans):
             rest = rest[:start] + " " + rest[end:]
         rest = re.sub(r"\s+", " ", _DOSING.sub(" ", _TAKEN.sub(" ", rest))).strip(" ,;+-")
+        rest = _FILLER.sub("", rest)
         if not said_taken and rest:
             return Taken([], text)  # the drug beside something else: not asked alone
         return Taken(found, rest)

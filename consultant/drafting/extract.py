@@ -681,6 +681,9 @@ _DENIALS = frozenset(("no", "not", "denies", "negative"))
 # a billing word that names a condition before the word after it: "use disorder" (DSM-5's
 # name for dependence and abuse)
 _KEPT_BEFORE = {"use": "disorder"}
+# ...or that asks for a code set's chapter after the word before it: "the Z code for the
+# metformin" asks for its long-term use (Z79.84), not a poisoning
+_KEPT_AFTER = {"code": "z", "codes": "z"}
 # What the record denies after naming it: no condition to code (Official Guidelines IV.H);
 # a test "negative for" something denies all it names, to the clause's end ("x-rays
 # negative for fx"), where "Barrett's esophagus, negative for dysplasia" is its type.
@@ -753,7 +756,9 @@ def _clinical_words(clause: str) -> str | None:
     words = [
         word
         for at, word in enumerate(found)
-        if lower[at] not in _NOT_CLINICAL or _KEPT_BEFORE.get(lower[at]) in lower[at + 1 : at + 2]
+        if lower[at] not in _NOT_CLINICAL
+        or _KEPT_BEFORE.get(lower[at]) in lower[at + 1 : at + 2]
+        or _KEPT_AFTER.get(lower[at]) in lower[max(at - 1, 0) : at]
     ][:_MAX_WORDS]
     while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
         words.pop(0)
