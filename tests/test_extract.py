@@ -430,6 +430,7 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         ("Can we use F17.210 for tobacco use disorder?", ["tobacco use disorder"]),
         # ...and "code" is, except where it names a chapter: the Z code asks for Z79.84
         ("Do I need a Z code for the metformin?", ["Z code for the metformin"]),
+        ("What codes do we assign?", []),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

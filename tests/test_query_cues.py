@@ -64,6 +64,7 @@ def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
         ("suicide attempt with tylenol", "poisoning intentional self-harm"),
         ("coumadin underdosing", "underdosing"),
         ("missed her insulin doses", "underdosing"),
+        ("taking half her Lantus dose", "underdosing"),
         ("angioedema from lisinopril", "adverse effect"),
         ("bleeding due to coumadin", "adverse effect"),
         ("digoxin toxicity", "adverse effect"),

@@ -87,6 +87,10 @@ class DrugTable:
             readings += [(1, first), (1, second)]
         elif generic:
             readings.append((0, generic))
+            if " " in generic:
+                # a form the table lists under its drug: "Lantus" is insulin glargine, the
+                # table's Insulin
+                readings.append((1, generic.split()[0]))
         readings += [(1, reading) for reading in self.synonyms.get(name, [])]
         return readings
 

@@ -108,7 +108,9 @@ _UNDETERMINED = re.compile(r"\b(?:undetermined|unknown\s+intent|intent\s+unknown
 _UNDERDOSING = re.compile(
     r"\b(?:underdos\w*|missed\s+(?:\w+\s+){0,2}doses?|ran\s+out\s+of|run\s+out\s+of|stopped\s+taking"
     r"|not\s+taking|didn'?t\s+take|did\s+not\s+take|noncomplian\w*|non-complian\w*"
-    r"|took\s+less|skipp\w+\s+(?:\w+\s+){0,2}doses?)\b",
+    r"|took\s+less|skipp\w+\s+(?:\w+\s+){0,2}doses?"
+    # "taking half her Lantus dose", "only taking half the prescribed dose"
+    r"|(?:taking|takes|took|uses|using|used)\s+(?:only\s+)?half\b)\b",
     re.I,
 )
 _ADVERSE = re.compile(
