@@ -381,7 +381,7 @@ def test_labelled_emails_noise_and_facts_do_not_regress(
 ) -> None:
     """bench/search_eval.py prints these figures; the guard sits a little below them."""
     labels = tomllib.loads((LABELLED / "labels.toml").read_text(encoding="utf-8"))["email"]
-    assert len(labels) >= 160
+    assert len(labels) >= 168
     noisy = held = facts = 0
     for label in labels:
         result = run((LABELLED / label["file"]).read_bytes(), store, templates)
@@ -397,10 +397,10 @@ def test_labelled_emails_noise_and_facts_do_not_regress(
             named |= {s["code"] for s in result["suggestions"]}
             text = " ".join(a["answer"] for a in answered)
             held += bool(answered) and all(c in named or c in text for c in fact["codes"])
-    # Achieved: 35 of 160 drafts with an irrelevant suggestion, 192 of 398 facts held
+    # Achieved: 36 of 168 drafts with an irrelevant suggestion, 197 of 407 facts held
     # (reading the case for "codes for these three?" found 30.eml's N18.9 beside N18.4).
-    assert noisy <= 35
-    assert held >= 189
+    assert noisy <= 36
+    assert held >= 194
 
 
 # --- suggestions judged against the whole message ---------------------------------------
@@ -495,6 +495,44 @@ def test_codes_asked_for_these_three_are_the_three_told_before(
     result = run(raw, store, templates)
     (answer,) = [a for a in result["answers"] if a["kind"] == "code_for"]
     assert {"F10.21", "F17.210", "F41.1"} <= set(answer["codes"])
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        # the encounter told in the case's own words: nonunion, sequela, routine healing
+        (
+            "Pt with a displaced fx of the L clavicle shaft, seen in clinic 8 weeks after "
+            "injury, xray shows nonunion. Which 7th character: D, G, K or P?",
+            "S42.022K",
+        ),
+        (
+            "Patient has residual L knee stiffness from an old tibial plateau fracture (healed "
+            "2023). Which 7th character goes on the fracture code - is it S?",
+            "S82.142S",
+        ),
+        # the question names nothing of the case: the case is read
+        (
+            "ED visit: 45yo M with laceration of R index finger without foreign body, no nail "
+            "damage, repaired with sutures. What is the complete code with the 7th character?",
+            "S61.210A",
+        ),
+        # its words of the visit ("Inpatient admit for") do not hide the injury
+        (
+            "Inpatient admit for open fracture of R tibial shaft, type II (Gustilo), ORIF done. "
+            "What's the 7th character for an open fracture type II on the initial encounter?",
+            "S82.201B",
+        ),
+    ],
+)
+def test_a_seventh_character_is_read_from_the_case_told_before(
+    store: CodeStore, templates: jinja2.Environment, case: str, code: str
+) -> None:
+    raw = f"Subject: 7th character\n\n{case}\n".encode()
+    (answer,) = [
+        a for a in run(raw, store, templates)["answers"] if a["kind"] == "seventh_character"
+    ]
+    assert answer["codes"][:1] == [code]
 
 
 def test_a_phrase_that_fits_every_bone_alike_suggests_none(

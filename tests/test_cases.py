@@ -42,6 +42,7 @@ def test_a_list_of_questions_is_no_list_of_cases() -> None:
         ("CT confirms non-union", "subsequent encounter nonunion"),
         ("cast removal, healing as expected", "subsequent encounter routine healing"),
         ("late effect of an old fracture", "sequela"),
+        ("now at neuro f/u with post-concussion syndrome", "sequela"),
         # a malunion is not routine healing, though it is a follow-up
         ("f/u, malunion", "subsequent encounter malunion"),
         ("L tibial shaft fx", ""),

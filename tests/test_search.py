@@ -358,6 +358,8 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("persistent AF", "I48.19"),
         # a brand whose generic the table lists under its drug: Lantus is insulin glargine
         ("taking half her Lantus dose", "T38.3X6A"),
+        # the Index: "Sprain, ankle, talofibular S93.49-"
+        ("ATFL sprain L", "S93.492A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

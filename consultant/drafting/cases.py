@@ -32,7 +32,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # first that applies decides (a sequela is not healing, a malunion is not routine).
 _ENCOUNTERS = (
     (
-        re.compile(r"\bsequela\w*|\blate effects?\b|\bresidual\b", re.I),
+        # post-concussion syndrome (F07.81) is a sequela of the concussion it follows
+        re.compile(
+            r"\bsequela\w*|\blate effects?\b|\bresidual\b|\bpost-?\s?concussi\w+\s+syndrome",
+            re.I,
+        ),
         "sequela",
     ),
     (

@@ -80,6 +80,14 @@ def search_phrases(
                 asked[start, end] = told
                 cased.update(told if seventh else ())
                 continue
+        if (
+            kind == "seventh_character"
+            and not cases
+            and (told := _case_before(search, question, extraction, blanks, start, end))
+        ):
+            asked[start, end] = [told]
+            cased.add(told)
+            continue
         opening = _opening(question, start)
         if (case := named_case(question, opening, end, cases)) is not None:
             # "If not, what do we use for Resident B and what's the 7th character?"
@@ -104,6 +112,27 @@ def search_phrases(
         for start, end in wanted:
             asked[start, end] = _narrative(question, extraction, blanks, start, end)[0]
     return asked, cased
+
+
+def _case_before(
+    search: CodeSearch,
+    question: str,
+    extraction: Extraction,
+    blanks: list[tuple[int, int]],
+    start: int,
+    end: int,
+) -> str | None:
+    """The one case told before a 7th-character question at START:END ("... 8 weeks after
+    injury, xray shows nonunion. Which 7th character?"): its injury, with the encounter's
+    words it or the question says ("... on the initial encounter?"); None when it tells no
+    encounter or no injury."""
+    first = _told(question, extraction, blanks, start, end)[0]
+
+    def before(span: tuple[int, int]) -> list[str]:
+        told = (span[0], min(span[1], start))
+        return clinical_phrases(extraction, [*blanks, *_outside([told], len(question))])
+
+    return case_phrase(search, question, (first, end), extraction.codes, before)
 
 
 def _meant(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
@@ -197,6 +226,7 @@ def suggest(
     if limit <= 0:
         return {}
     named = {(info.system, info.code) for info in mentioned}
+    cases = frozenset(told)  # built from a case's injury and its encounter's words
     best: dict[tuple[str, str], SearchHit] = {}
     leads: dict[str, list[SearchHit]] = {}
     queue = [(phrase, phrase, True) for phrase in phrases]
@@ -215,7 +245,8 @@ def suggest(
         ):
             # "the ulcer" is the "diabetic ulcer L heel" said before
             hits = _fuller(search, phrase, hits, said, system, limit, patient)
-        if whole and len(words) > _LONG and (not hits or hits[0].score < SUGGESTION_FLOOR):
+        floor = _CASE_FLOOR if phrase in cases else SUGGESTION_FLOOR
+        if whole and len(words) > _LONG and (not hits or hits[0].score < floor):
             # "fell off a ladder at home and has a closed fx of the R distal radius" tells
             # two things: each is searched alone
             pieces = [piece for piece in _PIECES.split(phrase) if piece.strip()]
@@ -226,7 +257,7 @@ def suggest(
             continue
         if not hits or _ambiguous(hits):
             continue
-        floor = max(SUGGESTION_FLOOR, SUGGESTION_RELATIVE * hits[0].score)
+        floor = max(floor, SUGGESTION_RELATIVE * hits[0].score)
         # a Table of Drugs code needs its column: how the drug was involved (I.C.19.e)
         column = drug_column(phrase) is not None
         kept = _pruned(
@@ -537,7 +568,8 @@ _LONG = 6  # words from which a phrase that finds nothing good is searched in pi
 _DRUG_POINTER = re.compile(r"(?:the\s+)?(?:drug|med|meds|medication|medicine)s?", re.I)
 _AND = re.compile(r"\s+and\s+", re.I)
 _SURE_OF_CASE = 0.8  # a phrase of the case a question names nothing of is read from
-_OF_THE_CASE = ("code_for", "sequencing")  # asked of the case told when naming nothing
+# asked of the case told when naming nothing
+_OF_THE_CASE = ("code_for", "sequencing", "seventh_character")
 # A question about the whole case ("codes for this?", "how do I code this visit?")
 _WHOLE_CASE = re.compile(
     r"\b(?:this|these|it)\b(?=\s*(?:[-?.,:;!]|$|\s+(?:visit|encounter|case|patient|pt|one"
@@ -599,3 +631,7 @@ _VAGUE_STEMS = frozenset(stem(word) for word in _VAGUE)  # "reads" as "read"
 # clears 0.6 (and 0.9 of its best) for 87% of them; 0.5 for 91%.
 SUGGESTION_FLOOR = 0.6
 SUGGESTION_RELATIVE = 0.9
+# A case's telling (cases.case_phrase) was built to find its injury: "Inpatient admit for
+# open fracture of R tibial shaft, initial encounter" finds S82.201B at 0.55 for its words
+# of the visit, and is not split in pieces that would lose the encounter.
+_CASE_FLOOR = 0.45
