@@ -360,6 +360,11 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("taking half her Lantus dose", "T38.3X6A"),
         # the Index: "Sprain, ankle, talofibular S93.49-"
         ("ATFL sprain L", "S93.492A"),
+        # the Index's biliary (gallstone) pancreatitis; "admitted with" tells the stay
+        ("admitted with acute pancreatitis due to gallstones", "K85.10"),
+        # a stroke's cause in the tabular's words; hemiparesis is hemiplegia
+        ("Acute ischemic stroke d/t thrombus of L MCA", "I63.312"),
+        ("R hemiparesis", "G81.91"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

@@ -27,7 +27,9 @@ from consultant.codes.systems import (
     NEEDS_SEVENTH,
     NOT_BILLABLE,
     UNVERIFIED,
+    compact,
 )
+from consultant.drafting.cases import encounter_words
 from consultant.drafting.extract import CodeMention, names_clinical_words, paragraph_of
 from consultant.drafting.findings import Finding, pair_edits
 from consultant.drafting.guidelines import (
@@ -342,7 +344,9 @@ def answer_all(
                 text_answer = f"{pairs} {chosen}".strip()
                 confidence, infos = "medium", billed
         codes = [info.code for info in infos]
-        if kind == "seventh_character" and not codes:
+        if kind == "seventh_character" and (completed := _completions(infos, hits)):
+            codes = [hit.code for hit in completed]
+        elif kind == "seventh_character" and not codes:
             codes = [hit.code for hit in _with_seventh(hits)]
         if kind == "sequencing" and len(codes) < 2:
             codes = ordered(_to_sequence(infos, hits))[0] or codes
@@ -602,7 +606,7 @@ def _seventh(
     infos: list[CodeInfo], findings: Sequence[Finding], hits: Sequence[SearchHit], _d: str | None
 ) -> tuple[str, str]:
     codes = [info.code for info in infos]
-    found = [] if infos else _with_seventh(hits)
+    found = _completions(infos, hits) if infos else _with_seventh(hits)
     if found:
         return _case_by_case(found)
     if named := _of(findings, "needs_seventh_character", codes):
@@ -626,6 +630,14 @@ def _case_by_case(found: Sequence[SearchHit]) -> tuple[str, str]:
         f"{told} (ICD-10-CM Official Guidelines, section I.C.19.a); check the record says so.",
         "medium",
     )
+
+
+def _completions(infos: Sequence[CodeInfo], hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """The codes named (INFOS) completed with the 7th character the case's encounter takes,
+    as its search found them (HITS): "T22.211" at a dressing change is T22.211D, and
+    "S52.521A" named for today's cast check S52.521D."""
+    stems = {compact(info.code)[:6] for info in infos if info.system == ICD10CM}
+    return [hit for hit in _with_seventh(hits) if compact(hit.code)[:6] in stems]
 
 
 def _with_seventh(hits: Sequence[SearchHit]) -> list[SearchHit]:
@@ -788,6 +800,11 @@ def code_questions(
             kind == "code_for"
             or _MORE_SPECIFIC.search(sentence)
             or (kind in _WANTS_CODES and not named)
+            # "What 7th character for T22.211?" at a dressing change: the code completed
+            or (
+                kind == "seventh_character"
+                and encounter_words(text[paragraph_of(text, start, end)[0] : end])
+            )
         ):
             wanted.append((start, end))
     return wanted

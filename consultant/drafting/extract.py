@@ -614,7 +614,7 @@ _NOT_CLINICAL = frozenset(
         modifiers mod mods payer payers insurance medicare medicaid denied denial deny
         rejected reimburse reimbursement pay paid payment payable appropriate correct proper
         wrong use used using report reported reporting together same day separately separate
-        assign assigned assigning
+        assign assigned assigning admit admitted readmit readmitted
         bundle bundled bundling unbundle unbundled ncci ptp mue edit edits unit units question
         cc mcc hcc count counts stay questions issue issues problem thanks thank hi hello hey
         dear team please advise help coworker colleague boss manager supervisor auditor

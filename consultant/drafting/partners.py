@@ -44,6 +44,8 @@ _CAUSE = re.compile(r"^(?:[VWX]\d\d|Y[0-3]\d)\.\w{3}[A-Z]$")
 # Exposure to radiation (W88-W90) is a cause only where the record says exposure.
 _RADIATION = re.compile(r"^W(?:8[89]|90)\.")
 _EXPOSED = re.compile(r"\bexpos", re.I)
+# Exposure to other specified factors (X58) is a cause only where the phrase tells one.
+_OTHER_FACTORS = re.compile(r"^X58\.")
 _DEPTH = 25  # hits of a phrase looked through for a note's codes
 _FLOOR = 0.5  # a partner is a good match of its phrase...
 _SHARE = 0.85  # ...and what the phrase is chiefly about
@@ -123,6 +125,10 @@ def _named_in(
                 continue
             if _RADIATION.match(hit.code) and not _EXPOSED.search(phrase):
                 continue  # "xray shows delayed union" is the imaging, not an exposure
+            if _OTHER_FACTORS.match(hit.code) and not (
+                _EVENT.search(phrase) or _EXPOSED.search(phrase)
+            ):
+                continue  # "in SNF for rehab after ORIF" tells the care, not a cause
             if patient is not None and rules_out(patient, hit.system, hit.code, hit.title):
                 continue
             if best is None or _preferred(hit) > _preferred(best):
