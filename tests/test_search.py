@@ -308,6 +308,8 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
         ("J code for Toradol 30mg", "J1885"),
         ("Rocephin 250 mg IM", "J0696"),
         ("HCPCS for a standard wheelchair", "K0001"),
+        ("IPPE", "G0402"),
+        ("intensive behavioral therapy for obesity", "G0447"),
         ("nebulizer", "E0570"),
         # a bone names its place: "shaft of humerus, left arm"; the scaphoid is the wrist's
         ("fx left humerus shaft initial", "S42.302A"),
