@@ -411,6 +411,12 @@ def _suggested(store: CodeStore, templates: jinja2.Environment, body: str) -> li
     return [hit["code"] for hit in run(raw, store, templates)["suggestions"]]
 
 
+def _only_answer(result: dict, kind: str) -> dict:
+    """The one answer of KIND the analysis RESULT gives."""
+    (answer,) = [a for a in result["answers"] if a["kind"] == kind]
+    return answer
+
+
 def test_what_the_message_says_of_the_patient_rules_codes_out(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:
@@ -475,7 +481,7 @@ def test_each_listed_condition_is_coded_and_answered_beside_a_combination(
     suggested = [hit["code"] for hit in result["suggestions"]]
     # the listings find nothing whole; their parts find the HF and the amputation status
     assert {"E11.42", "I50.22", "Z89.511"} <= set(suggested)
-    (answer,) = [a for a in result["answers"] if a["kind"] == "code_for"]
+    answer = _only_answer(result, "code_for")
     # the combination code's guideline first, then the other conditions' codes
     assert answer["answer"].index("E11.42") < answer["answer"].index("I50.22")
     assert {"E11.42", "I50.22", "Z89.511"} <= set(answer["codes"])
@@ -493,7 +499,7 @@ def test_codes_asked_for_these_three_are_the_three_told_before(
         b"What ICD-10-CM codes should we use for these three?\n"
     )
     result = run(raw, store, templates)
-    (answer,) = [a for a in result["answers"] if a["kind"] == "code_for"]
+    answer = _only_answer(result, "code_for")
     assert {"F10.21", "F17.210", "F41.1"} <= set(answer["codes"])
 
 
@@ -529,9 +535,7 @@ def test_a_seventh_character_is_read_from_the_case_told_before(
     store: CodeStore, templates: jinja2.Environment, case: str, code: str
 ) -> None:
     raw = f"Subject: 7th character\n\n{case}\n".encode()
-    (answer,) = [
-        a for a in run(raw, store, templates)["answers"] if a["kind"] == "seventh_character"
-    ]
+    answer = _only_answer(run(raw, store, templates), "seventh_character")
     assert answer["codes"][:1] == [code]
 
 
@@ -554,9 +558,7 @@ def test_a_code_named_without_its_seventh_character_is_completed_for_the_encount
     store: CodeStore, templates: jinja2.Environment, case: str, code: str
 ) -> None:
     raw = f"Subject: 7th character\n\n{case}\n".encode()
-    (answer,) = [
-        a for a in run(raw, store, templates)["answers"] if a["kind"] == "seventh_character"
-    ]
+    answer = _only_answer(run(raw, store, templates), "seventh_character")
     assert answer["codes"] == [code]
     assert answer["answer"].startswith(f"Use {code}")
 

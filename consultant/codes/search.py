@@ -554,6 +554,11 @@ def _synonyms() -> _Synonyms:
     for key, value in hcpcs.items():
         # the diagnosis reading of a shared word stays first
         terms.setdefault(" ".join(_words(key)), [value])
+    # "large contusion" is the contusion; "small lac" the laceration its abbreviation says
+    qualifiers, spelled = data.get("qualifiers", {}), data.get("abbreviations", {})
+    for qualified in qualifiers.get("before", []):
+        for word in qualifiers.get("words", []):
+            terms.setdefault(f"{word} {qualified}", [spelled.get(qualified, qualified)])
     equivalents: dict[str, frozenset[str]] = {}
     for group in data.get("equivalents", {}).get("groups", []):
         stems = frozenset(t for word in group for t in analyze(word))

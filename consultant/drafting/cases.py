@@ -61,10 +61,9 @@ _ENCOUNTERS = (
     (
         re.compile(
             r"\broutine\s+healing\b|\bhealing\s+(?:as\s+expected|well|normally|appropriately)"
-            r"|\bcast\s+(?:removal|change|check)\b|\bf/u\b|\bfollow[\s-]?up\b|\brecheck\b"
-            r"|\bsubsequent\b"
+            r"|\bf/u\b|\bfollow[\s-]?up\b|\brecheck\b|\bsubsequent\b"
             # the aftercare I.C.19.a gives D: checks, changes and removals, rehab after repair
-            r"|\b(?:wound|dressing|splint|suture|staple)s?\s+(?:check|change|removal)\b"
+            r"|\b(?:cast|wound|dressing|splint|suture|staple)s?\s+(?:check|change|removal)\b"
             r"|\bremoval\s+of\s+(?:the\s+)?(?:sutures|staples)\b|\brehab\b|\brehabilitation\b"
             r"|\bpost-?op\b",
             re.I,

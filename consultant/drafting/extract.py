@@ -725,13 +725,18 @@ def listed_parts(
     """By clinical phrase, the parts its commas set apart, each read as a phrase is:
     "Chronic systolic heart failure, HFrEF EF 30%, stable on Entresto" lists three things,
     each of which may name a code; "no slough" is none."""
-    return {phrase: parts for phrase, parts in _clauses(extraction, blanks) if len(parts) > 1}
+    listed = {}
+    for phrase, clause in _clauses(extraction, blanks):
+        parts = [part for part in map(_clinical_words, clause.split(",")) if part is not None]
+        if len(parts) > 1:
+            listed[phrase] = parts
+    return listed
 
 
 def _clauses(
     extraction: Extraction, blanks: Iterable[tuple[int, int]]
-) -> Iterator[tuple[str, list[str]]]:
-    """Each clinical clause as a phrase, with its comma-separated parts."""
+) -> Iterator[tuple[str, str]]:
+    """Each clinical clause as a phrase, with the clause's text, commas kept."""
     chars = list(extraction.masked)
     for start, end in [*extraction.spans, *blanks]:
         _blank(chars, start, end)
@@ -744,8 +749,7 @@ def _clauses(
         if _ATTACHED.search(clause):
             continue  # "see attached skin assessment" names a document, not a condition
         if (phrase := _clinical_words(clause.replace(",", " "))) is not None:
-            parts = (_clinical_words(part) for part in clause.split(","))
-            yield phrase, [part for part in parts if part is not None]
+            yield phrase, clause
 
 
 def _clinical_words(clause: str) -> str | None:

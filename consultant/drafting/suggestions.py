@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 
 from consultant.codes.query_cues import drug_column
 from consultant.codes.search import CodeSearch, SearchHit
@@ -35,7 +36,7 @@ from consultant.drafting.extract import (
 )
 from consultant.drafting.patient_context import PatientContext, rules_out
 
-_NONE: Mapping[str, Sequence[str]] = {}
+_NONE: Mapping[str, Sequence[str]] = MappingProxyType({})  # no listings
 
 
 def search_phrases(
