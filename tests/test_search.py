@@ -281,6 +281,20 @@ def test_a_type_number_does_not_match_a_stage_range(search: CodeSearch) -> None:
     assert codes[:2] == ["E11.22", "N18.31"]
 
 
+def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
+    search: CodeSearch,
+) -> None:
+    # The index's "Failure, heart (acute)" gave chronic failure the "acute" of "acute on
+    # chronic", tying it with the acute-on-chronic code.
+    for text, code, chronic in (
+        ("acute on chronic HFpEF", "I50.33", "I50.32"),
+        ("acute on chronic systolic CHF", "I50.23", "I50.22"),
+    ):
+        scores = {h.code: h.score for h in search.search(text)}
+        assert max(scores, key=scores.__getitem__) == code
+        assert scores.get(chronic, 0.0) < 0.9 * scores[code]
+
+
 # -- how coders write -------------------------------------------------------------------
 
 

@@ -381,10 +381,25 @@ def _name(text: str) -> str:
 
 
 def _join(path: list[str]) -> str:
+    path = _acuity_settled(path)
     text = path[0]
     for previous, part in pairwise(path):
         text += f" {part}" if previous.lower() in _CONNECTORS else f", {part}"
     return text
+
+
+def _acuity_settled(path: list[str]) -> list[str]:
+    """PATH without a term's nonessential "(acute)" where a subterm below it says how acute
+    the condition is: "Failure, heart (acute), diastolic, chronic" is no acute failure."""
+    settled = list(path)
+    for i, part in enumerate(path[1:], start=1):
+        if _ACUITY.search(re.sub(r"\([^)]*\)", " ", part)):
+            settled[:i] = [_OPTIONAL_ACUITY.sub("", earlier) for earlier in settled[:i]]
+    return settled
+
+
+_ACUITY = re.compile(r"\b(?:acute|chronic|subacute)\b", re.I)
+_OPTIONAL_ACUITY = re.compile(r"\s*\((?:acute|chronic|subacute)\)", re.I)
 
 
 def _column_label(heading: str) -> str:

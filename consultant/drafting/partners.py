@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from consultant.codes.search import CodeSearch, SearchHit
+from consultant.codes.search_index import analyze
 from consultant.codes.specifics import says_less
 from consultant.codes.store import CodeStore
 from consultant.codes.systems import ICD10CM
@@ -110,31 +111,54 @@ def _named_in(
     patient: PatientContext | None,
 ) -> SearchHit | None:
     best: SearchHit | None = None
+    named: list[tuple[SearchHit, str]] = []
     for phrase in phrases:
         # blind, as the phrases were searched for suggestions: the answers are remembered
         hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
-        if not hits:
-            continue
-        floor = max(_FLOOR, _SHARE * hits[0].score)
-        for hit in hits:
-            if hit.score < floor:
-                break
-            if hit.code in taken or hit.code in _UNSTATED or not ref.covers(hit.code):
-                continue
-            if _CARE_PLACE.match(hit.code) and not _EVENT.search(phrase):
-                continue
-            if _RADIATION.match(hit.code) and not _EXPOSED.search(phrase):
-                continue  # "xray shows delayed union" is the imaging, not an exposure
-            if _OTHER_FACTORS.match(hit.code) and not (
-                _EVENT.search(phrase) or _EXPOSED.search(phrase)
-            ):
-                continue  # "in SNF for rehab after ORIF" tells the care, not a cause
-            if patient is not None and rules_out(patient, hit.system, hit.code, hit.title):
-                continue
-            if best is None or _preferred(hit) > _preferred(best):
-                best = hit
-            break
+        fair = [h for h in hits if h.score >= _FLOOR and _fits(h, phrase, taken, patient)]
+        fitting = [hit for hit in fair if ref.covers(hit.code)]
+        named += [(hit, phrase) for hit in fair]
+        # the first that fits, if the phrase is chiefly about it
+        if (
+            fitting
+            and fitting[0].score >= _SHARE * hits[0].score
+            and (best is None or _preferred(fitting[0]) > _preferred(best))
+        ):
+            best = fitting[0]
+    if best is not None and says_less(best.title):
+        # "the CKD code" finds N18.9; "CKD stage 4 and HTN", chiefly the combination, says
+        # the stage: a sibling is taken when its phrase says every word it adds (the note
+        # may name it in another range: "N18.1-N18.4, N18.9")
+        told = [
+            hit
+            for hit, phrase in named
+            if hit.code[:3] == best.code[:3]
+            and not says_less(hit.title)
+            and _adds_only_said(search, phrase, hit.title, best.title)
+        ]
+        best = max(told, key=lambda hit: hit.score, default=best)
     return best
+
+
+def _adds_only_said(search: CodeSearch, phrase: str, title: str, vaguer: str) -> bool:
+    added = {t for t in analyze(title) if t[0] not in "+^~"} - set(analyze(vaguer))
+    said = set().union(*search.concepts(phrase))
+    return bool(added) and added <= said
+
+
+def _fits(hit: SearchHit, phrase: str, taken: set[str], patient: PatientContext | None) -> bool:
+    """Whether HIT of PHRASE is a code the phrase can stand for beside those TAKEN."""
+    if hit.code in taken or hit.code in _UNSTATED:
+        return False
+    if says_less(hit.title) and any(code[:3] == hit.code[:3] for code in taken):
+        return False  # N18.9 beside the N18.4 given for another of the note's ranges
+    if _CARE_PLACE.match(hit.code) and not _EVENT.search(phrase):
+        return False
+    if _RADIATION.match(hit.code) and not _EXPOSED.search(phrase):
+        return False  # "xray shows delayed union" is the imaging, not an exposure
+    if _OTHER_FACTORS.match(hit.code) and not (_EVENT.search(phrase) or _EXPOSED.search(phrase)):
+        return False  # "in SNF for rehab after ORIF" tells the care, not a cause
+    return patient is None or not rules_out(patient, hit.system, hit.code, hit.title)
 
 
 def _preferred(hit: SearchHit) -> tuple[bool, float]:
