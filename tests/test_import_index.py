@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from consultant.codes import db, icd10cm, icd10cm_index
+from consultant.codes.importers import find_official_files
 from consultant.codes.importing import ImportFormatError, run_import
 from consultant.codes.systems import CODE_SETS, ICD10CM, ICD10CM_SHAPE, compact
 
@@ -17,6 +18,7 @@ MAIN = FIXTURES / "icd10cm_index_2017_excerpt.xml"
 DRUG = FIXTURES / "icd10cm_drug_2025_excerpt.xml"
 NEOPLASM = FIXTURES / "icd10cm_neoplasm_2025_excerpt.xml"
 EINDEX = FIXTURES / "icd10cm_eindex_2025_excerpt.xml"
+FLAT = FIXTURES / "ICD10CM_2025_Index_excerpt.csv"  # a third party's flattening of FY2025
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "icd10cm_index"
 
 
@@ -178,6 +180,66 @@ def test_a_histology_sent_to_the_neoplasm_table_by_site_keeps_its_behavior(
     assert not any(text.startswith("Adenocarcinoma, acidophil, specified") for text, _ in rows)
 
 
+def _import_additions(conn: sqlite3.Connection, path: Path):
+    return run_import(conn, icd10cm_index.ADDITIONS, path, icd10cm_index.load_additions)
+
+
+def test_a_flattened_newer_index_adds_only_the_terms_the_official_one_lacks(
+    conn: sqlite3.Connection,
+) -> None:
+    _import(conn, MAIN)
+    result = _import_additions(conn, FLAT)
+    assert (result.release.version, result.release.effective) == (
+        "FY2025 (flattened)",
+        "2024-10-01",
+    )
+    # FY2018 added "osteomyelitis" under "Diabetes, type 2, with"; the FY2017 XML has the
+    # rest of these rows already, so they are not written twice.
+    assert _rows(conn, icd10cm_index.ADDITIONS) == {
+        ("Diabetes, type 2, with osteomyelitis", "E11.69")
+    }
+    assert ("Diabetes, type 2, with chronic kidney disease", "E11.22") in _rows(
+        conn, "icd10cm-index"
+    )
+
+
+def test_a_flattened_index_alone_gives_every_row(conn: sqlite3.Connection) -> None:
+    _import_additions(conn, FLAT)
+    assert _rows(conn, icd10cm_index.ADDITIONS) == {
+        ("Diabetes, diabetic (mellitus) (sugar)", "E11.9"),
+        ("Diabetes, type 2", "E11.9"),
+        ("Diabetes, type 2, with chronic kidney disease", "E11.22"),
+        ("Diabetes, type 2, with osteomyelitis", "E11.69"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("code,description\nE11.9,diabetes\n", "not a flattened ICD-10-CM index CSV"),
+        (
+            "RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code\n1,D,2,with,,,,\n",
+            "row 1 is at level 2 under no term of level 1",
+        ),
+    ],
+)
+def test_a_file_that_is_no_flattened_index_is_refused(
+    conn: sqlite3.Connection, tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "ICD10CM_2025_Index.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=message):
+        _import_additions(conn, path)
+    assert db.get_release(conn, icd10cm_index.ADDITIONS) is None
+
+
+def test_import_dir_adds_the_flattened_index_after_the_official_one(tmp_path: Path) -> None:
+    for fixture in (FLAT, MAIN):
+        (tmp_path / fixture.name.replace("_excerpt", "")).write_bytes(fixture.read_bytes())
+    kinds = [importer.kind for importer, _ in find_official_files(tmp_path)]
+    assert kinds == ["icd10cm-index", "icd10cm-index-additions"]
+
+
 def test_codes_are_normalized_and_tagged(conn: sqlite3.Connection) -> None:
     for path in (MAIN, DRUG, NEOPLASM, EINDEX):
         _import(conn, path)
@@ -318,6 +380,15 @@ def test_full_files_import(conn: sqlite3.Connection) -> None:
             # chronic failure is no match for "acute on chronic" (I50.33's words).
             chronic = "Failure, heart (senile) (sudden), diastolic (congestive), chronic"
             assert (f"{chronic} (congestive)", "I50.32") in _rows(conn, "icd10cm-index")
+            # The FY2025 flattening adds what nine years of addenda added to the index.
+            started = time.perf_counter()
+            added = _import_additions(conn, DATA / "derived" / "ICD10CM_2025_Index.csv")
+            seconds = time.perf_counter() - started
+            print(f"additions: {added.release.row_count} rows in {seconds:.2f} s")
+            assert 5000 < added.release.row_count < 15000
+            assert ("Diabetes, type 2, with osteomyelitis", "E11.69") in _rows(
+                conn, icd10cm_index.ADDITIONS
+            )
 
     # Nearly every index code names a code or header of the current tabular; the rest are
     # codes the tabular has since deleted or index errata, which search leaves out.

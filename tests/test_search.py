@@ -328,6 +328,11 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         # a bone names its place: "shaft of humerus, left arm"; the scaphoid is the wrist's
         ("fx left humerus shaft initial", "S42.302A"),
         ("R scaphoid fx", "S62.001A"),
+        # a brand of several words is one drug, its suffix or strength no word to match
+        ("Bicillin L-A 2.4 million units IM", "J0561"),
+        ("Bicillin C-R", "J0558"),
+        ("Kenalog-10 20 mg", "J3301"),
+        ("angioedema due to ACE inhibitor", "T46.4X5A"),  # no brand "angiotensin-converting"
         # two words some entries hyphenate are still two words; a prefix stays joined
         ("late-onset Alzheimer's dementia", "G30.1"),
         ("pre-diabetic", "R73.03"),

@@ -223,6 +223,9 @@ _UNITS = {
     "micrograms": ("mg", 0.001),
     "unit": ("unit", 1.0),
     "units": ("unit", 1.0),
+    # penicillin G's doses: "Bicillin L-A 2.4 million units"
+    "million units": ("unit", 1_000_000.0),
+    "million unit": ("unit", 1_000_000.0),
     "u": ("unit", 1.0),
     "iu": ("unit", 1.0),
     "i.u": ("unit", 1.0),
@@ -340,6 +343,7 @@ class HcpcsResolver:
         conn: sqlite3.Connection,
         terms: dict[str, list[str]],
         rewrite: Callable[[str], str],
+        brand: Callable[[list[str], int], tuple[str, int] | None],
         equivalents: dict[str, frozenset[str]],
     ) -> None:
         # HCPCS coders' words first, then the shared abbreviations ("pt", "hx", "w/c").
@@ -348,6 +352,7 @@ class HcpcsResolver:
         self.terms.update(self.hcpcs_terms)
         self.longest = max((k.count(" ") + 1 for k in self.terms), default=1)
         self.rewrite = rewrite
+        self.brand = brand
         self.equivalents = equivalents
         self.entries: list[_Entry] = []
         self.drugs: dict[str, bool] = {}  # code -> whether it is a drug's
@@ -449,6 +454,10 @@ class HcpcsResolver:
         out: list[tuple[str, int]] = []
         i = 0
         while i < len(words):
+            if brand := self.brand(words, i):
+                out.append(brand)  # "Bicillin L-A": the generic, all its words
+                i += brand[1]
+                continue
             for size in range(min(self.longest, len(words) - i), 0, -1):
                 value = terms.get(" ".join(words[i : i + size]))
                 if value is not None:

@@ -6,6 +6,14 @@ sacral region" is how they think, so every index path that ends in a code become
 index, the Table of Drugs, the Table of Neoplasms and the External Cause Index are four
 code sets, so importing one table never deletes another's rows.
 
+CDC's newest main index XML we hold is FY2017's. A third party's CSV flattening of the
+FY2025 main index (`ICD10CM_2025_Index.csv`: one row per term, with its level) carries the
+nine years of terms added since ("Diabetes, type 2, with osteomyelitis"); it is imported
+as its own code set, `icd10cm-index-additions`, holding only the paths and codes the
+loaded official index lacks, so the official rows stay the ones search reads first and
+what the flattening lost (manifestation codes in brackets, "see category" pointers) comes
+from the XML.
+
 Codes are stored as the index gives them (normalized, a trailing "-" dropped): the index
 may point at a header ("S32.0-") or at a code a later tabular changed, and search
 completes or drops such codes at query time against the loaded tabular.
@@ -13,6 +21,7 @@ completes or drops such codes at query time against the loaded tabular.
 
 from __future__ import annotations
 
+import csv
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -33,6 +42,9 @@ CODE_SETS = {
     "neoplasm": "icd10cm-neoplasm",
     "eindex": "icd10cm-eindex",
 }
+ADDITIONS = "icd10cm-index-additions"  # the flattened FY2025 index's terms the XML lacks
+# The flattening's header, which is how a file is known to be one.
+_FLAT_HEADER = ["RowID", "Letter", "Level", "Term", "See", "SeeAlso", "NonEssModif", "Code"]
 # The first column heading names the table.
 _TABLE_HEADINGS = {"substance": "drug", "neoplasm": "neoplasm"}
 
@@ -134,6 +146,16 @@ def _kind(
     )
 
 
+def _flat_header(path: Path) -> None:
+    with path.open(encoding="utf-8", newline="") as file:
+        header = next(csv.reader(file), [])
+    if header != _FLAT_HEADER:
+        raise ImportFormatError(
+            f"{path.name} is not a flattened ICD-10-CM index CSV: its header is "
+            f"{','.join(header[:8]) or 'empty'}, not {','.join(_FLAT_HEADER)}"
+        )
+
+
 def load(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
     """Write one index file's rows under the code set `detect(path)` names.
 
@@ -162,11 +184,73 @@ def load(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
     return Loaded(version=version, effective=effective, row_count=writer.count)
 
 
+def load_additions(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
+    """The flattened index's rows whose path and code the official index lacks; all of
+    them when no official index is loaded. Import it after the official index (`import-dir`
+    does): the official rows it is compared with are the ones loaded at that moment."""
+    _flat_header(path)
+    root = _flat_tree(path)
+    writer = _Writer(conn, "index", progress, code_set=ADDITIONS)
+    official = conn.execute(
+        "SELECT code, text FROM search_terms WHERE code_set = ?", (CODE_SETS["index"],)
+    )
+    writer.seen.update((code, text) for code, text in official)
+    index = _Index(root, "index")
+    for main in root.iter("mainTerm"):
+        index.walk(main, writer)
+    writer.flush()
+    year = re.search(r"(\d{4})", path.name)
+    version, effective = release_of(path, year[1] if year else "unknown")
+    return Loaded(version=f"{version} (flattened)", effective=effective, row_count=writer.count)
+
+
+def _flat_tree(path: Path) -> ET.Element:
+    """The flattened CSV as the index XML's tree: each row a term under the last row one
+    level up, with its nonessential modifiers, code and "see" as the XML holds them. Not
+    its "see also": the entries it points at lost their bracketed manifestation codes in
+    the flattening, so following one reads "Dementia, with Lewy bodies, with behavioral
+    disturbance" as F02.80, the code without it."""
+    root = ET.Element("ICD10CM.index")
+    letters: dict[str, ET.Element] = {}
+    open_terms: list[ET.Element] = []  # the last term of each level above the row
+    with path.open(encoding="utf-8", newline="") as file:
+        for row in csv.DictReader(file):
+            level = int(row["Level"] or 0)
+            if level > len(open_terms):
+                raise ImportFormatError(
+                    f"{path.name}: row {row['RowID']} is at level {level} under no term of "
+                    f"level {level - 1}; the file is not a whole flattened index"
+                )
+            if level == 0:
+                letter = letters.get(row["Letter"])
+                if letter is None:
+                    letter = letters[row["Letter"]] = ET.SubElement(root, "letter")
+                term = ET.SubElement(letter, "mainTerm")
+            else:
+                term = ET.SubElement(open_terms[level - 1], "term", level=str(level))
+            title = ET.SubElement(term, "title")
+            title.text = row["Term"]
+            if row["NonEssModif"]:
+                ET.SubElement(title, "nemod").text = row["NonEssModif"]
+            for tag, column in (("code", "Code"), ("see", "See")):
+                if row[column]:
+                    ET.SubElement(term, tag).text = row[column]
+            del open_terms[level:]
+            open_terms.append(term)
+    return root
+
+
 class _Writer:
-    def __init__(self, conn: sqlite3.Connection, source: str, progress: Progress) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        source: str,
+        progress: Progress,
+        code_set: str | None = None,
+    ) -> None:
         self.conn = conn
         self.source = source
-        self.code_set = CODE_SETS[source]
+        self.code_set = code_set or CODE_SETS[source]
         self.progress = progress
         self.rows: list[tuple[str, str, str, str, str]] = []
         self.seen: set[tuple[str, str]] = set()

@@ -59,6 +59,14 @@ IMPORTERS: dict[str, Importer] = {
             re.compile(r"^icd10cm[-_](index|drug|neoplasm|eindex)[-_].*\.xml$", re.I),
         ),
         Importer(
+            "icd10cm-index-additions",
+            "a newer main index flattened to CSV (ICD10CM_<year>_Index.csv): the terms the "
+            "loaded index XML lacks; import it after the XML",
+            _fixed(icd10cm_index.ADDITIONS),
+            icd10cm_index.load_additions,
+            re.compile(r"^icd10cm_\d{4}_index\.csv$", re.I),
+        ),
+        Importer(
             "icd10cm-addenda",
             "CMS ICD-10-CM order addenda (deleted codes)",
             _fixed(icd10cm_addenda.CODE_SET),

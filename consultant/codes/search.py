@@ -196,6 +196,7 @@ _PREFIXES = frozenset(
     ]
 )
 _VOWELS = "aeiouy"
+_SUFFIX = 3  # letters a brand's suffix or strength has at most ("Bicillin L-A", "Kenalog 40")
 
 Key = tuple[str, str]  # (system, code)
 
@@ -723,7 +724,11 @@ class _SearchData:
         """The HCPCS resolver, built on first use: most searches never need it."""
         if self._hcpcs is None:
             self._hcpcs = HcpcsResolver(
-                self.conn, self.synonyms.terms, self._rewritten, self.synonyms.equivalents
+                self.conn,
+                self.synonyms.terms,
+                self._rewritten,
+                self.brand,
+                self.synonyms.equivalents,
             )
         return self._hcpcs
 
@@ -736,6 +741,12 @@ class _SearchData:
         factors: dict[str, float] = {}
         i = 0
         while i < len(words):
+            if brand := self.brand(words, i):
+                # "Bicillin L-A", not "bicillin" and "la"
+                factors.update(_shares(brand[0], brand[1]))
+                readings = [([*r, brand[0]], p) for r, p in readings]
+                i += brand[1]
+                continue
             for size in range(min(self.synonyms.longest, len(words) - i), 0, -1):
                 options = self.synonyms.terms.get(" ".join(words[i : i + size]))
                 if options:
@@ -744,9 +755,10 @@ class _SearchData:
                     i += size
                     break
             else:
-                i += 1
-                if words[i - 1].removesuffix("'s") in self.synonyms.ignore:
+                if words[i].removesuffix("'s") in self.synonyms.ignore:
+                    i += 1
                     continue  # "pt's L hand"
+                i += 1
                 options = [self._rewritten(words[i - 1])]
             if len(options) == 1 or len(readings) >= _MAX_READINGS:
                 readings = [([*r, options[0]], p) for r, p in readings]
@@ -774,6 +786,26 @@ class _SearchData:
             else:
                 out.append(word)
         return out
+
+    def brand(self, words: list[str], at: int) -> tuple[str, int] | None:
+        """A drug's name of several words at AT ("Bicillin L-A", "Kenalog-40") as its
+        generic, with how many words it took; None where the words name no such drug."""
+        if len(words[at]) < 4 or not self.drugs.generic(words[at].split("-")[0]):
+            return None
+        for size in (3, 2, 1):
+            said = " ".join(words[at : at + size])
+            _, *rest = re.split(r"[-\s]", said)
+            if at + size > len(words) or not rest or any(len(w) > _SUFFIX for w in rest):
+                continue  # a brand's suffix is short ("L-A", "XR", "40"): no "converting enzyme"
+            # the drug-name lists spell one brand several ways ("bicillin cr", "c-r")
+            for name in (said.replace("-", ""), said.replace("-", " "), said):
+                if generic := self.drugs.generic(name):
+                    return generic, size
+        brand, _, strength = words[at].partition("-")
+        if strength.isdigit():
+            # "Kenalog-10": a strength the lists do not name
+            return f"{self.drugs.generic(brand)} ({strength})", 1
+        return None
 
     def _rewritten(self, word: str) -> str:
         """A word the synonyms do not know, spelled as the indexed text spells it."""

@@ -15,6 +15,7 @@ QUARTER = "quarter"  # NCCI edits
 CADENCE = {
     "icd10cm": FISCAL_YEAR,
     "icd10cm-index": FISCAL_YEAR,
+    "icd10cm-index-additions": FISCAL_YEAR,
     "icd10cm-drug": FISCAL_YEAR,
     "icd10cm-neoplasm": FISCAL_YEAR,
     "icd10cm-eindex": FISCAL_YEAR,
@@ -38,7 +39,8 @@ def import_kind(code_set: str) -> str:
     """The `codes import` kind that loads CODE_SET (the index tables share one kind)."""
     return (
         "icd10cm-index"
-        if code_set.startswith("icd10cm-") and code_set != "icd10cm-addenda"
+        if code_set.startswith("icd10cm-")
+        and code_set not in ("icd10cm-addenda", "icd10cm-index-additions")
         else code_set
     )
 

@@ -15,6 +15,7 @@ SYSTEMS = (ICD10CM, ICD10PCS, HCPCS, CPT)
 CODE_SETS = {
     "icd10cm": ICD10CM,
     "icd10cm-index": ICD10CM,
+    "icd10cm-index-additions": ICD10CM,  # the flattened FY2025 index's newer terms
     "icd10cm-drug": ICD10CM,
     "icd10cm-neoplasm": ICD10CM,
     "icd10cm-eindex": ICD10CM,

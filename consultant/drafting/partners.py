@@ -60,21 +60,25 @@ def partners(
     patient: PatientContext | None = None,
 ) -> dict[str, list[SearchHit]]:
     """The codes LEADS' "use additional code" notes ask for that a phrase of SAID names,
-    each once, by the code of the lead they go with."""
+    each once, by the code of the lead they go with; and what those codes' own notes ask
+    for (I12.0 asks for the stage, N18.6, whose note asks for the dialysis status, Z99.2)."""
     taken = {hit.code for hit in leads}
     phrases = list(dict.fromkeys(part for p in said for part in (p, *phrase_parts(p))))
     found: dict[str, list[SearchHit]] = {}
     for lead in leads:
         if lead.system != ICD10CM:
             continue
-        for ref in _wanted(store, lead.code):
-            if any(ref.covers(code) for code in taken):
-                continue  # the note is met: "fell from a ladder" gave W11, not W19 too
-            hit = _named_in(search, phrases, ref, taken, patient)
-            if hit is not None:
-                hit = same_encounter(store, hit, lead)
-                found.setdefault(lead.code, []).append(hit)
-                taken.add(hit.code)
+        asking = [lead]  # the lead, then each partner found for it
+        while asking:
+            for ref in _wanted(store, asking.pop(0).code):
+                if any(ref.covers(code) for code in taken):
+                    continue  # the note is met: "fell from a ladder" gave W11, not W19 too
+                hit = _named_in(search, phrases, ref, taken, patient)
+                if hit is not None:
+                    hit = same_encounter(store, hit, lead)
+                    found.setdefault(lead.code, []).append(hit)
+                    taken.add(hit.code)
+                    asking.append(hit)
     return found
 
 
