@@ -43,6 +43,7 @@ def test_a_list_of_questions_is_no_list_of_cases() -> None:
         ("cast removal, healing as expected", "subsequent encounter routine healing"),
         ("late effect of an old fracture", "sequela"),
         ("now at neuro f/u with post-concussion syndrome", "sequela"),
+        ("referred to PT for L shoulder stiffness as a result of the fracture", "sequela"),
         ("now back for a wound check", "subsequent encounter routine healing"),
         ("in SNF for rehab after ORIF", "subsequent encounter routine healing"),
         # a malunion is not routine healing, though it is a follow-up

@@ -32,9 +32,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # first that applies decides (a sequela is not healing, a malunion is not routine).
 _ENCOUNTERS = (
     (
-        # post-concussion syndrome (F07.81) is a sequela of the concussion it follows
+        # post-concussion syndrome (F07.81) is a sequela of the concussion it follows, as is
+        # "stiffness as a result of the fracture" (I.C.19.a: a condition that results)
         re.compile(
-            r"\bsequela\w*|\blate effects?\b|\bresidual\b|\bpost-?\s?concussi\w+\s+syndrome",
+            r"\bsequela\w*|\blate effects?\b|\bresidual\b|\bpost-?\s?concussi\w+\s+syndrome"
+            r"|\b(?:as\s+a\s+result|a\s+result)\s+of\s+(?:the|an?|his|her|that)?\s*(?:old\s+)?"
+            r"(?:fx|fracture|injury|burn|concussion)\b",
             re.I,
         ),
         "sequela",
