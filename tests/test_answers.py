@@ -420,6 +420,8 @@ def test_a_question_about_a_named_case_reads_that_case(
         ("sepsis d/t E coli UTI - codes?", ["A41.51", "N39.0"]),
         ("codes for sepsis from MRSA pneumonia?", ["A41.02", "J15.212"]),
         ("codes for severe sepsis from cellulitis of the L leg?", ["A41.9", "R65.20", "L03.116"]),
+        # ...and the organ dysfunction told with the infection
+        ("Sepsis d/t E coli UTI w/ AKI - codes?", ["A41.51", "N17.9", "N39.0"]),
         # ...where an organism is all that caused it, its sepsis code alone
         ("Code for sepsis due to strep pneumoniae?", ["A40.3"]),
     ],

@@ -197,6 +197,12 @@ def test_code_first(store: CodeStore) -> None:
     assert "E11.22 in the question satisfies it." in together.message
 
 
+def test_a_note_the_tabular_split_after_its_heading_reads_as_one(store: CodeStore) -> None:
+    # A41's "Code first, if applicable, postprocedural sepsis" is stored from its comma.
+    (note,) = of_kind(findings(store, ["A41.51"]), "code_first")
+    assert "(note at A41, applies to A41.51): if applicable, postprocedural sepsis" in note.message
+
+
 def test_code_also(store: CodeStore) -> None:
     found = of_kind(findings(store, ["J11.00", "J85.1"]), "code_also")
     abscess = next(f for f in found if f.source.endswith("note at J11.0"))

@@ -53,6 +53,8 @@ def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
     assert "30 milligram" in cues.text  # "mg" after a number is a dose, not myasthenia gravis
     # a wound's size and the time since are documentation, not a code's words
     assert read_cues("sacral ulcer 4.2 x 3.0 x 1.8 cm, 5 months out").text == "sacral ulcer ,"
+    # a screening that became diagnostic is still the screening's encounter (I.C.21.c.5)
+    assert read_cues("screening colo that turned into a diagnostic").text == "screening colo that"
 
 
 @pytest.mark.parametrize(

@@ -328,6 +328,7 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         # a bone names its place: "shaft of humerus, left arm"; the scaphoid is the wrist's
         ("fx left humerus shaft initial", "S42.302A"),
         ("R scaphoid fx", "S62.001A"),
+        ("dx code for screening colo that turned into a diagnostic", "Z12.11"),
         # a brand of several words is one drug, its suffix or strength no word to match
         ("Bicillin L-A 2.4 million units IM", "J0561"),
         ("Bicillin C-R", "J0558"),

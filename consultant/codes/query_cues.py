@@ -69,6 +69,14 @@ _ELAPSED = re.compile(
     re.I,
 )
 
+# "screening colonoscopy turned diagnostic": the screening is still what the encounter
+# was for (Official Guidelines I.C.21.c.5), and the words name no code.
+_CONVERTED = re.compile(
+    r"\b(?:turned|converted|converts?|became|becomes|went)\s+(?:(?:in)?to\s+)?(?:a\s+)?"
+    r"diagnostic\b",
+    re.I,
+)
+
 # Past conditions: the history code, not the active one.
 _HISTORY = re.compile(
     r"\b(?:former|ex-|quit|stopped|past|previous|prior"
@@ -145,6 +153,7 @@ def read_cues(text: str) -> Cues:
     # A wound's length is documentation, not a code axis ("3 cm lac L forearm").
     text = _SIZE.sub(" ", text)
     text = _ELAPSED.sub(" ", text)
+    text = _CONVERTED.sub(" ", text)
     rewritten = _NEGATIONS.sub(" without ", text)
     rewritten = _FAMILY.sub(" family history of ", rewritten)
     rewritten = _HISTORY.sub(" history of ", rewritten)

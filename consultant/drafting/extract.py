@@ -624,7 +624,8 @@ _NOT_CLINICAL = frozenset(
         who whom how why when where do does did done doing have has had having there here any
         also so if yes just need needs needed want wanted know let tell get got sure add adding
         think find found look looking see seen able go going went make made work works office
-        practice provider providers physician doctor dr clinic coder coders patient patients
+        practice provider providers physician doctor doc docs dr clinic coder coders patient
+        patients keep keeps kept put puts putting
         pt pts visit today yesterday tomorrow line lines number numbers instead either both
         other another e/m em j-code j-codes add-on primary column surgeon did last week weeks
         month months year years ago time times date more most less few many much some several
@@ -741,6 +742,7 @@ def _clauses(
     for start, end in [*extraction.spans, *blanks]:
         _blank(chars, start, end)
     text = re.sub(r"(?<!\n)\n(?!\n)", " ", "".join(chars))
+    text = text.replace("\u2019", "'")  # "don’t" is "don't", no clinical "don" and "t"
     text = _LISTED.sub(" ", text)  # "diabetes/CKD/HTN" names three conditions
     text = _GENUS.sub(r"\1 ", text)  # "E. coli" is one organism, not a sentence end
     text = _CORRECT_CODE.sub(" ", text)  # "the right dx code": right as in correct

@@ -471,6 +471,8 @@ def instruction_findings(store: CodeStore, icd: Sequence[CodeInfo]) -> list[Find
 
 
 def _sentence(line: str, end: str = ";") -> str:
+    # The tabular splits "Code first, if applicable, postprocedural sepsis" after "first".
+    line = line.lstrip(", ")
     return line if line.endswith((":", ".", ";")) else f"{line}{end}"
 
 

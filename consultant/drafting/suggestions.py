@@ -188,7 +188,8 @@ def _told(
     told = clinical_phrases(
         extraction, [*blanks, *asked, *_outside([(first, last)], len(question))]
     )
-    return (first, last) if told else (0, last)
+    # "she's done with treatment" tells no case: the paragraphs before do
+    return (first, last) if any(not says_little(p) for p in told) else (0, last)
 
 
 _QUOTED = re.compile(r'"[^"\n]{3,300}"|“[^”\n]{3,300}”')
@@ -506,9 +507,14 @@ def _sepsis_and_its_source(search: CodeSearch, phrase: str) -> list[str]:
     found = _SEPSIS_FROM.search(phrase)
     if found is None:
         return []
-    hits = search.search(found["source"], system=ICD10CM, limit=_ORGANISM_DEPTH)
+    sources = [found["source"]]
+    hits = search.search(sources[0], system=ICD10CM, limit=_ORGANISM_DEPTH)
     if not hits or hits[0].score < SUGGESTION_FLOOR:
-        return []
+        # "E coli UTI w/ AKI": the infection, and the organ dysfunction beside it
+        sources = [piece for piece in _PIECES.split(sources[0]) if piece.strip()]
+        hits = search.search(sources[0], system=ICD10CM, limit=_ORGANISM_DEPTH)
+        if len(sources) < 2 or not hits or hits[0].score < SUGGESTION_FLOOR:
+            return []
     if any(_ORGANISM.match(h.code) and h.score >= _NAMES_ORGANISM for h in hits):
         return []  # "strep pneumoniae", "MRSA": an organism's sepsis
     # "sepsis d/t E coli UTI": the organism's sepsis (A41.51) and the UTI
@@ -518,7 +524,7 @@ def _sepsis_and_its_source(search: CodeSearch, phrase: str) -> list[str]:
     sepsis = f"sepsis due to {organism}" if organism else "sepsis"
     # severe sepsis, septic shock (R65.2-) code first the underlying infection
     severe = [found["sepsis"]] if _SEVERE.search(found["sepsis"]) else []
-    return [sepsis, *severe, found["source"]]
+    return [sepsis, *severe, *sources]
 
 
 def _names_organism(search: CodeSearch, words: str) -> bool:
