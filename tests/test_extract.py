@@ -431,6 +431,8 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         # ...and "code" is, except where it names a chapter: the Z code asks for Z79.84
         ("Do I need a Z code for the metformin?", ["Z code for the metformin"]),
         ("What codes do we assign?", []),
+        # who keeps writing what is the story (a curly apostrophe is an apostrophe)
+        ("The doc keeps putting C50 on it, I don’t think that’s right", []),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

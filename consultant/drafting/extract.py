@@ -624,8 +624,8 @@ _NOT_CLINICAL = frozenset(
         who whom how why when where do does did done doing have has had having there here any
         also so if yes just need needs needed want wanted know let tell get got sure add adding
         think find found look looking see seen able go going went make made work works office
-        practice provider providers physician doctor doc docs dr clinic coder coders patient
-        patients keep keeps kept put puts putting
+        practice provider providers physician doctor doc docs dr clinic urgent coder coders
+        patient patients keep keeps kept put puts putting
         pt pts visit today yesterday tomorrow line lines number numbers instead either both
         other another e/m em j-code j-codes add-on primary column surgeon did last week weeks
         month months year years ago time times date more most less few many much some several

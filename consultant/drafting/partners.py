@@ -49,6 +49,8 @@ _EXPOSED = re.compile(r"\bexpos", re.I)
 _OTHER_FACTORS = re.compile(r"^X58\.")
 _DEPTH = 25  # hits of a phrase looked through for a note's codes
 _FLOOR = 0.5  # a partner is a good match of its phrase...
+_BESIDE_EVENT = re.compile(r"^Y92")  # the place of an external cause...
+_PLACE_FLOOR = 0.4  # ...matched this well by a phrase that tells the event too
 _SHARE = 0.85  # ...and what the phrase is chiefly about
 
 
@@ -119,13 +121,16 @@ def _named_in(
     for phrase in phrases:
         # blind, as the phrases were searched for suggestions: the answers are remembered
         hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
-        fair = [h for h in hits if h.score >= _FLOOR and _fits(h, phrase, taken, patient)]
+        fair = [h for h in hits if h.score >= _PLACE_FLOOR and _fits(h, phrase, taken, patient)]
         fitting = [hit for hit in fair if ref.covers(hit.code)]
-        named += [(hit, phrase) for hit in fair]
-        # the first that fits, if the phrase is chiefly about it
+        named += [(hit, phrase) for hit in fair if hit.score >= _FLOOR]
+        # the first that fits, if the phrase is chiefly about it; a place is told beside the
+        # event that happened there ("fell from a stepladder in the garage of his house":
+        # W11 chiefly, Y92.015 beside it)
+        beside = bool(fitting) and _BESIDE_EVENT.match(fitting[0].code) is not None
         if (
             fitting
-            and fitting[0].score >= _SHARE * hits[0].score
+            and (beside or fitting[0].score >= max(_FLOOR, _SHARE * hits[0].score))
             and (best is None or _preferred(fitting[0]) > _preferred(best))
         ):
             best = fitting[0]
