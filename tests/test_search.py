@@ -289,6 +289,8 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
     for text, code, chronic in (
         ("acute on chronic HFpEF", "I50.33", "I50.32"),
         ("acute on chronic systolic CHF", "I50.23", "I50.22"),
+        # an exacerbation of a chronic condition is its acute-on-chronic form
+        ("exacerbation of chronic systolic heart failure", "I50.23", "I50.22"),
     ):
         scores = {h.code: h.score for h in search.search(text)}
         assert max(scores, key=scores.__getitem__) == code
