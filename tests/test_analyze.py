@@ -416,6 +416,11 @@ def _only_answer(result: dict, kind: str) -> dict:
     return answer
 
 
+def _seventh_character_answer(store: CodeStore, templates: jinja2.Environment, case: str) -> dict:
+    raw = f"Subject: 7th character\n\n{case}\n".encode()
+    return _only_answer(run(raw, store, templates), "seventh_character")
+
+
 def test_what_the_message_says_of_the_patient_rules_codes_out(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:
@@ -533,8 +538,7 @@ def test_codes_asked_for_these_three_are_the_three_told_before(
 def test_a_seventh_character_is_read_from_the_case_told_before(
     store: CodeStore, templates: jinja2.Environment, case: str, code: str
 ) -> None:
-    raw = f"Subject: 7th character\n\n{case}\n".encode()
-    answer = _only_answer(run(raw, store, templates), "seventh_character")
+    answer = _seventh_character_answer(store, templates, case)
     assert answer["codes"][:1] == [code]
 
 
@@ -556,8 +560,7 @@ def test_a_seventh_character_is_read_from_the_case_told_before(
 def test_a_code_named_without_its_seventh_character_is_completed_for_the_encounter(
     store: CodeStore, templates: jinja2.Environment, case: str, code: str
 ) -> None:
-    raw = f"Subject: 7th character\n\n{case}\n".encode()
-    answer = _only_answer(run(raw, store, templates), "seventh_character")
+    answer = _seventh_character_answer(store, templates, case)
     assert answer["codes"] == [code]
     assert answer["answer"].startswith(f"Use {code}")
 

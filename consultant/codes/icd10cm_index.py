@@ -146,16 +146,6 @@ def _kind(
     )
 
 
-def _flat_header(path: Path) -> None:
-    with path.open(encoding="utf-8", newline="") as file:
-        header = next(csv.reader(file), [])
-    if header != _FLAT_HEADER:
-        raise ImportFormatError(
-            f"{path.name} is not a flattened ICD-10-CM index CSV: its header is "
-            f"{','.join(header[:8]) or 'empty'}, not {','.join(_FLAT_HEADER)}"
-        )
-
-
 def load(conn: sqlite3.Connection, path: Path, progress: Progress) -> Loaded:
     """Write one index file's rows under the code set `detect(path)` names.
 
@@ -188,7 +178,6 @@ def load_additions(conn: sqlite3.Connection, path: Path, progress: Progress) -> 
     """The flattened index's rows whose path and code the official index lacks; all of
     them when no official index is loaded. Import it after the official index (`import-dir`
     does): the official rows it is compared with are the ones loaded at that moment."""
-    _flat_header(path)
     root = _flat_tree(path)
     writer = _Writer(conn, "index", progress, code_set=ADDITIONS)
     official = conn.execute(
@@ -214,7 +203,14 @@ def _flat_tree(path: Path) -> ET.Element:
     letters: dict[str, ET.Element] = {}
     open_terms: list[ET.Element] = []  # the last term of each level above the row
     with path.open(encoding="utf-8", newline="") as file:
-        for row in csv.DictReader(file):
+        rows = csv.DictReader(file)
+        if rows.fieldnames != _FLAT_HEADER:
+            header = ",".join((rows.fieldnames or [])[:8]) or "empty"
+            raise ImportFormatError(
+                f"{path.name} is not a flattened ICD-10-CM index CSV: its header is "
+                f"{header}, not {','.join(_FLAT_HEADER)}"
+            )
+        for row in rows:
             level = int(row["Level"] or 0)
             if level > len(open_terms):
                 raise ImportFormatError(

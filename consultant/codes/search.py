@@ -741,24 +741,15 @@ class _SearchData:
         factors: dict[str, float] = {}
         i = 0
         while i < len(words):
-            if brand := self.brand(words, i):
-                # "Bicillin L-A", not "bicillin" and "la"
-                factors.update(_shares(brand[0], brand[1]))
-                readings = [([*r, brand[0]], p) for r, p in readings]
-                i += brand[1]
-                continue
-            for size in range(min(self.synonyms.longest, len(words) - i), 0, -1):
-                options = self.synonyms.terms.get(" ".join(words[i : i + size]))
-                if options:
-                    for option in options:
-                        factors.update(_shares(option, size))
-                    i += size
-                    break
+            if known := self._known(words, i):
+                options, size = known
+                for option in options:
+                    factors.update(_shares(option, size))
+                i += size
             else:
-                if words[i].removesuffix("'s") in self.synonyms.ignore:
-                    i += 1
-                    continue  # "pt's L hand"
                 i += 1
+                if words[i - 1].removesuffix("'s") in self.synonyms.ignore:
+                    continue  # "pt's L hand"
                 options = [self._rewritten(words[i - 1])]
             if len(options) == 1 or len(readings) >= _MAX_READINGS:
                 readings = [([*r, options[0]], p) for r, p in readings]
@@ -776,6 +767,16 @@ class _SearchData:
                     factors[base] = factors.get(base, 1.0) * _CAUSE
         queries = [self._query(" ".join(r), system, p, factors) for r, p in readings]
         return [q for q in queries if q.concepts]
+
+    def _known(self, words: list[str], at: int) -> tuple[list[str], int] | None:
+        """The readings of the words at AT that a drug's name of several words ("Bicillin
+        L-A", not "bicillin" and "la") or the synonyms know, with how many words they took."""
+        if brand := self.brand(words, at):
+            return [brand[0]], brand[1]
+        for size in range(min(self.synonyms.longest, len(words) - at), 0, -1):
+            if options := self.synonyms.terms.get(" ".join(words[at : at + size])):
+                return options, size
+        return None
 
     def _unglued(self, words: list[str]) -> list[str]:
         out = []

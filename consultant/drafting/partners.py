@@ -49,9 +49,9 @@ _EXPOSED = re.compile(r"\bexpos", re.I)
 _OTHER_FACTORS = re.compile(r"^X58\.")
 _DEPTH = 25  # hits of a phrase looked through for a note's codes
 _FLOOR = 0.5  # a partner is a good match of its phrase...
-_BESIDE_EVENT = re.compile(r"^Y92")  # the place of an external cause...
-_PLACE_FLOOR = 0.4  # ...matched this well by a phrase that tells the event too
 _SHARE = 0.85  # ...and what the phrase is chiefly about
+_BESIDE_EVENT = re.compile(r"^Y92")  # but the place of an external cause...
+_PLACE_FLOOR = 0.4  # ...matched this well by a phrase that tells the event too
 
 
 def partners(
