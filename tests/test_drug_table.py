@@ -38,4 +38,9 @@ def test_a_substance_and_a_column_find_the_cell(store: CodeStore) -> None:
     cell = drugs.cell_query("hypoglycemia due to insulin, correct dose given")
     assert cell is not None and cell.startswith("Insulin") and cell.endswith("adverse effect")
     assert drugs.cell_query("pt on metformin") is None  # no column: not a Table of Drugs case
+    # "he" is no plural's singular: Hes (hydroxyethyl starch) is not named by a pronoun
+    assert drugs.cell_query("he could not afford it after his plan changed") is None
+    # a drug's own name wins over the table's "Drug NEC"
+    assert drugs.substance_in("rash from sulfa drugs") == "sulfonamide"
+    assert drugs.substance_in("hives from a drug") == "drug"
     assert drugs.cell_query("fell from a ladder") is None  # no substance

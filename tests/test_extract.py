@@ -418,6 +418,11 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         ("What's the AF code + the Eliquis code?", ["AF", "Eliquis"]),
         # what the record rules out is not coded (IV.H); the symptoms are
         ("Atypical chest pain, SOB. MI ruled out, troponins neg x3.", ["Atypical chest pain SOB"]),
+        # ...nor when asked about again: "can we code MI?" names no condition the patient has
+        (
+            "Chest pain. MI ruled out, troponins neg. Can we code MI since it was on the order?",
+            ["Chest pain"],
+        ),
         # a test negative for something denies all it names; a type "negative for" stays
         ("Contusion L hip, x-rays negative for fx.", ["Contusion L hip"]),
         (

@@ -389,6 +389,10 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         # a stroke's cause in the tabular's words; hemiparesis is hemiplegia
         ("Acute ischemic stroke d/t thrombus of L MCA", "I63.312"),
         ("R hemiparesis", "G81.91"),
+        # someone else's smoking is the patient's exposure, not their dependence
+        ("Mom smokes in the house", "Z77.22"),
+        ("parents smoke around the kids", "Z77.22"),
+        ("rash from sulfa drugs", "T37.0X5A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

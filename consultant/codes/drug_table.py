@@ -23,6 +23,8 @@ _COLUMN = re.compile(
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-']*")
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _LONGEST = 4  # words in the longest substance name matched
+_UNNAMED = frozenset(("drug", "medication", "medicament", "medicine", "med", "substance"))
+_SHORT = 3  # letters up to which a word ending in "s" is no plural
 
 
 class DrugTable:
@@ -76,8 +78,10 @@ class DrugTable:
 
     def _readings(self, name: str) -> list[tuple[int, str]]:
         """NAME's readings, each with its rank: the name or the generic of a brand (0),
-        what the synonyms make of it, a class of drugs as often as not (1)."""
-        readings = [(0, name)]
+        what the synonyms make of it, a class of drugs as often as not (1), and a word
+        naming no drug at all (2)."""
+        # "drug" is the table's "Drug NEC": the substance of last resort ("sulfa drugs")
+        readings = [(2 if _spelled(name) in _UNNAMED else 0, name)]
         generic = self.generic(name) if " " not in name else None
         if generic and "/" in generic:
             # a combination ("Bactrim": trimethoprim/sulfamethoxazole) is the table's entry
@@ -114,6 +118,7 @@ class DrugTable:
 def _spelled(name: str) -> str:
     """NAME as compared with the table's: lower case, hyphens as spaces, singular."""
     words = _WORD.findall(name.lower().replace("-", " "))
-    if words and words[-1].endswith("s") and not words[-1].endswith("ss"):
+    # "Hes" (hydroxyethyl starch) is no plural of "he"
+    if words and len(words[-1]) > _SHORT and words[-1].endswith("s") and not words[-1].endswith("ss"):
         words[-1] = words[-1][:-1]
     return " ".join(w for w in words if w not in ("nec", "nos"))

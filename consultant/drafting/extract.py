@@ -689,6 +689,10 @@ _KEPT_AFTER = {"code": "z", "codes": "z"}
 # What the record denies after naming it: no condition to code (Official Guidelines IV.H);
 # a test "negative for" something denies all it names, to the clause's end ("x-rays
 # negative for fx"), where "Barrett's esophagus, negative for dysplasia" is its type.
+_RULED_OUT_NAMED = re.compile(
+    r"\b((?:[\w/-]+\s+){1,3}?)(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b",
+    re.I,
+)
 _RULED_OUT = re.compile(
     r"\b(?:[\w/-]+\s+){1,3}?(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b"
     r"|\b(?:x-?rays?|xrs?|films?|ct|mri|imaging|scans?|cultures?|labs?|tests?|biops(?:y|ies))"
@@ -716,8 +720,21 @@ def clinical_phrases(extraction: Extraction, blanks: Iterable[tuple[int, int]] =
     BLANKS (patient identifiers), billing boilerplate, references to attachments and
     denials taken out. A lone capitalized word stays ("Kenalog", "Dana"): only the code
     search knows a drug from a name."""
-    phrases = dict.fromkeys(phrase for phrase, _ in _clauses(extraction, blanks))
+    ruled_out = _ruled_out_words(extraction.masked)
+    phrases = dict.fromkeys(
+        phrase
+        for phrase, _ in _clauses(extraction, blanks)
+        if not {word.lower() for word in phrase.split()} <= ruled_out
+    )
     return list(phrases)[:_MAX_PHRASES]
+
+
+def _ruled_out_words(text: str) -> frozenset[str]:
+    """The words of what TEXT rules out ("MI ruled out, troponins neg x3"): asked about
+    again ("can we code MI?"), it is still no condition the patient has (IV.H)."""
+    return frozenset(
+        word.lower() for match in _RULED_OUT_NAMED.finditer(text) for word in match[1].split()
+    )
 
 
 def listed_parts(
