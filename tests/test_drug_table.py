@@ -40,6 +40,10 @@ def test_a_substance_and_a_column_find_the_cell(store: CodeStore) -> None:
     assert drugs.cell_query("pt on metformin") is None  # no column: not a Table of Drugs case
     # "he" is no plural's singular: Hes (hydroxyethyl starch) is not named by a pronoun
     assert drugs.cell_query("he could not afford it after his plan changed") is None
+    # "due to", "after", "from" tell the cause they lead to, not a drug named elsewhere
+    assert drugs.cell_query("gastroparesis d/t type 1 diabetes, on insulin pump") is None
+    rash = drugs.cell_query("rash after taking her amoxicillin")
+    assert rash is not None and rash.endswith("adverse effect")
     # a drug's own name wins over the table's "Drug NEC"
     assert drugs.substance_in("rash from sulfa drugs") == "sulfonamide"
     assert drugs.substance_in("hives from a drug") == "drug"

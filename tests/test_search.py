@@ -393,6 +393,10 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("Mom smokes in the house", "Z77.22"),
         ("parents smoke around the kids", "Z77.22"),
         ("rash from sulfa drugs", "T37.0X5A"),
+        # an osteoporotic (fragility) fracture is M80's, of the age-related kind by default
+        ("osteoporotic compression fracture L1", "M80.08XA"),
+        ("fragility fx L wrist", "M80.032A"),
+        ("disuse osteoporosis", "M81.8"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

@@ -13,7 +13,7 @@ import re
 import sqlite3
 
 from consultant.codes.drug_names import generic_of
-from consultant.codes.query_cues import drug_column
+from consultant.codes.query_cues import CAUSED_BY, adverse_cue, drug_column
 
 # "Lisinopril adverse effect" -> the substance before the column's words.
 _COLUMN = re.compile(
@@ -24,6 +24,7 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9\-']*")
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _LONGEST = 4  # words in the longest substance name matched
 _UNNAMED = frozenset(("drug", "medication", "medicament", "medicine", "med", "substance"))
+_CAUSE_GAP = 3  # words between "due to" and the drug it names ("after taking her amoxicillin")
 _SHORT = 3  # letters up to which a word ending in "s" is no plural
 
 
@@ -62,8 +63,14 @@ class DrugTable:
     def substance_in(self, text: str) -> str | None:
         """The substance TEXT names: a drug named itself (generic or brand) before a class
         word ("NSAID gastritis from Motrin" is ibuprofen), else the first named."""
-        words = _WORD.findall(text.lower())
-        found: tuple[int, str] | None = None
+        found = self._named(text)
+        return found[0] if found else None
+
+    def _named(self, text: str) -> tuple[str, str] | None:
+        """substance_in's substance, and TEXT up to where it is named."""
+        spans = [(m.group(), m.start()) for m in _WORD.finditer(text.lower())]
+        words = [word for word, _ in spans]
+        found: tuple[int, str, int] | None = None
         for i in range(len(words)):
             for size in range(min(_LONGEST, len(words) - i), 0, -1):
                 name = " ".join(words[i : i + size])
@@ -72,9 +79,9 @@ class DrugTable:
                     if key is None:
                         continue
                     if found is None or rank < found[0]:
-                        found = (rank, key)
+                        found = (rank, key, spans[i][1])
                     break
-        return found[1] if found else None
+        return (found[1], text[: found[2]]) if found else None
 
     def _readings(self, name: str) -> list[tuple[int, str]]:
         """NAME's readings, each with its rank: the name or the generic of a brand (0),
@@ -109,10 +116,15 @@ class DrugTable:
         if not self.substances:
             return None
         column = drug_column(text)
-        if column is None:
+        if column is None or (found := self._named(text)) is None:
             return None
-        substance = self.substance_in(text)
-        return f"{self.substances[substance]} {column}" if substance else None
+        substance, before = found
+        if column == "adverse effect" and not adverse_cue(text):
+            # "rash after amoxicillin": the cause is told just before the drug
+            cue = list(CAUSED_BY.finditer(before))
+            if not cue or len(before[cue[-1].end() :].split()) > _CAUSE_GAP:
+                return None
+        return f"{self.substances[substance]} {column}"
 
 
 def _spelled(name: str) -> str:

@@ -123,11 +123,13 @@ _UNDERDOSING = re.compile(
 )
 _ADVERSE = re.compile(
     r"\b(?:adverse|side\s+effects?|reaction\s+to|reaction\s+from|allergic\s+reaction"
-    r"|due\s+to|d/t|from|after|caused\s+by|secondary\s+to|induced|related|toxicity"
-    r"|intoleran\w+|properly\s+taken|as\s+prescribed|correct(?:ly)?\s+(?:dose|taken)"
-    r"|rxn|reaction)\b",
+    r"|induced|related|toxicity|intoleran\w+|properly\s+taken|as\s+prescribed"
+    r"|correct(?:ly)?\s+(?:dose|taken)|rxn|reaction)\b",
     re.I,
 )
+# Words that tell a cause: an adverse effect of the drug they lead to ("rash after
+# amoxicillin"), not of one named elsewhere ("gastroparesis d/t DM1, on insulin pump").
+CAUSED_BY = re.compile(r"\b(?:due\s+to|d/t|from|after|caused\s+by|secondary\s+to)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,11 @@ def drug_column(text: str) -> str | None:
     if _POISONING.search(text):
         # ICD-10-CM I.C.19.e.5(b): a poisoning with no intent documented is accidental.
         return "poisoning accidental"
-    if _ADVERSE.search(text):
+    if _ADVERSE.search(text) or CAUSED_BY.search(text):
         return "adverse effect"
     return None
+
+
+def adverse_cue(text: str) -> bool:
+    """Whether TEXT says "adverse effect" in words that need no drug after them."""
+    return _ADVERSE.search(text) is not None
