@@ -578,6 +578,28 @@ def test_the_care_after_an_injury_is_no_external_cause(
     assert not [c for c in codes if c.startswith("X58")]
 
 
+def test_a_fall_that_broke_a_bone_is_no_sign_and_software_kicks_no_one(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    codes = _suggested(
+        store,
+        templates,
+        "84yo F from nursing home, unwitnessed fall, CT shows displaced midcervical fx of R "
+        "femoral neck. Our encoder kicked back S72.0. What is the complete code?",
+    )
+    assert "S72.031A" in codes
+    assert "R29.6" not in codes  # "repeated falls" is a sign, not an injury's cause
+    assert not [c for c in codes if c.startswith("W50")]  # a claim kicked back is no kick
+    ruled_out = _suggested(
+        store,
+        templates,
+        "Atypical chest pain, SOB. MI ruled out, troponins neg x3. Can we code MI since it "
+        "was on the order?",
+    )
+    assert "R07.89" in ruled_out
+    assert not [c for c in ruled_out if c.startswith("I21")]
+
+
 def test_a_phrase_that_fits_every_bone_alike_suggests_none(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:

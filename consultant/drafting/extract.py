@@ -625,7 +625,7 @@ _NOT_CLINICAL = frozenset(
         also so if yes just need needs needed want wanted know let tell get got sure add adding
         think find found look looking see seen able go going went make made work works office
         practice provider providers physician doctor doc docs dr clinic urgent coder coders
-        patient patients keep keeps kept put puts putting
+        patient patients keep keeps kept put puts putting encoder encoders scrubber
         pt pts visit today yesterday tomorrow line lines number numbers instead either both
         other another e/m em j-code j-codes add-on primary column surgeon did last week weeks
         month months year years ago time times date more most less few many much some several
@@ -675,6 +675,8 @@ _CORRECT_CODE = re.compile(
     r"[\s-]+)?codes?\b)",
     re.I,
 )
+# what software or a payer does to a claim, no blow to the patient
+_KICKED_BACK = re.compile(r"\bkick(?:ed|s|ing)?\s+(?:(?:it|them|this|that)\s+)?(?:back|out)\b", re.I)
 _AGE_SEX = re.compile(
     r"\b\d{1,3}\s*(?:yo|y/o|yr|yrs|y\.o\.|years?[\s-]old|mo|month[\s-]old)\b(?:\s*[MF]\b)?"
 )
@@ -763,6 +765,7 @@ def _clauses(
     text = _LISTED.sub(" ", text)  # "diabetes/CKD/HTN" names three conditions
     text = _GENUS.sub(r"\1 ", text)  # "E. coli" is one organism, not a sentence end
     text = _CORRECT_CODE.sub(" ", text)  # "the right dx code": right as in correct
+    text = _KICKED_BACK.sub(" ", text)  # "the encoder kicked back S72.0": no kick
     text = _AGE_SEX.sub(" ", text)  # "34yo F" describes the patient, not a condition
     for clause in _CLAUSE_BREAK.split(text):
         if _ATTACHED.search(clause):

@@ -286,6 +286,10 @@ def suggest(
         # An abnormal finding the diagnosis explains is not coded beside it (Official
         # Guidelines III.B, IV.D): "urine culture positive for E. coli" with the UTI.
         best, leads = _without(_FINDING, best, leads)
+    if any(_INJURY.match(code) for _, code in best):
+        # A fall that hurt the patient is the injury's external cause (W00-W19), not the
+        # sign R29.6 "repeated falls" (whose tabular includes "falling")
+        best, leads = _without(_FALLING, best, leads)
     if not any(_OBSTETRIC.match(code) for _, code in best):
         # Weeks of gestation are coded beside an obstetric condition or delivery, never
         # alone (Z3A's "code first" note): "20 wks pregnant, wrist sprain" is Z33.1's.
@@ -610,6 +614,8 @@ _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
 # what Z3A's "code first" note names: O09-O60, O80-O82, O94-O9A
 _OBSTETRIC = re.compile(r"^O(?:09|[1-5]\d|60|8[0-2]|9[4-9A])")
 _GESTATION_WEEKS = re.compile(r"^Z3A")
+_INJURY = re.compile(r"^S\d")
+_FALLING = re.compile(r"^R29\.6")
 
 
 # Words of the index that say too little on their own to be what a question is about.
