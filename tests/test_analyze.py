@@ -600,6 +600,21 @@ def test_a_fall_that_broke_a_bone_is_no_sign_and_software_kicks_no_one(
     assert not [c for c in ruled_out if c.startswith("I21")]
 
 
+def test_someone_elses_smoking_is_the_patients_exposure_alone(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    codes = _suggested(
+        store,
+        templates,
+        "9 y/o w/ moderate persistent asthma w/ acute exacerbation. Mom smokes in the house "
+        "per note. What dx?",
+    )
+    assert {"J45.41", "Z77.22"} <= set(codes)
+    # J45's note names occupational exposure too; nothing here says work, nor that the
+    # child smokes
+    assert not [c for c in codes if c.startswith(("Z57", "F17"))]
+
+
 def test_a_phrase_that_fits_every_bone_alike_suggests_none(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:

@@ -429,8 +429,10 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
             "Barrett's esophagus, negative for dysplasia",
             ["Barrett's esophagus negative for dysplasia"],
         ),
+        # short words coders type in lower case name a condition
+        ("pt w/ hip fx", ["w/ hip fx"]),
         # a claim the software kicked back names no blow
-        ("Our encoder kicked back S72.0 for the hip fx.", ["hip fx"]),
+        ("Our encoder kicked back S72.0 for the hip fracture.", ["hip fracture"]),
         # a vaccine up to date is none given
         ("3.4 cm lac L hand. Tdap UTD.", ["lac L hand"]),
         # "use" is billing talk, except in DSM-5's "use disorder"

@@ -665,6 +665,14 @@ _GENERAL = frozenset(
     )
 )
 # CKD, HTN, COPD; and the two-letter ones that name a condition alone ("the AF code")
+# short words that name a condition as coders type them ("hip fx", "uti")
+_SHORT_CLINICAL = frozenset(
+    re.findall(
+        r"\S+",
+        "fx fxs lac lacs uti uri flu cva tia gsw mvc mva "
+        "dvt chf ckd htn dm2 pna",
+    )
+)
 _ABBREVIATION = re.compile(r"[A-Z]{3,5}|AF|HF|MI|RA|OA|PE|DM|UC|CF|TB|BV")
 # Words keep their digits: "L1", "SpO2", "T2DM".
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'/-]*|(?<![\w.])\d{1,2}[a-z]?(?![\w.])")
@@ -796,7 +804,9 @@ def _clinical_words(clause: str) -> str | None:
     content = [
         w
         for w in words
-        if (len(w) >= 4 and w.lower() not in _GENERAL) or _ABBREVIATION.fullmatch(w)
+        if (len(w) >= 4 and w.lower() not in _GENERAL)
+        or _ABBREVIATION.fullmatch(w)
+        or w.lower() in _SHORT_CLINICAL
     ]
     return " ".join(words) if content else None
 

@@ -121,7 +121,14 @@ def _named_in(
     for phrase in phrases:
         # blind, as the phrases were searched for suggestions: the answers are remembered
         hits = [h for h in search.search(phrase, limit=_DEPTH) if h.system == ICD10CM]
-        fair = [h for h in hits if h.score >= _PLACE_FLOOR and _fits(h, phrase, taken, patient)]
+        coded = [hit for hit in hits if hit.code in taken]
+        fair = [
+            h
+            for h in hits
+            if h.score >= _PLACE_FLOOR
+            and _fits(h, phrase, taken, patient)
+            and not any(_says_no_more(search, phrase, h, other) for other in coded)
+        ]
         fitting = [hit for hit in fair if ref.covers(hit.code)]
         named += [(hit, phrase) for hit in fair if hit.score >= _FLOOR]
         # the first that fits, if the phrase is chiefly about it; a place is told beside the
@@ -147,6 +154,16 @@ def _named_in(
         ]
         best = max(told, key=lambda hit: hit.score, default=best)
     return best
+
+
+def _says_no_more(search: CodeSearch, phrase: str, hit: SearchHit, coded: SearchHit) -> bool:
+    """Whether HIT tells nothing of PHRASE that the CODED one does not, and adds what the
+    phrase did not say: "Mom smokes in the house" is Z77.22's exposure, not Z57.31's
+    occupational one, though J45's note names both."""
+    concepts = search.concepts(phrase)
+    own, other = set(analyze(hit.title)), set(analyze(coded.title))
+    unsaid = {t for t in own - other if t[0] not in "+^~"} - set().union(*concepts)
+    return bool(unsaid) and all(concept & other for concept in concepts if concept & own)
 
 
 def _adds_only_said(search: CodeSearch, phrase: str, title: str, vaguer: str) -> bool:
