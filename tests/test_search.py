@@ -397,6 +397,15 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("osteoporotic compression fracture L1", "M80.08XA"),
         ("fragility fx L wrist", "M80.032A"),
         ("disuse osteoporosis", "M81.8"),
+        # a relative's disease is family history, someone else's infection an exposure
+        ("mother had breast cancer", "Z80.3"),
+        ("father died of sudden cardiac death", "Z82.41"),
+        ("dad had colon ca at 50", "Z80.0"),
+        ("coworker tested positive for covid, pt asymptomatic", "Z20.822"),
+        ("wheelchair bound", "Z99.3"),
+        ("DOT physical for CDL", "Z02.4"),
+        ("homeless, sleeping in his car", "Z59.02"),
+        ("hx of XRT to chest", "Z92.3"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

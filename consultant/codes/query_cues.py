@@ -62,6 +62,14 @@ _SIZE = re.compile(
     r"\b\d+(?:\.\d+)?(?:\s*x\s*\d+(?:\.\d+)?)*\s*(?:cm|mm|centimeters?|millimeters?)\b", re.I
 )
 _DOSE = re.compile(r"(\d)\s*mgs?\b", re.I)
+# "dad had colon ca at 50", "at age 62": when, which no history code says
+_AGE_AT = re.compile(
+    r"\b(?:at|by)\s+(?:age\s+)?\d{1,3}(?:\s*(?:yo|y/o|years?\s+old|yrs?\s+old))?(?![\w.%/])"
+    r"(?!\s*(?:weeks?|wks?|w\b|days?|mg|mcg|ml|cm|mm|lbs?|kg|units?|percent|degrees|hours?|hrs?"
+    r"|min\w*|am|pm|o'?clock))"
+    r"|\bin\s+(?:his|her|their)\s+\d0'?s\b",
+    re.I,
+)
 # "5 months out", "6 wks ago": how long since, which no code says (weeks of gestation and a
 # coma's hours are said otherwise).
 _ELAPSED = re.compile(
@@ -86,6 +94,25 @@ _HISTORY = re.compile(
 )
 # "Fam hx", "FHx": the family history codes (Z80-Z84), not the patient's own.
 _FAMILY = re.compile(r"\b(?:fam(?:ily)?\.?\s*(?:hx|h/o|history)(?:\s+of)?|fhx|fh\s+of)\b", re.I)
+# A relative's disease is the patient's family history ("mother had breast cancer",
+# "dad died of an MI at 50"); someone else's infection the patient's exposure to it
+# ("coworker tested positive for covid").
+_RELATIVE = (
+    r"(?:(?:his|her|their|pt'?s|patient'?s)\s+)?(?:mother|mom|father|dad|parents?|sister|brother"
+    r"|siblings?|grandmother|grandma|grandfather|grandpa|aunt|uncle|son|daughter|twin)"
+)
+_RELATIVE_HAD = re.compile(
+    _RELATIVE + r"\s+(?:had|has|with|died\s+(?:of|from)|passed\s+(?:away\s+)?(?:of|from)"
+    r"|(?:was\s+)?dx'?d\s+with|(?:was\s+)?diagnosed\s+with)\b(?:\s+(?:an?|the)\b)?",
+    re.I,
+)
+_CONTACT = re.compile(
+    r"\b(?:(?:his|her|their|pt'?s|patient'?s)\s+)?(?:co-?workers?|roommates?|classmates?"
+    r"|spouse|wife|husband|partner|household\s+members?|family\s+members?|friends?|teachers?"
+    r"|daycare\s+\w+|" + _RELATIVE[_RELATIVE.index("(?:mother") :] + r")\s+(?:tested|is|was"
+    r"|came\s+back)\s+(?:\+|pos(?:itive)?)\s+(?:for|with)\b",
+    re.I,
+)
 # A device or opening the patient has: its status code (Z93, Z95, Z96), unless a
 # complication is named.
 _STATUS = re.compile(
@@ -155,9 +182,12 @@ def read_cues(text: str) -> Cues:
     # A wound's length is documentation, not a code axis ("3 cm lac L forearm").
     text = _SIZE.sub(" ", text)
     text = _ELAPSED.sub(" ", text)
+    text = _AGE_AT.sub(" ", text)
     text = _CONVERTED.sub(" ", text)
     rewritten = _NEGATIONS.sub(" without ", text)
     rewritten = _FAMILY.sub(" family history of ", rewritten)
+    rewritten = _RELATIVE_HAD.sub(" family history of ", rewritten)
+    rewritten = _CONTACT.sub(" contact with and exposure to ", rewritten)
     rewritten = _HISTORY.sub(" history of ", rewritten)
     if _STATUS.search(rewritten) and _DEVICE.search(rewritten) and not _COMPLICATION.search(text):
         rewritten += " (status)"
