@@ -131,6 +131,7 @@ def _spelled(name: str) -> str:
     """NAME as compared with the table's: lower case, hyphens as spaces, singular."""
     words = _WORD.findall(name.lower().replace("-", " "))
     # "Hes" (hydroxyethyl starch) is no plural of "he"
-    if words and len(words[-1]) > _SHORT and words[-1].endswith("s") and not words[-1].endswith("ss"):
+    last = words[-1] if words else ""
+    if len(last) > _SHORT and last.endswith("s") and not last.endswith("ss"):
         words[-1] = words[-1][:-1]
     return " ".join(w for w in words if w not in ("nec", "nos"))

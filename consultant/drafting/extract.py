@@ -669,8 +669,7 @@ _GENERAL = frozenset(
 _SHORT_CLINICAL = frozenset(
     re.findall(
         r"\S+",
-        "fx fxs lac lacs uti uri flu cva tia gsw mvc mva "
-        "dvt chf ckd htn dm2 pna",
+        "fx fxs lac lacs uti uri flu cva tia gsw mvc mva dvt chf ckd htn dm2 pna",
     )
 )
 _ABBREVIATION = re.compile(r"[A-Z]{3,5}|AF|HF|MI|RA|OA|PE|DM|UC|CF|TB|BV")
@@ -684,7 +683,9 @@ _CORRECT_CODE = re.compile(
     re.I,
 )
 # what software or a payer does to a claim, no blow to the patient
-_KICKED_BACK = re.compile(r"\bkick(?:ed|s|ing)?\s+(?:(?:it|them|this|that)\s+)?(?:back|out)\b", re.I)
+_KICKED_BACK = re.compile(
+    r"\bkick(?:ed|s|ing)?\s+(?:(?:it|them|this|that)\s+)?(?:back|out)\b", re.I
+)
 _AGE_SEX = re.compile(
     r"\b\d{1,3}\s*(?:yo|y/o|yr|yrs|y\.o\.|years?[\s-]old|mo|month[\s-]old)\b(?:\s*[MF]\b)?"
 )
