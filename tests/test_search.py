@@ -406,6 +406,13 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("DOT physical for CDL", "Z02.4"),
         ("homeless, sleeping in his car", "Z59.02"),
         ("hx of XRT to chest", "Z92.3"),
+        # a drug stopped or skipped is underdosing, named by what it treats; "stopped
+        # smoking" stays a history
+        ("stopped taking his insulin because of cost", "T38.3X6A"),
+        ("missed 3 days of her seizure meds", "T42.76XA"),
+        ("skipped her Synthroid for a week", "T38.1X6A"),
+        ("stopped smoking 2 yrs ago", "Z87.891"),
+        ("stung by a wasp", "T63.461A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

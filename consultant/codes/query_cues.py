@@ -87,7 +87,7 @@ _CONVERTED = re.compile(
 
 # Past conditions: the history code, not the active one.
 _HISTORY = re.compile(
-    r"\b(?:former|ex-|quit|stopped|past|previous|prior"
+    r"\b(?:former|ex-|quit|stopped(?!\s+(?:taking|using|his|her|their|the|all|it)\b)|past|previous|prior"
     r"|remote(?!\s+(?:patient|physiologic|therapeutic|monitor\w*|access|visit|care)))\s*(?=\w)"
     r"|(?<!fam )(?<!family )(?<!fam\. )\b(?:h/o|hx\s+of|hx|history\s+of)\b",
     re.I,
@@ -141,9 +141,10 @@ _SELF_HARM = re.compile(
 _ASSAULT = re.compile(r"\b(?:assault\w*|by\s+(?:another|someone|spouse|partner))\b", re.I)
 _UNDETERMINED = re.compile(r"\b(?:undetermined|unknown\s+intent|intent\s+unknown)\b", re.I)
 _UNDERDOSING = re.compile(
-    r"\b(?:underdos\w*|missed\s+(?:\w+\s+){0,2}doses?|ran\s+out\s+of|run\s+out\s+of|stopped\s+taking"
+    r"\b(?:underdos\w*|missed\s+(?:\w+\s+){0,2}(?:doses?|days?\s+of|weeks?\s+of)|ran\s+out\s+of"
+    r"|run\s+out\s+of|stopped\s+taking|skipp(?:ed|ing)"
     r"|not\s+taking|didn'?t\s+take|did\s+not\s+take|noncomplian\w*|non-complian\w*"
-    r"|took\s+less|skipp\w+\s+(?:\w+\s+){0,2}doses?"
+    r"|took\s+less"
     # "taking half her Lantus dose", "only taking half the prescribed dose"
     r"|(?:taking|takes|took|uses|using|used)\s+(?:only\s+)?half\b)\b",
     re.I,
