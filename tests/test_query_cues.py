@@ -40,10 +40,24 @@ def test_system_cue(text: str, system: str | None) -> None:
         # a number and a title's own phrase are not denials
         ("no. 5 pressure area", "no. 5 pressure area"),
         ("anemia not otherwise specified", "anemia not otherwise specified"),
+        # a drug stopped is underdosing's, not a past condition; a habit stopped is one
+        ("stopped taking his insulin", "stopped taking his insulin"),
+        ("stopped smoking", "history of smoking"),
+        # a relative's disease is the family's history, someone else's infection an exposure
+        ("mother had breast cancer", "family history of breast cancer"),
+        ("dad had colon ca at 50", "family history of colon ca"),
+        ("coworker tested positive for covid", "contact with and exposure to covid"),
     ],
 )
 def test_read_cues_rewrites_denials_and_history(text: str, rewritten: str) -> None:
     assert read_cues(text).text == rewritten
+
+
+def test_a_service_billed_by_the_unit_is_a_hcpcs_one() -> None:
+    assert read_cues("behavioral health counseling per 15 min").system == HCPCS
+    assert read_cues("ground ambulance mileage per mile").system == HCPCS
+    # a loss of consciousness counted in minutes is a diagnosis's
+    assert read_cues("concussion with LOC for 15 min").system is None
 
 
 def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
@@ -66,6 +80,8 @@ def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
         ("suicide attempt with tylenol", "poisoning intentional self-harm"),
         ("coumadin underdosing", "underdosing"),
         ("missed her insulin doses", "underdosing"),
+        ("missed 3 days of her seizure meds", "underdosing"),
+        ("skipped her Synthroid for a week", "underdosing"),
         ("taking half her Lantus dose", "underdosing"),
         ("angioedema from lisinopril", "adverse effect"),
         ("bleeding due to coumadin", "adverse effect"),

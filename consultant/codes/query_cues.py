@@ -172,6 +172,15 @@ def system_cue(text: str) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
+# A service billed by the unit of time, trip or session ("per 15 min", "each visit",
+# "per mile") is a HCPCS service: no diagnosis is counted so ("LOC for 15 min" is not).
+_TIMED = re.compile(
+    r"\b(?:per|each|every|ea)\s+(?:\d+\s*)?(?:min(?:ute)?s?|hours?|hrs?|sessions?|visits?"
+    r"|miles?|trips?)\b|\bper\s+diem\b",
+    re.I,
+)
+
+
 @lru_cache(maxsize=4096)  # a search reads its phrase's cues, and so do its specifics
 def read_cues(text: str) -> Cues:
     system = system_cue(text)
@@ -192,6 +201,8 @@ def read_cues(text: str) -> Cues:
     rewritten = _HISTORY.sub(" history of ", rewritten)
     if _STATUS.search(rewritten) and _DEVICE.search(rewritten) and not _COMPLICATION.search(text):
         rewritten += " (status)"
+    if system is None and _TIMED.search(text):
+        system = HCPCS
     return Cues(re.sub(r"\s+", " ", rewritten).strip(), system)
 
 
