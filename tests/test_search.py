@@ -413,6 +413,11 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("skipped her Synthroid for a week", "T38.1X6A"),
         ("stopped smoking 2 yrs ago", "Z87.891"),
         ("stung by a wasp", "T63.461A"),
+        # named fractures and injuries as the tabular words them
+        ("R wrist buckle fx, 6 yo", "S52.521A"),
+        ("boxer's fx R 5th metacarpal", "S62.336A"),
+        ("bead stuck in L ear", "T16.2XXA"),
+        ("subungual hematoma R thumb", "S60.111A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
