@@ -158,7 +158,7 @@ def test_limit(search: CodeSearch) -> None:
     assert search.search("diabetes", limit=0) == []
 
 
-@pytest.mark.parametrize("text", ["", "   ", "!!! ???", "qwxzv plorp", "the of and"])
+@pytest.mark.parametrize("text", ["", "   ", "!!! ???", "qwxzv plorp", "the of and", "A1c 9.2"])
 def test_empty_or_garbage_query_returns_nothing(search: CodeSearch, text: str) -> None:
     assert search.search(text) == []
 
@@ -418,6 +418,12 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("boxer's fx R 5th metacarpal", "S62.336A"),
         ("bead stuck in L ear", "T16.2XXA"),
         ("subungual hematoma R thumb", "S60.111A"),
+        # a respiratory failure's type and the abbreviations coders type for it
+        ("Acute hypoxic respiratory failure", "J96.01"),
+        ("acute on chronic hypercapnic resp failure", "J96.22"),
+        ("COPD exac", "J44.1"),
+        # the Index's "Cholelithiasis - see Calculus, gallbladder"
+        ("acute cholecystitis with cholelithiasis", "K80.00"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
