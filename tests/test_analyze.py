@@ -600,6 +600,18 @@ def test_a_fall_that_broke_a_bone_is_no_sign_and_software_kicks_no_one(
     assert not [c for c in ruled_out if c.startswith("I21")]
 
 
+def test_no_essential_hypertension_beside_its_combination_code(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    codes = _suggested(
+        store,
+        templates,
+        "A/P: 1. Type 2 DM w/ diabetic CKD stage 3b. 2. HTN - controlled on lisinopril. "
+        "What's the full set of dx codes? Right now I have E11.22 + I12.9 + N18.32.",
+    )
+    assert "I10" not in codes  # I.C.9.a: hypertension with CKD is I12.9, named already
+
+
 def test_someone_elses_smoking_is_the_patients_exposure_alone(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:

@@ -228,6 +228,7 @@ def suggest(
     if limit <= 0:
         return {}
     named = {(info.system, info.code) for info in mentioned}
+    named_codes = [code for _, code in named]
     cases = frozenset(told)  # built from a case's injury and its encounter's words
     best: dict[tuple[str, str], SearchHit] = {}
     leads: dict[str, list[SearchHit]] = {}
@@ -286,6 +287,10 @@ def suggest(
         # An abnormal finding the diagnosis explains is not coded beside it (Official
         # Guidelines III.B, IV.D): "urine culture positive for E. coli" with the UTI.
         best, leads = _without(_FINDING, best, leads)
+    if any(_HYPERTENSIVE_DISEASE.match(code) for code in (*(c for _, c in best), *named_codes)):
+        # I.C.9.a: hypertension with heart or kidney disease is their combination code
+        # (I11-I13), never I10 beside it
+        best, leads = _without(_ESSENTIAL_HYPERTENSION, best, leads)
     if any(_INJURY.match(code) for _, code in best):
         # A fall that hurt the patient is the injury's external cause (W00-W19), not the
         # sign R29.6 "repeated falls" (whose tabular includes "falling")
@@ -615,6 +620,8 @@ _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
 _OBSTETRIC = re.compile(r"^O(?:09|[1-5]\d|60|8[0-2]|9[4-9A])")
 _GESTATION_WEEKS = re.compile(r"^Z3A")
 _INJURY = re.compile(r"^S\d")
+_HYPERTENSIVE_DISEASE = re.compile(r"^I1[1-3]")
+_ESSENTIAL_HYPERTENSION = re.compile(r"^I10$")
 _FALLING = re.compile(r"^R29\.6")
 
 
