@@ -424,6 +424,10 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("COPD exac", "J44.1"),
         # the Index's "Cholelithiasis - see Calculus, gallbladder"
         ("acute cholecystitis with cholelithiasis", "K80.00"),
+        # a burn or a cut of no named site is no ear's: "of unspecified ear" names the ear
+        ("burn", "T30.0"),
+        ("lac R ear", "S01.311A"),
+        ("otitis media R ear", "H66.91"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

@@ -20,7 +20,7 @@ from operator import itemgetter
 import snowballstemmer
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "14"
+INDEX_VERSION = "15"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -288,6 +288,15 @@ _LEFT_OPEN = re.compile(
 _DECIMAL_RANGE = re.compile(r"\b(\d+)(?:\.0)?\s*-\s*(\d+)\.9\b")
 _WORD = re.compile(r"\d+\.\d+|[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_RANGE = 30
+# "otitis media, unspecified ear" leaves the side open; "laceration of unspecified ear" is
+# the ear's, side open: there the ear is the site.
+_ORGANS = frozenset(("ear", "eye"))
+
+
+def _named_site(words: list[str], at: int) -> bool:
+    return words[at] in _ORGANS and at >= 2 and words[at - 2] == "of"
+
+
 _DIMENSIONS = frozenset(
     [
         "site",
@@ -408,7 +417,9 @@ def _tokens(words: list[str], mark: str) -> list[str]:
         if word not in _SPECIAL and "-" not in word and "." not in word and not in_range:
             token = _numbered(previous, _plain_token(word))
             # "unspecified site": the title only says what it does not say.
-            if token and not (previous == "unspecified" and word in _DIMENSIONS):
+            if token and not (
+                previous == "unspecified" and word in _DIMENSIONS and not _named_site(words, i)
+            ):
                 out.append(("~" if negated else mark) + token)
             previous = word
             numbering = False
