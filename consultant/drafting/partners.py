@@ -162,8 +162,11 @@ def _says_no_more(search: CodeSearch, phrase: str, hit: SearchHit, coded: Search
     occupational one, though J45's note names both."""
     concepts = search.concepts(phrase)
     own, other = set(analyze(hit.title)), set(analyze(coded.title))
+    told = [concept for concept in concepts if concept & own]
+    if not told:
+        return False  # found by other than its title's words (the Table of Drugs' T-codes)
     unsaid = {t for t in own - other if t[0] not in "+^~"} - set().union(*concepts)
-    return bool(unsaid) and all(concept & other for concept in concepts if concept & own)
+    return bool(unsaid) and all(concept & other for concept in told)
 
 
 def _adds_only_said(search: CodeSearch, phrase: str, title: str, vaguer: str) -> bool:
