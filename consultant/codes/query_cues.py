@@ -97,19 +97,21 @@ _FAMILY = re.compile(r"\b(?:fam(?:ily)?\.?\s*(?:hx|h/o|history)(?:\s+of)?|fhx|fh
 # A relative's disease is the patient's family history ("mother had breast cancer",
 # "dad died of an MI at 50"); someone else's infection the patient's exposure to it
 # ("coworker tested positive for covid").
-_RELATIVE = (
-    r"(?:(?:his|her|their|pt'?s|patient'?s)\s+)?(?:mother|mom|father|dad|parents?|sister|brother"
-    r"|siblings?|grandmother|grandma|grandfather|grandpa|aunt|uncle|son|daughter|twin)"
+_WHOSE = r"(?:(?:his|her|their|pt'?s|patient'?s)\s+)?"
+_RELATIVES = (
+    r"mother|mom|father|dad|parents?|sister|brother|siblings?|grandmother|grandma|grandfather"
+    r"|grandpa|aunt|uncle|son|daughter|twin"
 )
 _RELATIVE_HAD = re.compile(
-    _RELATIVE + r"\s+(?:had|has|with|died\s+(?:of|from)|passed\s+(?:away\s+)?(?:of|from)"
-    r"|(?:was\s+)?dx'?d\s+with|(?:was\s+)?diagnosed\s+with)\b(?:\s+(?:an?|the)\b)?",
+    _WHOSE + rf"(?:{_RELATIVES})\s+(?:had|has|with|died\s+(?:of|from)"
+    r"|passed\s+(?:away\s+)?(?:of|from)|(?:was\s+)?dx'?d\s+with|(?:was\s+)?diagnosed\s+with)\b(?:\s+(?:an?|the)\b)?",
     re.I,
 )
 _CONTACT = re.compile(
-    r"\b(?:(?:his|her|their|pt'?s|patient'?s)\s+)?(?:co-?workers?|roommates?|classmates?"
-    r"|spouse|wife|husband|partner|household\s+members?|family\s+members?|friends?|teachers?"
-    r"|daycare\s+\w+|" + _RELATIVE[_RELATIVE.index("(?:mother") :] + r")\s+(?:tested|is|was"
+    r"\b" + _WHOSE + r"(?:co-?workers?|roommates?|classmates?|spouse|wife|husband|partner"
+    r"|household\s+members?|family\s+members?|friends?|teachers?|daycare\s+\w+|"
+    + _RELATIVES
+    + r")\s+(?:tested|is|was"
     r"|came\s+back)\s+(?:\+|pos(?:itive)?)\s+(?:for|with)\b",
     re.I,
 )

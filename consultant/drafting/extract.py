@@ -700,13 +700,13 @@ _KEPT_AFTER = {"code": "z", "codes": "z"}
 # What the record denies after naming it: no condition to code (Official Guidelines IV.H);
 # a test "negative for" something denies all it names, to the clause's end ("x-rays
 # negative for fx"), where "Barrett's esophagus, negative for dysplasia" is its type.
-_RULED_OUT_NAMED = re.compile(
-    r"\b((?:[\w/-]+\s+){1,3}?)(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b",
-    re.I,
+_NAMED_RULED_OUT = (
+    r"\b((?:[\w/-]+\s+){1,3}?)(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b"
 )
+_RULED_OUT_NAMED = re.compile(_NAMED_RULED_OUT, re.I)  # group 1: what was ruled out
 _RULED_OUT = re.compile(
-    r"\b(?:[\w/-]+\s+){1,3}?(?:was\s+|were\s+|is\s+|been\s+)?(?:ruled\s+out|r/o'?d|excluded)\b"
-    r"|\b(?:x-?rays?|xrs?|films?|ct|mri|imaging|scans?|cultures?|labs?|tests?|biops(?:y|ies))"
+    _NAMED_RULED_OUT
+    + r"|\b(?:x-?rays?|xrs?|films?|ct|mri|imaging|scans?|cultures?|labs?|tests?|biops(?:y|ies))"
     r"\s+(?:were\s+|was\s+|are\s+|is\s+)?(?:neg|negative)\s+for\b.*"
     r"|\b[\w/-]+\s+(?:neg|negative)\b(?!\s+for\b)(?:\s+x\s*\d+)?"
     # "Tdap UTD": a vaccine up to date is none given

@@ -228,7 +228,6 @@ def suggest(
     if limit <= 0:
         return {}
     named = {(info.system, info.code) for info in mentioned}
-    named_codes = [code for _, code in named]
     cases = frozenset(told)  # built from a case's injury and its encounter's words
     best: dict[tuple[str, str], SearchHit] = {}
     leads: dict[str, list[SearchHit]] = {}
@@ -287,7 +286,7 @@ def suggest(
         # An abnormal finding the diagnosis explains is not coded beside it (Official
         # Guidelines III.B, IV.D): "urine culture positive for E. coli" with the UTI.
         best, leads = _without(_FINDING, best, leads)
-    if any(_HYPERTENSIVE_DISEASE.match(code) for code in (*(c for _, c in best), *named_codes)):
+    if any(_HYPERTENSIVE_DISEASE.match(code) for _, code in (*best, *named)):
         # I.C.9.a: hypertension with heart or kidney disease is their combination code
         # (I11-I13), never I10 beside it
         best, leads = _without(_ESSENTIAL_HYPERTENSION, best, leads)
