@@ -930,6 +930,9 @@ def test_search_puts_the_built_procedure_first(store: CodeStore) -> None:
         "0UTC7ZZ",
     ]
     assert search.search("ESRD on hemodialysis")[0].system != ICD10PCS
+    # a status or a wait is no procedure done
+    assert search.search("awaiting kidney transplant")[0].code == "Z76.82"
+    assert search.search("L BKA amputee")[0].code == "Z89.512"
     assert search.search("on the vent 36 hrs, PCS code")[0].code == "5A1945Z"
 
 
@@ -947,3 +950,17 @@ def test_a_verb_acts_on_the_device_a_procedure_word_names(builder: PcsBuilder) -
         "0SWC0JZ",
         "Revision of Synthetic Substitute in Right Knee Joint, Open Approach",
     )
+
+
+def test_coders_names_of_a_repair_a_hemostasis_and_a_craniotomy(store: CodeStore) -> None:
+    search = CodeSearch(store)
+    # a mesh of any make turns the hernia repair into a Supplement; Lichtenstein is one
+    assert search.search("R inguinal hernia open repair with polypropylene mesh")[0].code == (
+        "0YU50JZ"
+    )
+    assert search.search("Lichtenstein repair, right")[0].code == "0YU50JZ"
+    # clips on a bleeding ulcer through the scope control the bleeding (0W3P)
+    assert search.search("EGD with hemoclips for bleeding gastric ulcer")[0].code == "0W3P8ZZ"
+    assert search.search("EGD with clips for bleeding ulcer")[0].code == "0W3P8ZZ"
+    # a craniotomy named for a lobe reaches the brain there, not the bone it opens
+    assert search.search("L frontal craniotomy and resection of tumor")[0].code == "00B70ZZ"

@@ -63,3 +63,34 @@ def test_a_title_without_what_the_question_says_contradicts_it() -> None:
         migraine, "Migraine without aura, not intractable, without status migrainosus"
     )
     assert contradicts(stated("migraine with aura"), "Migraine without aura, not intractable")
+
+
+def test_a_pregnancy_code_needs_a_pregnancy() -> None:
+    """I.C.15.a.1: chapter 15 is for the pregnant, delivering or puerperal patient; a phrase
+    that says nothing of one is never given "... complicating the puerperium"."""
+    bypass = stated("s/p gastric bypass")
+    assert contradicts(bypass, "Bariatric surgery status complicating the puerperium")
+    assert not contradicts(bypass, "Bariatric surgery status")
+    assert contradicts(
+        stated("observation for suspected MI, ruled out"),
+        "Encounter for suspected placental problem ruled out",
+    )
+    # what coders write of a pregnancy keeps its codes: words, weeks, shorthand
+    for text in ("pre-existing HTN", "GDM on insulin", "HTN at 32 wks", "AROM", "G2P1 w/ PPROM"):
+        assert not contradicts(stated(text), "Pre-existing hypertension complicating pregnancy")
+    # "non-pregnant" in a screening's title is no pregnancy
+    assert not contradicts(
+        stated("hep B screening high risk"),
+        "Hepatitis b screening in non-pregnant, high risk individual",
+    )
+
+
+def test_a_stated_billing_unit_rules_out_another() -> None:
+    hourly = stated("RN nursing care in the home per hour")
+    assert hourly.period == "hour"
+    assert contradicts(hourly, "Nursing care, in the home, by registered nurse, per diem")
+    assert not contradicts(hourly, "Nursing care, in the home; by registered nurse, per hour")
+    quarter = stated("home health aide visit per 15 min")
+    assert contradicts(quarter, "Home health aide or certified nurse assistant, per visit") is False
+    assert contradicts(quarter, "Nursing care, in the home, by registered nurse, per diem")
+    assert stated("home health aide visit").period is None

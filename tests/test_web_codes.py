@@ -113,6 +113,16 @@ def test_search_lists_billable_codes_for_the_words(app: FastAPI) -> None:
     assert "L89.153" not in narrowed.text
 
 
+def test_weak_leads_are_marked_as_weak(app: FastAPI) -> None:
+    client = client_for(app, USER)
+    weak = client.get("/codes", params={"q": "store and forward images reviewed"})
+    hits = section(weak.text, "Billable codes for the words")
+    assert code_links(hits)[0] == "G2010"
+    assert "No code matches these words well" in hits
+    strong = client.get("/codes", params={"q": "stage 3 pressure ulcer sacral region"})
+    assert "No code matches these words well" not in strong.text
+
+
 def test_codes_in_the_query_are_looked_up_not_searched(app: FastAPI) -> None:
     client = client_for(app, USER)
     page = client.get("/codes", params={"q": "E11.65, 29881 J1100 E99.99"})

@@ -18,7 +18,7 @@ from consultant.codes.importers import (
 )
 from consultant.codes.importing import ImportResult, run_import
 from consultant.codes.opening import open_store as open_code_store
-from consultant.codes.search import CodeSearch
+from consultant.codes.search import MIN_SCORE, CodeSearch
 from consultant.codes.status import statuses
 from consultant.codes.store import CodeInfo, CodeStore
 from consultant.codes.systems import INVALID, SYSTEMS, UNVERIFIED
@@ -180,6 +180,8 @@ def search(
         return
     if not hits:
         click.echo("No matching codes.")
+    elif hits[0].score < MIN_SCORE:
+        click.echo("No code matches these words well; these share some of them:")
     for h in hits:
         click.echo(f"{h.code:<9} {h.system:<10} {h.score:6.2f}  {h.title}")
 

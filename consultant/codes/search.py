@@ -130,8 +130,11 @@ _COMMONER = 10
 # Clauses of a phrase that may tell an injury and, apart, how it happened.
 _CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\bafter\b|\bwhile\b|\bwhen\b|\s-\s)\s*", re.I)
 _SPLIT_KEPT = 5
-# Below this, a hit covers too little of the query to be worth suggesting.
-_MIN_SCORE = 0.3
+# Below this, a hit covers too little of the query to be worth suggesting...
+MIN_SCORE = 0.3
+# ...but when nothing reaches it ("store and forward images reviewed"), the hits that
+# share a selective word are still a coder's best leads, listed at their low scores.
+_WEAK_SCORE = 0.1
 _SOURCE_RANK = {"title": 0, "inclusion": 1, "includes": 1, "short_title": 1}
 
 # Words that only say a title is unspecific: an entry is not wrong for having them.
@@ -222,7 +225,8 @@ class CodeSearch:
         self._holder = _holder_for(store)
 
     def search(self, text: str, *, system: str | None = None, limit: int = 10) -> list[SearchHit]:
-        """Billable codes for TEXT, best first; [] when nothing in TEXT is searchable."""
+        """Billable codes for TEXT, best first; [] when nothing in TEXT is searchable. When
+        no code covers enough of TEXT (MIN_SCORE), the few that cover some of it."""
         if limit <= 0 or not text or not text.strip():
             return []
         data = self._holder.current()
@@ -282,7 +286,7 @@ class CodeSearch:
         # the cause first: most such phrases tell none, and then the injury's search is
         # not needed
         how = self.search(", ".join(cause), system=ICD10CM, limit=_SPLIT_KEPT)
-        if not how or not EXTERNAL_CAUSE.match(how[0].code):
+        if not how or how[0].score < MIN_SCORE or not EXTERNAL_CAUSE.match(how[0].code):
             return []
         hurt = self.search(", ".join(injury), system=ICD10CM, limit=_SPLIT_KEPT)
         if not hurt or hurt[0].score < _TOLD:
@@ -377,7 +381,7 @@ class CodeSearch:
             # shares the words ("enucleation" -> avulsion of eye) follows them.
             mine = {(ICD10PCS, candidate.code) for candidate in built}
             rival = max((hit[0] for key, hit in best.items() if key not in mine), default=0.0)
-            if _MIN_SCORE <= built[0].score <= rival:
+            if MIN_SCORE <= built[0].score <= rival:
                 shrink = built[0].score * 0.99 / rival
                 best = {
                     key: hit if key in mine else (hit[0] * shrink, *hit[1:])
@@ -463,6 +467,7 @@ class CodeSearch:
                 kv[0][1],
             ),
         )
+        floor = MIN_SCORE if ranked and ranked[0][1][0] >= MIN_SCORE else _WEAK_SCORE
         return [
             SearchHit(
                 code=code,
@@ -473,7 +478,7 @@ class CodeSearch:
                 alongside=code in alongside,
             )
             for (system_, code), (score, _, title) in ranked
-            if score >= _MIN_SCORE
+            if score >= floor
         ]
 
 

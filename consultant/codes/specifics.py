@@ -55,6 +55,45 @@ _ENCOUNTERS = (
 _TRIMESTER = re.compile(r"\b(first|second|third|1st|2nd|3rd)\s+tri(?:mester)?\b", re.I)
 _TRIMESTER_NAMES = {"1st": "first", "2nd": "second", "3rd": "third"}
 _TITLE_TRIMESTER = re.compile(r"\b(first|second|third|unspecified) trimester\b", re.I)
+# A chapter 15 title's own words (I.C.15.a.1: its codes are for the pregnant, delivering
+# or puerperal patient only)...
+_TITLE_OBSTETRIC = re.compile(
+    r"(?<!non-)\b(?:pregnancy|childbirth|puerperium|trimester|maternal care|antepartum"
+    r"|intrapartum|postpartum|placental|fetal|amniotic|cervical shortening)\b",
+    re.I,
+)
+# ...which a phrase that says nothing of one never asks for ("s/p gastric bypass" is
+# Z98.84, not "bariatric surgery status complicating the puerperium").
+_OBSTETRIC = re.compile(
+    r"\b(?:pregnan\w*|preg|gravid\w*|g\d+\s*p\d+|tri|trimester|ob|obstetric\w*|ante-?partum"
+    r"|pre-?natal|ante-?natal|post-?partum|pp|puerper\w*|deliver\w*|labou?r|gestation\w*"
+    r"|c-?section|cesarean|caesarean|miscarr\w*|abortion|sab|tab|ectopic|molar|placent\w*"
+    r"|previa|abruption|eclampsia|pre-?eclampsia|hellp|hyperemesis|p?prom|breech|fetal|fetus"
+    r"|amnio\w*|chorio\w*|oligohydramnios|polyhydramnios|lactat\w*|breast-?feed\w*|nursing"
+    r"|gdm|pih|pph|iup|edc|edd|lmp|vbac|tolac|episiotomy|perineal|maternal|mastitis|cervical"
+    r"|cerclage|nst|stillbirth|stillborn|multiparous|primigravida|multigravida|twins?"
+    r"|triplets?|weeks?|wks?|membranes|rom|arom|srom|svd|nsvd|pre-?existing|vaginal|uterus"
+    r"|uterine|cervix)\b",
+    re.I,
+)
+# The unit a service is billed by, as coders write it and as HCPCS titles do: a home
+# health visit "per 15 min" is not the "per diem" or "per hour" code beside it.
+_PERIOD = (
+    ("15 minutes", re.compile(r"\b(?:per|each|every|x|/)\s*(?:15|fifteen)\s*-?\s*min", re.I)),
+    ("30 minutes", re.compile(r"\b(?:per|each|every|x|/)\s*(?:30|thirty)\s*-?\s*min", re.I)),
+    ("hour", re.compile(r"\b(?:per|each|every|an|/)\s*(?:hour|hr)\b|\bhourly\b", re.I)),
+    ("day", re.compile(r"\bper\s*(?:diem|day)\b|\bdaily rate\b", re.I)),
+    ("month", re.compile(r"\b(?:per|each|a|/)\s*(?:calendar\s+)?month\b|\bmonthly\b", re.I)),
+    ("mile", re.compile(r"\b(?:per|each|a|/)\s*(?:statute\s+)?mile\b|\bmileage\b", re.I)),
+)
+_TITLE_PERIOD = (
+    ("15 minutes", re.compile(r"\b(?:per|each)\s+15\s+minutes\b", re.I)),
+    ("30 minutes", re.compile(r"\b(?:per|each)\s+30\s+minutes\b", re.I)),
+    ("hour", re.compile(r"\b(?:per|each)\s+hour\b", re.I)),
+    ("day", re.compile(r"\bper\s+(?:diem|day)\b", re.I)),
+    ("month", re.compile(r"\b(?:per|each)\s+(?:calendar\s+)?month\b", re.I)),
+    ("mile", re.compile(r"\bper\s+(?:statute\s+)?mile\b", re.I)),
+)
 _TITLE_ENCOUNTER = re.compile(r"\b(initial encounter|subsequent encounter|sequela)\b", re.I)
 _TITLE_LEFT = re.compile(r"\bleft\b", re.I)
 _TITLE_RIGHT = re.compile(r"\bright\b", re.I)
@@ -92,6 +131,9 @@ class Stated:
     trimester: str | None = None  # "first", "second", "third": written, or by the weeks
     asserted: frozenset[str] = field(default=frozenset())  # stems of what the patient has
     denied: frozenset[str] = field(default=frozenset())  # stems of what the patient has not
+    # whether the text may speak of a pregnancy, a delivery or the puerperium
+    obstetric: bool = True
+    period: str | None = None  # the unit a service is billed by: "15 minutes", "hour", "day"
 
 
 def stated(text: str) -> Stated:
@@ -117,7 +159,24 @@ def stated(text: str) -> Stated:
     asserted = _stems(_DENIED.sub(" ", cued))
     denied = _stems(" ".join(_DENIED.findall(cued)))
     side = sides[0] if len(sides) == 1 else None
-    return Stated(side, kind, stage, encounter, _trimester(text), asserted, denied - asserted)
+    trimester = _trimester(text)
+    obstetric = trimester is not None or _OBSTETRIC.search(text) is not None
+    return Stated(
+        side,
+        kind,
+        stage,
+        encounter,
+        trimester,
+        asserted,
+        denied - asserted,
+        obstetric,
+        _period(_PERIOD, text),
+    )
+
+
+def _period(patterns: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> str | None:
+    found = {name for name, pattern in patterns if pattern.search(text)}
+    return found.pop() if len(found) == 1 else None
 
 
 def _trimester(text: str) -> str | None:
@@ -156,8 +215,9 @@ def _stems(text: str) -> frozenset[str]:
 
 
 def contradicts(said: Stated, title: str) -> bool:
-    """Whether TITLE names another side, diabetes type, stage or encounter than SAID, or
-    is "without" something SAID has, or has something SAID denies."""
+    """Whether TITLE names another side, diabetes type, stage, encounter or billing unit
+    than SAID, or a pregnancy it never spoke of, or is "without" something SAID has, or
+    has something SAID denies."""
     if said.side == "left" and _TITLE_RIGHT.search(title) and not _TITLE_LEFT.search(title):
         return True
     if said.side == "right" and _TITLE_LEFT.search(title) and not _TITLE_RIGHT.search(title):
@@ -166,6 +226,10 @@ def contradicts(said: Stated, title: str) -> bool:
     if typed and typed.group(1) != said.diabetes_type:
         return True
     if said.diabetes_type and _TITLE_UNTYPED_DIABETES.search(title):
+        return True
+    if not said.obstetric and _TITLE_OBSTETRIC.search(title):
+        return True
+    if said.period and (billed := _period(_TITLE_PERIOD, title)) and billed != said.period:
         return True
     term = _TITLE_TRIMESTER.search(title) if said.trimester else None
     if term and term[1].lower() not in (said.trimester, "unspecified"):

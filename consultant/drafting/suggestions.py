@@ -21,7 +21,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from consultant.codes.query_cues import drug_column
-from consultant.codes.search import CodeSearch, SearchHit
+from consultant.codes.search import MIN_SCORE, CodeSearch, SearchHit
 from consultant.codes.search_index import stem
 from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
@@ -294,6 +294,21 @@ def suggest(
         # A fall that hurt the patient is the injury's external cause (W00-W19), not the
         # sign R29.6 "repeated falls" (whose tabular includes "falling")
         best, leads = _without(_FALLING, best, leads)
+    guessed = {
+        code
+        for (_, code), hit in best.items()
+        if _CAUSE_OF_INJURY.match(code) and hit.score < _NAMED_PLACE
+    }
+    if (
+        guessed
+        and len(guessed) < len(best)
+        and not any(_HURT.match(code) for _, code in (*best, *named))
+    ):
+        # I.C.20: an accident, assault or place code tells how an injury happened; with
+        # no injury found, one the message does not surely name is a stray reading
+        # ("sharp debridement" of a pressure ulcer is no assault with a sharp object).
+        best = {key: hit for key, hit in best.items() if key[1] not in guessed}
+        leads = {p: [h for h in hs if h.code not in guessed] for p, hs in leads.items()}
     if not any(_OBSTETRIC.match(code) for _, code in best):
         # Weeks of gestation are coded beside an obstetric condition or delivery, never
         # alone (Z3A's "code first" note): "20 wks pregnant, wrist sprain" is Z33.1's.
@@ -547,9 +562,12 @@ def _sibling(code: str, other: str) -> bool:
 
 
 def _fitting(hits: list[SearchHit], patient: PatientContext | None) -> list[SearchHit]:
+    """HITS that cover enough of their phrase to suggest, minus those the PATIENT rules out
+    (a weak hit is a lead for a coder's search, not a draft's answer)."""
+    covering = [h for h in hits if h.score >= MIN_SCORE]
     if patient is None:
-        return hits
-    return [h for h in hits if rules_out(patient, h.system, h.code, h.title) is None]
+        return covering
+    return [h for h in covering if rules_out(patient, h.system, h.code, h.title) is None]
 
 
 def _antecedents(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
@@ -619,6 +637,10 @@ _FINDING = re.compile(r"^R(?:[7-8]\d|9[0-4])")  # abnormal findings, R70-R94
 _OBSTETRIC = re.compile(r"^O(?:09|[1-5]\d|60|8[0-2]|9[4-9A])")
 _GESTATION_WEEKS = re.compile(r"^Z3A")
 _INJURY = re.compile(r"^S\d")
+_HURT = re.compile(r"^[ST]\d")  # injuries, burns, poisonings, effects of external causes
+# How an injury happened: accidents, assaults, self-harm (V00-X99), place, activity and
+# status (Y92, Y93, Y99)
+_CAUSE_OF_INJURY = re.compile(r"^(?:[VWX]\d|Y9[239])")
 _HYPERTENSIVE_DISEASE = re.compile(r"^I1[1-3]")
 _ESSENTIAL_HYPERTENSION = re.compile(r"^I10$")
 _FALLING = re.compile(r"^R29\.6")

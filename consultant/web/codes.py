@@ -40,7 +40,7 @@ from consultant.codes.ncci import (
     table_source,
 )
 from consultant.codes.opening import open_store
-from consultant.codes.search import CodeSearch
+from consultant.codes.search import MIN_SCORE, CodeSearch
 from consultant.codes.status import release_status
 from consultant.codes.store import CodeInfo, CodeStore, Neighbour
 from consultant.codes.systems import (
@@ -411,6 +411,7 @@ def query_facts(reference: CodeReference, q: str, system: str | None, limit: int
         "system": system,
         "lookups": lookups,
         "not_codes": not_codes,
+        "weak": bool(hits) and hits[0].score < MIN_SCORE,
         "hits": [
             {
                 "code": hit.code,
