@@ -451,6 +451,16 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         # a service's billing unit, said, picks its code (per hour, not per diem)
         ("RN nursing care in the home per hour", "S9123"),
         ("home health OT, each 15 minutes", "G0152"),
+        # how a drug was involved, never a procedure ("didn't take insulin")
+        ("didn't take insulin for 3 days", "T38.3X6A"),
+        ("adverse reaction to IV contrast", "T50.8X5A"),
+        ("allergic to IV contrast", "Z91.041"),
+        ("CO poisoning from a space heater, accidental", "T58.2X1A"),
+        # fingers counted, bones by their adjective, what is still in a wound
+        ("R 5th finger distal phalanx fx, closed, displaced", "S62.636A"),
+        ("pt broke his L pinky finger, prox phalanx, nondisplaced", "S62.647A"),
+        ("greenstick fx R radial shaft", "S52.311A"),
+        ("lac L forearm w/ retained glass", "S51.822A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

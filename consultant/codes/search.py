@@ -324,10 +324,11 @@ class CodeSearch:
                 # what the phrase tells beside the drugs, its words all asked
                 searches[0] = (taken.rest, system, 0.0)
         # Asked for a PCS code outright, "on the vent 72 hrs" is the ventilation, not a
-        # status; a drug the patient takes now ("insulin use") was given no procedure.
+        # status; a drug the patient takes now ("insulin use") or took wrongly ("didn't
+        # take insulin for 3 days") was given no procedure.
         built = (
             data.pcs.build(cues.text, asked=system == ICD10PCS)
-            if system == ICD10PCS or (system is None and not taken.codes)
+            if system == ICD10PCS or (system is None and not taken.codes and not column)
             else []
         )
         alongside: set[str] = set()
