@@ -56,8 +56,13 @@ def test_read_cues_rewrites_denials_and_history(text: str, rewritten: str) -> No
 def test_a_service_billed_by_the_unit_is_a_hcpcs_one() -> None:
     assert read_cues("behavioral health counseling per 15 min").system == HCPCS
     assert read_cues("ground ambulance mileage per mile").system == HCPCS
+    # the quarter and half hours HCPCS counts in, said without "per"
+    assert read_cues("annual depression screening 15 min").system == HCPCS
+    assert read_cues("DSMT, 30-minute session").system == HCPCS
     # a loss of consciousness counted in minutes is a diagnosis's
     assert read_cues("concussion with LOC for 15 min").system is None
+    assert read_cues("concussion, LOC about 30 minutes").system is None
+    assert read_cues("unconscious for 15 min after the fall").system is None
 
 
 def test_read_cues_drops_the_system_words_and_reads_doses() -> None:

@@ -181,11 +181,19 @@ _TIMED = re.compile(
     r"|miles?|trips?)\b|\bper\s+diem\b",
     re.I,
 )
+# ...and so is one timed in the quarter or half hours HCPCS counts ("brief alcohol
+# counseling 15 min"), unless the minutes are how long a patient was out (S06's "loss of
+# consciousness of 30 minutes or less").
+_QUARTER_HOURS = re.compile(r"\b(?:15|30)\s*-?\s*min(?:ute)?s?\b", re.I)
+_UNCONSCIOUS = re.compile(
+    r"\b(?:loc|loss of consciousness|unconscious\w*|knocked out|passed out|coma)\b", re.I
+)
 
 
 @lru_cache(maxsize=4096)  # a search reads its phrase's cues, and so do its specifics
 def read_cues(text: str) -> Cues:
     system = system_cue(text)
+    timed = _TIMED.search(text) or (_QUARTER_HOURS.search(text) and not _UNCONSCIOUS.search(text))
     if system is not None:
         for _, pattern in _SYSTEM_CUES:
             text = pattern.sub(" ", text)
@@ -203,7 +211,7 @@ def read_cues(text: str) -> Cues:
     rewritten = _HISTORY.sub(" history of ", rewritten)
     if _STATUS.search(rewritten) and _DEVICE.search(rewritten) and not _COMPLICATION.search(text):
         rewritten += " (status)"
-    if system is None and _TIMED.search(text):
+    if system is None and timed:
         system = HCPCS
     return Cues(re.sub(r"\s+", " ", rewritten).strip(), system)
 
