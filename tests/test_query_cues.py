@@ -65,6 +65,14 @@ def test_a_service_billed_by_the_unit_is_a_hcpcs_one() -> None:
     assert read_cues("unconscious for 15 min after the fall").system is None
 
 
+def test_the_reason_for_a_visit_is_a_diagnosis() -> None:
+    assert read_cues("pt here for flu shot").system == ICD10CM
+    assert read_cues("She was seen today for her depo shot").system == ICD10CM
+    # a system named outright wins; "here" elsewhere says nothing
+    assert read_cues("here for a B12 shot, J code?").system == HCPCS
+    assert read_cues("B12 shot given here").system is None
+
+
 def test_read_cues_drops_the_system_words_and_reads_doses() -> None:
     cues = read_cues("J code for Toradol 30mg")
     assert cues.system == HCPCS

@@ -453,6 +453,9 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("home health OT, each 15 minutes", "G0152"),
         # how a drug was involved, never a procedure ("didn't take insulin")
         ("didn't take insulin for 3 days", "T38.3X6A"),
+        # the reason for the visit, not the drug given at it
+        ("here for her depo shot", "Z30.42"),
+        ("here for chemo infusion today", "Z51.11"),
         ("adverse reaction to IV contrast", "T50.8X5A"),
         ("allergic to IV contrast", "Z91.041"),
         ("CO poisoning from a space heater, accidental", "T58.2X1A"),

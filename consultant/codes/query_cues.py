@@ -190,6 +190,15 @@ _UNCONSCIOUS = re.compile(
 )
 
 
+# "(pt) here for her depo shot": the reason for the encounter, which a diagnosis code
+# (often a Z code) tells, not the drug or the service given at it.
+_HERE_FOR = re.compile(
+    r"^\s*(?:(?:the\s+)?(?:pt|patient|she|he)\s+)?(?:is\s+|was\s+)?(?:here|seen|in|came in"
+    r"|comes in|presents|presented)\s+(?:today\s+)?for\b",
+    re.I,
+)
+
+
 @lru_cache(maxsize=4096)  # a search reads its phrase's cues, and so do its specifics
 def read_cues(text: str) -> Cues:
     system = system_cue(text)
@@ -213,6 +222,8 @@ def read_cues(text: str) -> Cues:
         rewritten += " (status)"
     if system is None and timed:
         system = HCPCS
+    elif system is None and _HERE_FOR.search(text):
+        system = ICD10CM
     return Cues(re.sub(r"\s+", " ", rewritten).strip(), system)
 
 
