@@ -464,6 +464,11 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("pt broke his L pinky finger, prox phalanx, nondisplaced", "S62.647A"),
         ("greenstick fx R radial shaft", "S52.311A"),
         ("lac L forearm w/ retained glass", "S51.822A"),
+        # a fracture not said to be displaced or not is displaced (I.C.19.c.1), and its
+        # unspecified code comes before the "other" one
+        ("broke her R pinky toe", "S92.501A"),
+        ("fractured R big toe", "S92.401A"),
+        ("L humeral shaft fx", "S42.302A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:
