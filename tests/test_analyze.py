@@ -533,6 +533,19 @@ def test_codes_asked_for_these_three_are_the_three_told_before(
             "What's the 7th character for an open fracture type II on the initial encounter?",
             "S82.201B",
         ),
+        # the accident told before the injury in one sentence, as coders run them on
+        (
+            "Pt fell off his bike 3 weeks ago, closed fx of L distal radius, treated with a "
+            "cast in the ED. Now seen in ortho clinic for routine f/u, healing well. Which 7th "
+            "character - A or D?",
+            "S52.502D",
+        ),
+        # a late effect of a concussion: the injury's sequela, not an electrocution
+        (
+            "Concussion 2 weeks ago w/o LOC, still having headaches, dx post-concussion "
+            "syndrome. Is the concussion code A, D or S?",
+            "S06.0X0S",
+        ),
     ],
 )
 def test_a_seventh_character_is_read_from_the_case_told_before(

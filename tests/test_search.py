@@ -469,6 +469,9 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("broke her R pinky toe", "S92.501A"),
         ("fractured R big toe", "S92.401A"),
         ("L humeral shaft fx", "S42.302A"),
+        ("post-concussion syndrome", "F07.81"),
+        # an accident told before the injury with no comma between: the injury leads
+        ("fell off his bike closed fx of L distal radius", "S52.502A"),
     ],
 )
 def test_coders_phrasing(search: CodeSearch, text: str, code: str) -> None:

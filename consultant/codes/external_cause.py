@@ -664,6 +664,13 @@ def names_injury(text: str) -> bool:
     return bool(_INJURY.search(text))
 
 
+def injury_at(text: str) -> int | None:
+    """Where TEXT first names the nature of an injury, when words come before it: "fell
+    off his bike closed fx of L distal radius" tells the cause, then the injury."""
+    found = _INJURY.search(text)
+    return found.start() if found and found.start() > 0 else None
+
+
 # an external cause code (V00-Y99): a cause, its place, activity or status
 EXTERNAL_CAUSE = re.compile(r"^[V-Y]\d")
 # The phrase asks for the cause, its place, activity or status by name.

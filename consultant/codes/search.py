@@ -37,6 +37,7 @@ from consultant.codes.drug_table import DrugTable
 from consultant.codes.external_cause import (
     EXTERNAL_CAUSE,
     ExternalCauseResolver,
+    injury_at,
     names_injury,
 )
 from consultant.codes.hcpcs_resolve import HcpcsResolver
@@ -130,6 +131,7 @@ _COMMONER = 10
 # Clauses of a phrase that may tell an injury and, apart, how it happened.
 _CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\bafter\b|\bwhile\b|\bwhen\b|\s-\s)\s*", re.I)
 _SPLIT_KEPT = 5
+_ACCIDENT = re.compile(r"^[VWX]\d")  # accidents, assaults, self-harm (V00-X99)
 # Below this, a hit covers too little of the query to be worth suggesting...
 MIN_SCORE = 0.3
 # ...but when nothing reaches it ("store and forward images reviewed"), the hits that
@@ -278,9 +280,14 @@ class CodeSearch:
         listed first); [] for any other phrase."""
         injury: list[str] = []
         cause: list[str] = []
-        for clause in _CLAUSE.split(text):
-            if clause and clause.strip():
-                (injury if names_injury(clause) else cause).append(clause)
+        clauses = [clause for clause in _CLAUSE.split(text) if clause and clause.strip()]
+        unparted = len(clauses) == 1 and (at := injury_at(text)) is not None
+        if unparted:
+            # a message's phrase, its commas gone: an accident told before the injury
+            # ("fell off his bike closed fx of L distal radius")
+            clauses = [text[:at], text[at:]]
+        for clause in clauses:
+            (injury if names_injury(clause) else cause).append(clause)
         if not injury or not cause:
             return []
         # the cause first: most such phrases tell none, and then the injury's search is
@@ -288,6 +295,8 @@ class CodeSearch:
         how = self.search(", ".join(cause), system=ICD10CM, limit=_SPLIT_KEPT)
         if not how or how[0].score < MIN_SCORE or not EXTERNAL_CAUSE.match(how[0].code):
             return []
+        if unparted and not _ACCIDENT.match(how[0].code):
+            return []  # "I&D of the surgical wound" tells no accident
         hurt = self.search(", ".join(injury), system=ICD10CM, limit=_SPLIT_KEPT)
         if not hurt or hurt[0].score < _TOLD:
             return []
