@@ -65,6 +65,19 @@ def test_a_service_billed_by_the_unit_is_a_hcpcs_one() -> None:
     assert read_cues("unconscious for 15 min after the fall").system is None
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("concussion w/ LOC 15 min", "loss of consciousness of 30 minutes or less"),
+        ("LOC for 45 minutes", "loss of consciousness of 31 minutes to 59 minutes"),
+        ("loss of consciousness x 2 hrs", "loss of consciousness of 1 hour to 5 hours 59 minutes"),
+        ("LOC about 30 hours", "loss of consciousness greater than 24 hours"),
+    ],
+)
+def test_how_long_a_patient_was_out_is_read_as_the_titles_range(text: str, words: str) -> None:
+    assert words in read_cues(text).text
+
+
 def test_the_reason_for_a_visit_is_a_diagnosis() -> None:
     assert read_cues("pt here for flu shot").system == ICD10CM
     assert read_cues("She was seen today for her depo shot").system == ICD10CM

@@ -469,6 +469,11 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         ("broke her R pinky toe", "S92.501A"),
         ("fractured R big toe", "S92.401A"),
         ("post-concussion syndrome", "F07.81"),
+        # how long the patient was out, in the S06 titles' ranges
+        ("concussion w/ LOC 15 min", "S06.0X1A"),
+        # a denied ride is still transportation insecurity; an INR check is drug monitoring
+        ("no transportation to appointments", "Z59.82"),
+        ("INR check", "Z51.81"),
         # an accident told before the injury with no comma between: the injury leads
         ("fell off his bike closed fx of L distal radius", "S52.502A"),
     ],

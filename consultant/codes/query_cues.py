@@ -77,6 +77,27 @@ _ELAPSED = re.compile(
     re.I,
 )
 
+# How long a patient was out, in the ranges the S06 titles name ("LOC 15 min" is "loss of
+# consciousness of 30 minutes or less").
+_OUT_FOR = re.compile(
+    r"\b(?P<loc>loc|loss\s+of\s+consciousness)\s*(?:x|for|of|about|approx\.?|~|lasting)?\s*"
+    r"(?P<n>\d+)\s*(?P<unit>min(?:ute)?s?|h(?:ou)?rs?)\b",
+    re.I,
+)
+_OUT_RANGES = (  # (longest in minutes, the titles' words)
+    (30, "of 30 minutes or less"),
+    (59, "of 31 minutes to 59 minutes"),
+    (359, "of 1 hour to 5 hours 59 minutes"),
+    (1440, "of 6 hours to 24 hours"),
+)
+
+
+def _out_for(match: re.Match[str]) -> str:
+    minutes = int(match["n"]) * (1 if match["unit"].lower().startswith("m") else 60)
+    words = next((w for most, w in _OUT_RANGES if minutes <= most), "greater than 24 hours")
+    return f"loss of consciousness {words}"
+
+
 # "screening colonoscopy turned diagnostic": the screening is still what the encounter
 # was for (Official Guidelines I.C.21.c.5), and the words name no code.
 _CONVERTED = re.compile(
@@ -211,6 +232,7 @@ def read_cues(text: str) -> Cues:
     # A wound's length is documentation, not a code axis ("3 cm lac L forearm").
     text = _SIZE.sub(" ", text)
     text = _ELAPSED.sub(" ", text)
+    text = _OUT_FOR.sub(_out_for, text)
     text = _AGE_AT.sub(" ", text)
     text = _CONVERTED.sub(" ", text)
     rewritten = _NEGATIONS.sub(" without ", text)
