@@ -638,6 +638,21 @@ def test_no_essential_hypertension_beside_its_combination_code(
     assert "I10" not in codes  # I.C.9.a: hypertension with CKD is I12.9, named already
 
 
+def test_a_case_asked_in_what_order_is_its_combination_code_first(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    raw = (
+        b"Subject: CHF codes\n\nHi, pt is a 67 yo M admitted with CHF exacerbation, acute on "
+        b"chronic diastolic, also has CKD stage 3b and HTN. What codes and in what order?\n"
+    )
+    result = run(raw, store, templates)
+    answer = _only_answer(result, "sequencing")
+    assert answer["codes"][0] == "I13.0" and "N18.32" in answer["codes"]
+    assert answer["answer"].startswith("Hypertension with heart failure")
+    # I.C.9.a: hypertension is coded once, as the combination
+    assert "I12.9" not in [hit["code"] for hit in result["suggestions"]]
+
+
 def test_someone_elses_smoking_is_the_patients_exposure_alone(
     store: CodeStore, templates: jinja2.Environment
 ) -> None:

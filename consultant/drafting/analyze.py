@@ -21,6 +21,7 @@ from consultant.drafting.dates import date_of_service
 from consultant.drafting.draft import render_draft
 from consultant.drafting.extract import ModifierMention, clinical_phrases, extract, listed_parts
 from consultant.drafting.findings import Finding, code_findings
+from consultant.drafting.guidelines import COMBINATION
 from consultant.drafting.partners import partners, same_encounter
 from consultant.drafting.patient_context import read_context
 from consultant.drafting.phi import find_phi, phi_finding
@@ -140,6 +141,10 @@ def analyze(
     named = [*every_lead(leads), *(h for hs in extra.values() for h in hs)]
     merged = {hit.code: hit for hit in named}
     hits = sorted(merged.values(), key=lambda h: -h.score)[:suggestions]
+    # A combination the guidelines call for (I13.0 for heart failure, CKD and hypertension)
+    # replaces the single codes of its category a phrase found alone (I12.9).
+    combined = [code for f in findings if f.kind == COMBINATION for code in f.codes]
+    hits = [hit for hit in hits if not _superseded(hit.code, combined)]
     dos = service_date.isoformat() if service_date else None
     modifier_at = [m.start for m in extraction.modifiers]
     answers = answer_all(
@@ -166,6 +171,20 @@ def analyze(
     )
     return Analysis(
         service_date, answers, codes, extraction.modifiers, findings, hits, False, None, draft
+    )
+
+
+_HYPERTENSIVE = frozenset({"I10", "I11", "I12", "I13"})
+
+
+def _superseded(code: str, combined: list[str]) -> bool:
+    """Whether CODE is a hypertensive code (I10-I13) other than the one the combination
+    findings COMBINED call for: hypertension is coded once (I.C.9.a). A diabetes code is
+    never superseded so: E11.22 and E11.65 are both coded."""
+    return (
+        code[:3] in _HYPERTENSIVE
+        and code not in combined
+        and any(c[:3] in _HYPERTENSIVE for c in combined)
     )
 
 

@@ -348,7 +348,9 @@ def answer_all(
             codes = [hit.code for hit in completed]
         elif kind == "seventh_character" and not codes:
             codes = [hit.code for hit in _with_seventh(hits)]
-        if kind == "sequencing" and len(codes) < 2:
+        if kind == "sequencing" and (combined := _combined_order(infos, scoped)):
+            codes = list(dict.fromkeys(combined))
+        elif kind == "sequencing" and len(codes) < 2:
             codes = ordered(_to_sequence(infos, hits))[0] or codes
         if kind == "coverage" and not codes:
             # "Will Medicare cover it?": the services the message bills, else the one it
@@ -578,6 +580,11 @@ def _sequencing(
     codes = [info.code for info in infos]
     if ruled := settling(findings, [i.code for i in infos if i.system == ICD10CM], SEQUENCING):
         return " ".join(f.message for f in ruled), "high"  # the guidelines' order
+    if _combined_order(infos, findings):
+        # "CHF, CKD 3b and HTN - what codes and in what order?": the combination code
+        # first, then the codes it asks for (I.C.9.a), as the rule says them
+        combined = [f for f in findings if f.kind == COMBINATION]
+        return " ".join(f.message for f in combined), "medium"
     notes = _of(findings, "code_first", codes) + _of(findings, "use_additional_code", codes)
     if notes:
         return " ".join(f.message for f in notes), "high"
@@ -590,6 +597,14 @@ def _sequencing(
         "condition chiefly responsible for the encounter (Official Guidelines, Section IV.G).",
         "low",
     )
+
+
+def _combined_order(infos: list[CodeInfo], findings: Sequence[Finding]) -> list[str]:
+    """The codes of the combination findings, in the order their rules give, when a
+    sequencing question names no diagnosis code of its own; else []."""
+    if any(info.system == ICD10CM for info in infos):
+        return []
+    return [code for f in findings if f.kind == COMBINATION for code in f.codes]
 
 
 def _to_sequence(infos: list[CodeInfo], hits: Sequence[SearchHit]) -> list[tuple[str, str]]:
