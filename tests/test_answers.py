@@ -112,11 +112,26 @@ def test_each_question_is_found_and_a_dotted_code_ends_no_sentence() -> None:
         ("Does N18.3 need a 5th character?", "validity"),
         ("Is E11.6 a real code?", "validity"),
         ("Does E11.6 need more digits?", "validity"),
+        # "primary" after a comma is the condition's type, not the claim's first place
+        ("Can you tell me the ICD-10 for left knee osteoarthritis, primary?", "code_for"),
+        ("Is the adverse effect code primary?", "sequencing"),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question: str, kind: str) -> None:
     assert kind in KINDS
     assert kind_of(question) == kind
+
+
+def test_a_told_clause_before_a_question_gets_no_answer_of_its_own(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    result = ask(
+        store,
+        templates,
+        "Also the patient had a TKA on the right side last year, do I code that too?",
+    )
+    assert [a["kind"] for a in result["answers"]] == ["code_for"]
+    assert result["answers"][0]["codes"] == ["Z96.651"]
 
 
 def test_a_heading_gets_no_first_with_the_codes_to_use(

@@ -99,7 +99,8 @@ _ASKS = (
         r"(?:[\w.-]+\s+){0,5}(?:first|1st)\b"
         r"(?!\s+(?:visit|encounter|time|day|appointment|dose|trimester|degree|episode))"
         # "Is the adverse effect code primary?", "which is primary and which secondary?"
-        r"|\bprimary(?=\s*(?:\?|$|\s+(?:dx|diagnosis|here|on the claim)\b"
+        # ("osteoarthritis, primary?" is the condition's type)
+        r"|(?<!, )(?<!,)\bprimary(?=\s*(?:\?|$|\s+(?:dx|diagnosis|here|on the claim)\b"
         r"|\s+(?:and|or)\s+(?:which|secondary)\b))"
         r"|\b(?:which|what)\s+(?:one\s+|code\s+|dx\s+)?leads\b|\blead\s+or\b"
         # "Does the N18.32 go before or after the E11.22?", "have to follow the stroke code?"
@@ -131,6 +132,8 @@ _ASKS = (
         r"|what (?:do|should|would|can) (?:i|we|you) (?:code|use|report|assign)\b"
         r"|how (?:do|should|would|can|to) (?:i |we |you )?(?:code|report)\b"
         r"|\b(?:icd-?10(?:-cm|-pcs)?|pcs|hcpcs|dx|j)[- ]codes? for\b"
+        # "Can you tell me the ICD-10 for left knee OA?"
+        r"|\b(?:icd-?10(?:-cm|-pcs)?|hcpcs)\s+for\b"
         r"|(?:correct|appropriate|proper|best) (?:[\w-]+ )?codes?\b"
         r"|(?:do|should|can|would|must) (?:i|we|you) (?:also )?(?:code|report|capture|assign)\b"
         r"|\bbe (?:coded|reported|captured)\b"
@@ -297,8 +300,11 @@ def answer_all(
             # "Should we be using 59 or XU now?", "How do we report the bilateral 64721 -
             # one line w/ 50 or two lines RT/LT?"
             kind = "modifier"
-        if kind == "other" and not infos and len(spans) > 1 and not sentence.endswith("?"):
-            continue  # "Please handle accordingly.": a request, not a coding question
+        told = kind in ("other", "validity") and not infos and not sentence.endswith("?")
+        if told and len(spans) > 1:
+            # "Please handle accordingly.": a request, not a coding question; "Also the
+            # patient had a TKA on the right side, do I code that too?": its telling
+            continue
         if kind == "other" and not infos and whole != (start, end):
             continue  # "..., or does the biopsy need something too?": the same question
         scoped = findings
