@@ -442,6 +442,12 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
         ("What codes do we assign?", []),
         # who keeps writing what is the story (a curly apostrophe is an apostrophe)
         ("The doc keeps putting C50 on it, I don’t think that’s right", []),
+        # a side told as "both" is kept; what the patient is on keeps its "on"
+        (
+            "DM2 with retinopathy (mild NPDR, both eyes). On insulin.",
+            ["DM2 with retinopathy", "mild NPDR both eyes", "On insulin"],
+        ),
+        ("Can I bill both?", []),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

@@ -474,6 +474,9 @@ def test_an_acuity_a_subterm_states_is_not_overridden_by_its_parents_modifier(
         # a denied ride is still transportation insecurity; an INR check is drug monitoring
         ("no transportation to appointments", "Z59.82"),
         ("INR check", "Z51.81"),
+        # a side after a denial is asserted; a drug the patient is on is a status
+        ("DM2 mild NPDR without macular edema both eyes", "E11.3293"),
+        ("On insulin", "Z79.4"),
         # an accident told before the injury with no comma between: the injury leads
         ("fell off his bike closed fx of L distal radius", "S52.502A"),
     ],

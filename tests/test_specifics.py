@@ -50,6 +50,12 @@ def test_a_stated_side_left_unspecified_ranks_lower() -> None:
     assert not leaves_unspecified(stated("heel ulcer"), "Ulcer of unspecified heel")
 
 
+def test_one_side_for_both_ranks_lower() -> None:
+    both = stated("mild NPDR, both eyes")
+    assert leaves_unspecified(both, "Type 2 diabetes mellitus with mild NPDR, right eye")
+    assert not leaves_unspecified(both, "Type 2 diabetes mellitus with mild NPDR, bilateral")
+
+
 def test_a_title_without_what_the_question_says_contradicts_it() -> None:
     hf = stated("heart failure with the hypertension")
     assert contradicts(hf, "Hypertensive heart disease without heart failure")

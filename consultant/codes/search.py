@@ -421,9 +421,11 @@ class CodeSearch:
                 score = lead.score * 0.99
                 alongside.add(valued.code)
             best[(ICD10CM, valued.code)] = (score, 0, valued.title)
-        if system in (None, HCPCS):
+        if system == HCPCS or (system is None and (not taken.codes or taken.rest.strip())):
             # HCPCS Level II read as coders word it (drug + dose + route, service, DME
-            # features): its codes take the resolver's score (hcpcs_resolve.py).
+            # features): its codes take the resolver's score (hcpcs_resolve.py). A phrase
+            # telling only a drug the patient takes now ("on insulin") tells a status, not
+            # a drug supplied.
             data.hcpcs.merge(best, cues.text, built[0].score if built else None)
         if system in (None, ICD10CM):
             # External causes as the External Cause Index reads them (a transport accident

@@ -20,7 +20,7 @@ from operator import itemgetter
 import snowballstemmer
 
 # Bump when `analyze` changes what it produces: stale indexes are rebuilt on next use.
-INDEX_VERSION = "15"
+INDEX_VERSION = "16"
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -236,9 +236,22 @@ _STOPWORDS = frozenset(
     ]
 )
 _NEGATORS = frozenset({"without", "not", "no", "whether"})
-# Words where a negation's reach ends: "without coma, initial encounter".
+# Words where a negation's reach ends: "without coma, initial encounter"; a side named
+# after it ("without macular edema both eyes") is asserted.
 _NEGATION_ENDS = frozenset(
-    {"with", "initial", "subsequent", "sequela", "but", "except", "unspecified"}
+    {
+        "with",
+        "initial",
+        "subsequent",
+        "sequela",
+        "but",
+        "except",
+        "unspecified",
+        "bilateral",
+        "both",
+        "left",
+        "right",
+    }
 )
 _ORDINALS = {
     "first": "1",

@@ -107,6 +107,7 @@ _TITLE_STAGE = re.compile(r"\bstage (\d[ab]?)\b", re.I)
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.I)
 _TITLE_WITHOUT = re.compile(r"\bwithout ([^,()]+)", re.I)
 _DENIED = re.compile(r"\bwithout(?:\s+[a-z0-9'/-]+){1,3}")
+_SIDE_WORDS = frozenset(stem(w) for w in ("bilateral", "both", "left", "right"))
 _CONTENT_WORD = re.compile(r"[a-z][a-z'-]{3,}")
 _NOT_A_CONDITION = frozenset(
     stem(w) for w in ("mention", "other", "specified", "unspecified", "with", "without")
@@ -157,7 +158,8 @@ def stated(text: str) -> Stated:
     # Denials read as "without ..." first ("no CKD" -> "without CKD"), then left out.
     cued = read_cues(text).text.lower()
     asserted = _stems(_DENIED.sub(" ", cued))
-    denied = _stems(" ".join(_DENIED.findall(cued)))
+    # "without macular edema, bilateral": the side after a denial is no part of it
+    denied = _stems(" ".join(_DENIED.findall(cued))) - _SIDE_WORDS
     side = sides[0] if len(sides) == 1 else None
     trimester = _trimester(text)
     obstetric = trimester is not None or _OBSTETRIC.search(text) is not None
@@ -252,9 +254,12 @@ def contradicts(said: Stated, title: str) -> bool:
 
 
 def leaves_unspecified(said: Stated, title: str) -> bool:
-    """Whether TITLE leaves unspecified a side or trimester the question states."""
+    """Whether TITLE leaves unspecified a side or trimester the question states, or names
+    one side where the question states both."""
     if said.trimester and "unspecified trimester" in title.lower():
         return True
+    if said.side == "bilateral" and not _TITLE_BOTH.search(title):
+        return bool(_TITLE_LEFT.search(title)) != bool(_TITLE_RIGHT.search(title))
     if said.side is None or not _UNSPECIFIED.search(title):
         return False
     sides = (_TITLE_LEFT, _TITLE_RIGHT, _TITLE_BOTH)

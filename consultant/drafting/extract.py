@@ -693,10 +693,21 @@ _ATTACHED = re.compile(r"\b(?:attached|attachments?|enclosed)\b", re.I)
 _DENIALS = frozenset(("no", "not", "denies", "negative"))
 # a billing word that names a condition before the word after it: "use disorder" (DSM-5's
 # name for dependence and abuse)
-_KEPT_BEFORE = {"use": "disorder"}
+_KEPT_BEFORE = {
+    "use": frozenset({"disorder"}),
+    # a side told as "both": "(mild NPDR, both eyes)" is the bilateral code
+    "both": frozenset(
+        re.findall(
+            r"\S+",
+            "eyes ears sides legs arms knees hips feet hands lungs kidneys breasts ankles "
+            "wrists shoulders elbows lower upper",
+        )
+    ),
+}
 # ...or that asks for a code set's chapter after the word before it: "the Z code for the
 # metformin" asks for its long-term use (Z79.84), not a poisoning
 _KEPT_AFTER = {"code": "z", "codes": "z"}
+_ON_WHAT = 3  # words up to which a clause "on X" tells what the patient is on
 # What the record denies after naming it: no condition to code (Official Guidelines IV.H);
 # a test "negative for" something denies all it names, to the clause's end ("x-rays
 # negative for fx"), where "Barrett's esophagus, negative for dysplasia" is its type.
@@ -793,10 +804,12 @@ def _clinical_words(clause: str) -> str | None:
         word
         for at, word in enumerate(found)
         if lower[at] not in _NOT_CLINICAL
-        or _KEPT_BEFORE.get(lower[at]) in lower[at + 1 : at + 2]
+        or bool(set(lower[at + 1 : at + 2]) & _KEPT_BEFORE.get(lower[at], frozenset()))
         or _KEPT_AFTER.get(lower[at]) in lower[max(at - 1, 0) : at]
     ][:_MAX_WORDS]
     while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
+        if words[0].lower() == "on" and 1 < len(words) <= _ON_WHAT:
+            break  # "On insulin.": what the patient takes, a status (Z79.4), keeps its "on"
         words.pop(0)
     if words and words[0].lower() in _DENIALS:
         return None
