@@ -354,8 +354,8 @@ def answer_all(
             codes = [hit.code for hit in completed]
         elif kind == "seventh_character" and not codes:
             codes = [hit.code for hit in _with_seventh(hits)]
-        if kind == "sequencing" and (combined := _combined_order(infos, scoped)):
-            codes = list(dict.fromkeys(combined))
+        if kind == "sequencing" and (combined := _ordering_combinations(infos, scoped)):
+            codes = list(dict.fromkeys(code for f in combined for code in f.codes))
         elif kind == "sequencing" and len(codes) < 2:
             codes = ordered(_to_sequence(infos, hits))[0] or codes
         if kind == "coverage" and not codes:
@@ -586,10 +586,9 @@ def _sequencing(
     codes = [info.code for info in infos]
     if ruled := settling(findings, [i.code for i in infos if i.system == ICD10CM], SEQUENCING):
         return " ".join(f.message for f in ruled), "high"  # the guidelines' order
-    if _combined_order(infos, findings):
+    if combined := _ordering_combinations(infos, findings):
         # "CHF, CKD 3b and HTN - what codes and in what order?": the combination code
         # first, then the codes it asks for (I.C.9.a), as the rule says them
-        combined = [f for f in findings if f.kind == COMBINATION]
         return " ".join(f.message for f in combined), "medium"
     notes = _of(findings, "code_first", codes) + _of(findings, "use_additional_code", codes)
     if notes:
@@ -605,12 +604,12 @@ def _sequencing(
     )
 
 
-def _combined_order(infos: list[CodeInfo], findings: Sequence[Finding]) -> list[str]:
-    """The codes of the combination findings, in the order their rules give, when a
+def _ordering_combinations(infos: list[CodeInfo], findings: Sequence[Finding]) -> list[Finding]:
+    """The combination findings, whose codes are in the order their rules give, when a
     sequencing question names no diagnosis code of its own; else []."""
     if any(info.system == ICD10CM for info in infos):
         return []
-    return [code for f in findings if f.kind == COMBINATION for code in f.codes]
+    return [f for f in findings if f.kind == COMBINATION]
 
 
 def _to_sequence(infos: list[CodeInfo], hits: Sequence[SearchHit]) -> list[tuple[str, str]]:

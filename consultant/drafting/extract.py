@@ -804,7 +804,7 @@ def _clinical_words(clause: str) -> str | None:
         word
         for at, word in enumerate(found)
         if lower[at] not in _NOT_CLINICAL
-        or bool(set(lower[at + 1 : at + 2]) & _KEPT_BEFORE.get(lower[at], frozenset()))
+        or any(after in _KEPT_BEFORE.get(lower[at], ()) for after in lower[at + 1 : at + 2])
         or _KEPT_AFTER.get(lower[at]) in lower[max(at - 1, 0) : at]
     ][:_MAX_WORDS]
     while words and words[0].lower() in _EDGE_WORDS - _DENIALS:

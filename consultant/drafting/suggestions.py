@@ -16,7 +16,7 @@ that explains them.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -285,15 +285,15 @@ def suggest(
     if any(_DIAGNOSIS.match(code) for system_, code in best if system_ == ICD10CM):
         # An abnormal finding the diagnosis explains is not coded beside it (Official
         # Guidelines III.B, IV.D): "urine culture positive for E. coli" with the UTI.
-        best, leads = _without(_FINDING, best, leads)
+        best, leads = _without(_FINDING.match, best, leads)
     if any(_HYPERTENSIVE_DISEASE.match(code) for _, code in (*best, *named)):
         # I.C.9.a: hypertension with heart or kidney disease is their combination code
         # (I11-I13), never I10 beside it
-        best, leads = _without(_ESSENTIAL_HYPERTENSION, best, leads)
+        best, leads = _without(_ESSENTIAL_HYPERTENSION.match, best, leads)
     if any(_INJURY.match(code) for _, code in best):
         # A fall that hurt the patient is the injury's external cause (W00-W19), not the
         # sign R29.6 "repeated falls" (whose tabular includes "falling")
-        best, leads = _without(_FALLING, best, leads)
+        best, leads = _without(_FALLING.match, best, leads)
     guessed = {
         code
         for (_, code), hit in best.items()
@@ -307,27 +307,24 @@ def suggest(
         # I.C.20: an accident, assault or place code tells how an injury happened; with
         # no injury found, one the message does not surely name is a stray reading
         # ("sharp debridement" of a pressure ulcer is no assault with a sharp object).
-        best = {key: hit for key, hit in best.items() if key[1] not in guessed}
-        leads = {p: [h for h in hs if h.code not in guessed] for p, hs in leads.items()}
+        best, leads = _without(guessed.__contains__, best, leads)
     if not any(_OBSTETRIC.match(code) for _, code in best):
         # Weeks of gestation are coded beside an obstetric condition or delivery, never
         # alone (Z3A's "code first" note): "20 wks pregnant, wrist sprain" is Z33.1's.
-        best, leads = _without(_GESTATION_WEEKS, best, leads)
+        best, leads = _without(_GESTATION_WEEKS.match, best, leads)
     return _most_specific(best, leads)
 
 
 def _without(
-    codes: re.Pattern[str],
+    dropped: Callable[[str], object],
     best: dict[tuple[str, str], SearchHit],
     leads: dict[str, list[SearchHit]],
 ) -> tuple[dict[tuple[str, str], SearchHit], dict[str, list[SearchHit]]]:
-    """BEST and LEADS without the codes CODES matches."""
+    """BEST and LEADS without the codes DROPPED is true of (a pattern's match, a set's
+    membership)."""
     return (
-        {key: hit for key, hit in best.items() if not codes.match(key[1])},
-        {
-            phrase: [hit for hit in hits if not codes.match(hit.code)]
-            for phrase, hits in leads.items()
-        },
+        {key: hit for key, hit in best.items() if not dropped(key[1])},
+        {phrase: [hit for hit in hits if not dropped(hit.code)] for phrase, hits in leads.items()},
     )
 
 
