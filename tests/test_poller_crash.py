@@ -67,12 +67,18 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(
     )
     engine = make_engine(database_url)
 
+    seen = [0]
+
     def stored() -> int:
+        """Tickets stored so far; the count never falls, so a read that fails (no schema
+        before the first poller makes it, SQLite busy with the poller's write) is the last
+        one read, not 0: a 0 would wait out the deadline while the poller drains it all."""
         try:
             with Session(engine) as session:
-                return session.exec(select(func.count()).select_from(Ticket)).one()
-        except Exception:  # the schema may not exist until the first poller creates it
-            return 0
+                seen[0] = session.exec(select(func.count()).select_from(Ticket)).one()
+        except Exception:
+            pass
+        return seen[0]
 
     rng = random.Random(20261125)
     kills = 0
