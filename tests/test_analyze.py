@@ -774,3 +774,27 @@ def test_which_modifier_is_answered_from_the_codes_billed(
     answer = next(a for a in run(raw, store, templates)["answers"] if a["kind"] == "modifier")
     assert "Modifier 25 on 99213" in answer["answer"]
     assert set(answer["codes"]) == {"99213", "20610"}
+
+
+def test_a_phrase_found_whole_keeps_its_unspecified_code(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    # "physiologic" jaundice is P59.9: the "other specified causes" code the same phrase
+    # scored lower is no other phrase's more specific answer
+    raw = (
+        b"Subject: newborn visit\n\nBaby seen at 4 days old, mild jaundice on exam. Provider "
+        b'dx "neonatal jaundice, physiologic". What dx code?\n'
+    )
+    codes = [s["code"] for s in run(raw, store, templates)["suggestions"]]
+    assert "P59.9" in codes and "P59.8" not in codes
+
+
+def test_a_pregnant_patients_condition_is_answered_in_her_trimester(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    raw = (
+        b"Subject: OB visit\n\nG2P1 at 32w3d. Also has hypothyroidism on levothyroxine.\n\n"
+        b"How do I code the hypothyroid in pregnancy - just E03.9?\n"
+    )
+    answer = _only_answer(run(raw, store, templates), "code_for")
+    assert answer["answer"].startswith("Use O99.283")  # third trimester, from the weeks

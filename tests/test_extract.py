@@ -448,6 +448,10 @@ def test_clinical_phrases_drop_codes_boilerplate_and_blanked_spans(store: CodeSt
             ["DM2 with retinopathy", "mild NPDR both eyes", "On insulin"],
         ),
         ("Can I bill both?", []),
+        # a time unit after a number measures it: the weeks of a pregnancy are Z3A's
+        ("Pt is 28 weeks pregnant with GDM.", ["28 weeks pregnant with GDM"]),
+        ("Seen a few weeks ago for GDM.", ["GDM"]),
+        ("Concussion 2 weeks ago w/o LOC", ["Concussion 2 weeks ago w/o LOC"]),
     ],
 )
 def test_clinical_phrases_keep_clinical_words_only(

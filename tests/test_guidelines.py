@@ -80,6 +80,7 @@ def test_every_rule_cites_a_section_in_the_guidelines() -> None:
         "I.C.9.a.2",
         "I.C.9.a.3",
         "I.C.12.a",
+        "I.C.15.g",
         "I.C.19.a",
         "I.C.19.c",
         "I.C.19.e",
@@ -579,6 +580,17 @@ def test_pressure_ulcer_site_and_stage(store: CodeStore) -> None:
     assert not section(found(store, ["L97.529"], "no pressure ulcer"), "I.C.12.a")
 
 
+def test_gestational_diabetes_takes_no_z79_4(store: CodeStore) -> None:
+    (finding,) = section(found(store, ["Z79.4"], "GDM, now on insulin"), "I.C.15.g")
+    assert finding.codes == ["O24.414", "Z79.4"]
+    assert finding.message.startswith("No Z79.4 beside gestational diabetes")
+    (oral,) = section(found(store, [], "gestational diabetes on metformin"), "I.C.15.g")
+    assert oral.codes == ["O24.415"]
+    # gestational diabetes is no type 2 diabetes by default: no "add Z79.4" (I.C.4.a.3)
+    assert not section(found(store, [], "GDM on insulin"), "I.C.4.a.3")
+    assert not section(found(store, ["Z79.4"], "DM2 on insulin"), "I.C.15.g")
+
+
 # --- wired into code_findings and the answers ---------------------------------------------
 
 
@@ -624,6 +636,14 @@ def test_answers_use_the_guideline_findings(
     (answer,) = answers(store, text)
     assert answer.kind == kind
     assert answer.answer.startswith(start)
+
+
+def test_whether_to_add_a_code_a_guideline_rules_out(store: CodeStore) -> None:
+    (answer,) = answers(store, "GDM, now on NPH. Do I still add Z79.4 for the insulin?")
+    assert answer.kind == "billed_together" and answer.confidence == "high"
+    assert answer.answer.startswith("No Z79.4 beside gestational diabetes")
+    (plain,) = answers(store, "DM2 on insulin. Do I still add Z79.4?")
+    assert plain.kind == "validity"  # nothing rules it out: whether the code is billable
 
 
 def test_a_pair_no_rule_settles_keeps_its_old_answer(store: CodeStore) -> None:

@@ -51,6 +51,11 @@ def test_pregnancy_and_newborn_codes_need_the_message_to_say_so() -> None:
     assert rules_out(newborn, ICD10CM, "P39.3", "Neonatal urinary tract infection") is None
 
 
+def test_the_trimester_is_the_pregnant_patients_only() -> None:
+    assert read_context("G2P1 at 32w3d, hypothyroid in pregnancy").said.trimester == "third"
+    assert read_context("pt is 32 weeks out from her injury").said.trimester is None
+
+
 def test_a_code_for_the_other_sex_or_side_is_ruled_out() -> None:
     man = read_context("72yo M with pelvic pain")
     assert rules_out(man, ICD10CM, "N94.89", "Other specified conditions of female genital organs")

@@ -78,6 +78,32 @@ def test_how_long_a_patient_was_out_is_read_as_the_titles_range(text: str, words
     assert words in read_cues(text).text
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("cough for about 4 weeks", "cough"),  # not "of 4 weeks or less", an infarction's age
+        ("fever x 3 days", "fever"),  # not "three-day fever", sandfly fever
+        ("DM2 for 10 yrs", "DM2"),
+        ("headache for the past 3 days", "headache"),
+    ],
+)
+def test_how_long_a_condition_lasted_names_no_code(text: str, kept: str) -> None:
+    assert read_cues(text).text == kept
+
+
+def test_a_pregnancys_weeks_and_a_ventilations_days_are_kept() -> None:
+    assert "32 weeks" in read_cues("GDM at 32 weeks").text
+    assert "3 days" in read_cues("on the vent x 3 days").text
+
+
+def test_gestational_diabetes_is_read_by_its_control() -> None:
+    # I.C.15.g: the O24.4- code says how it is controlled; insulin is no Z79.4 beside it
+    assert "insulin controlled" in read_cues("GDM on insulin").text
+    assert "on insulin" not in read_cues("gestational diabetes, on insulin").text
+    assert "oral hypoglycemic" in read_cues("GDM, taking metformin").text
+    assert read_cues("DM2 on insulin").text == "DM2 on insulin"
+
+
 def test_the_reason_for_a_visit_is_a_diagnosis() -> None:
     assert read_cues("pt here for flu shot").system == ICD10CM
     assert read_cues("She was seen today for her depo shot").system == ICD10CM

@@ -76,6 +76,38 @@ _ELAPSED = re.compile(
     r"\b\d+\s*(?:d|days?|wks?|weeks?|mos?|months?|yrs?|years?)\s+(?:out|ago|later|prior)\b",
     re.I,
 )
+# "cough for 4 weeks", "fever x 3 days", "DM2 for 10 years": how long, which no diagnosis
+# title says ("of 4 weeks or less" is an infarction's age, "three-day fever" sandfly
+# fever); "at 32 weeks" is a pregnancy's week, and a ventilation's days are its duration
+# axis (pcs_build.py).
+_LASTED = re.compile(
+    r"\b(?:(?:for|x|over|the|past|last|since)\s+)+(?:about\s+|approx\.?\s+|nearly\s+|~\s*)?"
+    r"\d+(?:\.\d+)?\s*-?\s*(?:d|days?|wks?|weeks?|mos?|months?|yrs?|years?)\b",
+    re.I,
+)
+_KEPT_DAYS = re.compile(r"\b(?:vent\w*|intubat\w*|ecmo|bipap|cpap|mechanical)\b", re.I)
+
+# Gestational diabetes is coded by how it is controlled, and Z79.4 is not coded beside it
+# (Official Guidelines I.C.15.g): "GDM on insulin" is O24.414, no long-term use.
+_GESTATIONAL_DIABETES = re.compile(r"\bgestational\s+(?:diabetes|dm)\b|\bgdm\b", re.I)
+_CONTROLLED_BY = (
+    (
+        re.compile(
+            r"\b(?:on|taking|takes|requires?|requiring|needs?|needing|started\s+on|uses?)?\s*"
+            r"(?:insulin|lantus|humalog|novolog|levemir|nph)\b(?:\s+(?:therapy|regimen))?",
+            re.I,
+        ),
+        " insulin controlled ",
+    ),
+    (
+        re.compile(
+            r"\b(?:on|taking|takes|started\s+on)?\s*(?:metformin|glyburide|glucophage"
+            r"|oral\s+(?:hypoglycemics?|agents?|meds?|medications?))\b",
+            re.I,
+        ),
+        " controlled by oral hypoglycemic drugs ",
+    ),
+)
 
 # How long a patient was out, in the ranges the S06 titles name ("LOC 15 min" is "loss of
 # consciousness of 30 minutes or less").
@@ -232,8 +264,13 @@ def read_cues(text: str) -> Cues:
     # A wound's length is documentation, not a code axis ("3 cm lac L forearm").
     text = _SIZE.sub(" ", text)
     text = _ELAPSED.sub(" ", text)
+    if not _KEPT_DAYS.search(text):
+        text = _LASTED.sub(" ", text)
     text = _OUT_FOR.sub(_out_for, text)
     text = _AGE_AT.sub(" ", text)
+    if _GESTATIONAL_DIABETES.search(text) and not re.search(r"\bcontrolled\b", text, re.I):
+        for pattern, controlled in _CONTROLLED_BY:
+            text = pattern.sub(controlled, text)
     text = _CONVERTED.sub(" ", text)
     rewritten = _NEGATIONS.sub(" without ", text)
     rewritten = _FAMILY.sub(" family history of ", rewritten)

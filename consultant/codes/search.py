@@ -42,6 +42,7 @@ from consultant.codes.external_cause import (
 )
 from consultant.codes.hcpcs_resolve import HcpcsResolver
 from consultant.codes.history_of import HistoryCodes
+from consultant.codes.in_pregnancy import InPregnancy
 from consultant.codes.long_term_use import LongTermUse, Taken
 from consultant.codes.neoplasm_morphology import Morphology
 from consultant.codes.pcs_build import PcsBuilder
@@ -86,6 +87,7 @@ _RESIDUAL_COST = 4.0
 _CONFLICT = 0.8
 # An adverse effect's manifestation ranks at least this share of the adverse effect.
 _MANIFESTATION = 0.9
+_INCIDENTAL = "Z33.1"  # pregnant state, incidental
 _TAKEN_NOW = 0.95  # a drug taken now, as its Z79 class, when the phrase tells nothing else
 _TOLD = 0.7  # ...and just below the condition it tells besides, when that is found
 # The drug codes themselves, and "other adverse effects NEC" (T78.8-, T88.7): no manifestation.
@@ -308,6 +310,33 @@ class CodeSearch:
         injuries = [hit for hit in hurt if not EXTERNAL_CAUSE.match(hit.code)]
         return sorted([*injuries, *beside], key=lambda hit: -hit.score)
 
+    def _in_pregnancy(
+        self,
+        data: _SearchData,
+        best: dict[Key, tuple[float, int, str]],
+        alongside: set[str],
+        condition_words: str,
+        trimester: str | None,
+    ) -> None:
+        """ "asthma in pregnancy": the chapter 15 code whose range holds the condition's
+        code leads, the condition's code beside it (I.C.15.a.1, in_pregnancy.py), unless a
+        chapter 15 code names the condition itself ("UTI in pregnancy" is O23.40)."""
+        if any(key[1].startswith("O") and hit[0] >= _TOLD for key, hit in best.items()):
+            return
+        found = self.search(condition_words, system=ICD10CM, limit=1)
+        if not found or found[0].score < _TOLD or found[0].code.startswith(("O", "Z")):
+            return
+        condition = found[0]
+        chapter15 = data.pregnancy.of(condition.code)
+        if chapter15 is None:
+            return
+        code, title = data.in_trimester(*chapter15, trimester)
+        best.pop((ICD10CM, _INCIDENTAL), None)  # the provider did not say so (I.C.15.a.1)
+        lead = max((hit[0] for hit in best.values()), default=condition.score)
+        best[(ICD10CM, code)] = (max(lead, condition.score), 0, title)
+        best[(ICD10CM, condition.code)] = (max(lead, condition.score) * 0.99, 0, condition.title)
+        alongside.add(condition.code)
+
     def _ranked(self, data: _SearchData, text: str, system: str | None) -> list[SearchHit]:
         cues = read_cues(text)
         system = system or cues.system
@@ -409,7 +438,7 @@ class CodeSearch:
             # The value decides: every other BMI range or week count contradicts it.
             best = {k: v for k, v in best.items() if not k[1].startswith(valued.code[:3])}
             score = 1.0
-            found = self.search(valued.rest, system=ICD10CM, limit=1) if valued.rest else []
+            found = self.search(valued.rest, system=ICD10CM, limit=3) if valued.rest else []
             if found and found[0].score >= _TOLD and not found[0].code.startswith(valued.code[:3]):
                 # "morbid obesity, BMI 42", "gestational HTN at 32 weeks": the condition
                 # leads, in the trimester the weeks fall in, and the value is coded beside
@@ -420,6 +449,10 @@ class CodeSearch:
                 best[(ICD10CM, code)] = (max(lead.score, known), 0, title)
                 score = lead.score * 0.99
                 alongside.add(valued.code)
+                for beside in found[1:]:
+                    if beside.alongside:  # the condition a chapter 15 code leads (I.C.15.a.1)
+                        best[(ICD10CM, beside.code)] = (score * 0.99, 0, beside.title)
+                        alongside.add(beside.code)
             best[(ICD10CM, valued.code)] = (score, 0, valued.title)
         if system == HCPCS or (system is None and (not taken.codes or taken.rest.strip())):
             # HCPCS Level II read as coders word it (drug + dose + route, service, DME
@@ -463,6 +496,8 @@ class CodeSearch:
                     0,
                     found[1],
                 )
+        if system in (None, ICD10CM) and (had := data.pregnancy.told(cues.text)):
+            self._in_pregnancy(data, best, alongside, had, said.trimester)
         for key, (score, rank, title) in list(best.items()):
             if contradicts(said, title):
                 del best[key]
@@ -728,6 +763,7 @@ class _SearchData:
         self.external = ExternalCauseResolver(conn)
         self.long_term = LongTermUse(self.drugs.generic, self.drugs.poisonings)
         self.history = HistoryCodes(conn)
+        self.pregnancy = InPregnancy(conn)
         self.morphology = Morphology(conn, self.synonyms.terms)
         self._hcpcs: HcpcsResolver | None = None
         self._main_terms: frozenset[str] | None = None

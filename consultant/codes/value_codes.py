@@ -33,7 +33,7 @@ _WEEKS = re.compile(
 # Words that make the weeks a pregnancy's.
 _PREGNANCY = re.compile(
     r"\b(?:pregnan\w*|gestation\w*|iup|g\d+\s*p\d+\w*|ega|ga|prenatal|antepartum|pre-?eclampsia"
-    r"|eclampsia|hyperemesis|gestational|placenta\w*|fetal|fetus|ob)\b",
+    r"|eclampsia|hyperemesis|gestational|gdm|placenta\w*|fetal|fetus|ob)\b",
     re.I,
 )
 # A week something happened in, not the pregnancy's week now.

@@ -325,6 +325,15 @@ def answer_all(
             # "R10.9 with K35.80?": whether they go together, when a rule settles it;
             # "E11.9?" or "about E11.9": what the code is
             kind = "billed_together" if _icd_pair_rules(infos, scoped) else "validity"
+        if (
+            kind == "validity"
+            and len(infos) == 1
+            and _ADDING.search(sentence)
+            and settling(scoped, [infos[0].code], TOGETHER)
+        ):
+            # "Do I still add Z79.4 for the insulin?" beside gestational diabetes: whether
+            # it goes with the case's codes, which a guideline settles (I.C.15.g)
+            kind = "billed_together"
         leading = ("code_for", "sequencing", "seventh_character")
         own = leads.get((start, end))
         hits = (own or everyone or suggestions) if kind in leading else suggestions
@@ -424,6 +433,14 @@ def _names(sentence: str, mention: CodeMention) -> bool:
     return any(re.search(rf"(?<![\w.]){re.escape(c)}(?!\w)", sentence, re.I) for c in spellings)
 
 
+# "Do I still add Z79.4?", "should we also code Z79.4?": whether it goes beside the rest
+_ADDING = re.compile(
+    r"\b(?:do|should|can|must|would)\s+(?:i|we|you)\s+(?:still\s+|also\s+)?"
+    r"(?:add|include|report|code|use|need|put)\b",
+    re.I,
+)
+
+
 def _asks_for_a_code(sentence: str) -> bool:
     return dict(_ASK_PATTERNS)["code_for"].search(sentence) is not None
 
@@ -512,6 +529,8 @@ def _together(
 ) -> tuple[str, str]:
     codes = [info.code for info in infos]
     if len(codes) < 2:
+        if ruled := settling(findings, codes, TOGETHER):
+            return " ".join(f.message for f in ruled), "high"
         return "Name both codes to check them against the NCCI edits.", "low"
     if ruled := _icd_pair_rules(infos, findings):
         return " ".join(f.message for f in ruled), "high"

@@ -707,6 +707,9 @@ _KEPT_BEFORE = {
 # ...or that asks for a code set's chapter after the word before it: "the Z code for the
 # metformin" asks for its long-term use (Z79.84), not a poisoning
 _KEPT_AFTER = {"code": "z", "codes": "z"}
+# ...or that measures the number before it: "28 weeks pregnant" is a week of gestation
+# (Z3A.28), "on the vent x 3 days" a ventilation's duration, a bare "28" nothing
+_UNITS_OF_TIME = frozenset(("day", "days", "week", "weeks", "month", "months", "year", "years"))
 _ON_WHAT = 3  # words up to which a clause "on X" tells what the patient is on
 # What the record denies after naming it: no condition to code (Official Guidelines IV.H);
 # a test "negative for" something denies all it names, to the clause's end ("x-rays
@@ -806,6 +809,14 @@ def _clinical_words(clause: str) -> str | None:
         if lower[at] not in _NOT_CLINICAL
         or any(after in _KEPT_BEFORE.get(lower[at], ()) for after in lower[at + 1 : at + 2])
         or _KEPT_AFTER.get(lower[at]) in lower[max(at - 1, 0) : at]
+        or (lower[at] in _UNITS_OF_TIME and at > 0 and lower[at - 1].isdigit())
+        # ...and "2 weeks ago" stays the time since, which the search drops (query_cues.py)
+        or (
+            lower[at] == "ago"
+            and at > 1
+            and lower[at - 1] in _UNITS_OF_TIME
+            and lower[at - 2].isdigit()
+        )
     ][:_MAX_WORDS]
     while words and words[0].lower() in _EDGE_WORDS - _DENIALS:
         if words[0].lower() == "on" and 1 < len(words) <= _ON_WHAT:

@@ -424,6 +424,7 @@ def guideline_findings(
         _diabetes,
         _integral,
         _diabetes_medication,
+        _gestational_diabetes,
         _manifestation,
         _poisoning,
         _external_cause,
@@ -715,6 +716,30 @@ def _diabetes_medication(case: _Case) -> list[Finding]:
             "(section I.C.4.a.2)."
         )
     return [case.finding(GUIDELINE, "diabetes_medication", [c.code for c in codes], message)]
+
+
+def _gestational_diabetes(case: _Case) -> list[Finding]:
+    """I.C.15.g: gestational diabetes on insulin is O24.414, with no Z79.4 beside it."""
+    named = case.named(["O24.4"])
+    if not named and not _GESTATIONAL_DIABETES.search(case.text):
+        return []
+    kinds = case.words.medications
+    # insulin, with or without other drugs, is the insulin-controlled code (I.C.15.g)
+    suffix = "4" if "insulin" in kinds else "5" if kinds else None
+    control = [info.code for info in named] or (
+        [f"O24.41{suffix}"] if suffix and case.billable(f"O24.41{suffix}") else []
+    )
+    insulin = bool(case.named(["Z79.4"])) or "insulin" in kinds
+    if not control and not insulin:
+        return []
+    message = case.rule("gestational_diabetes")
+    if insulin:
+        message = f"No Z79.4 beside gestational diabetes: {message}"
+    codes = [*control, *(["Z79.4"] if insulin else [])]
+    return [case.finding(GUIDELINE, "gestational_diabetes", codes, message)]
+
+
+_GESTATIONAL_DIABETES = re.compile(r"\bgestational\s+(?:diabetes|dm)\b|\bgdm\b", re.I)
 
 
 # --- sequencing: manifestations, poisonings, external causes -------------------------------

@@ -69,7 +69,7 @@ class PatientContext:
     newborn: bool  # the patient is a newborn (the perinatal period is said)
     sex: str | None  # "female" or "male" when the message says one and only one
     inpatient: bool  # an inpatient stay or an ICD-10-PCS question
-    said: Stated  # the one side and diabetes type the whole message states, if any
+    said: Stated  # the one side, diabetes type and trimester the whole message states, if any
     atraumatic: bool = False  # the message denies an injury ("no trauma")
 
 
@@ -83,7 +83,9 @@ def read_context(text: str) -> PatientContext:
         newborn=bool(_NEWBORN.search(text)),
         sex=sex,
         inpatient=bool(_INPATIENT.search(text)),
-        said=Stated(whole.side, whole.diabetes_type, None),
+        said=Stated(
+            whole.side, whole.diabetes_type, None, trimester=whole.trimester if pregnant else None
+        ),
         atraumatic=bool(_NO_TRAUMA.search(text)),
     )
 

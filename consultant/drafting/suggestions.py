@@ -336,8 +336,11 @@ def _most_specific(
     in the subject and "tubular adenomas" in the note are one history (Z86.0101, not
     Z86.0100); "DM2" and "diabetic ulcer L heel" one diabetes (E11.621, not E11.9)."""
     specific: dict[str, SearchHit] = {}
+    # another phrase's answer, not a lesser hit of the vague code's own phrase ("neonatal
+    # jaundice physiologic" is P59.9, whatever "other specified causes" scored beside it)
+    answered = {hit.code for hits in leads.values() for hit in hits}
     for hit in best.values():
-        if hit.system == ICD10CM and not says_less(hit.title):
+        if hit.system == ICD10CM and hit.code in answered and not says_less(hit.title):
             held = specific.get(hit.code[:3])
             if held is None or hit.score > held.score:
                 specific[hit.code[:3]] = hit
@@ -412,8 +415,9 @@ def _holds(search: CodeSearch, phrase: str, hit: SearchHit) -> bool:
 
 def _ambiguous(hits: list[SearchHit]) -> bool:
     """Whether the phrase's best hits tie across categories: "closed fx" finds a fracture
-    of every bone alike, and a coder asks which bone rather than guessing."""
-    top = hits[:_TIED]
+    of every bone alike, and a coder asks which bone rather than guessing. A code that goes
+    beside the best ("asthma in pregnancy": J45.909 beside O99.519) ties with none."""
+    top = [hit for hit in hits if not hit.alongside][:_TIED]
     return (
         len(top) == _TIED
         and top[-1].score >= _TIE * top[0].score
@@ -504,12 +508,14 @@ def _searchable_word(search: CodeSearch, word: str) -> bool:
 def _sided(
     search: CodeSearch, phrase: str, system: str | None, limit: int, patient: PatientContext | None
 ) -> list[SearchHit]:
-    """PHRASE's fitting hits; where the best leaves unspecified the one side the message
-    states elsewhere ("cut his L palm" ... "hand lac"), those of PHRASE on that side."""
+    """PHRASE's fitting hits; where the best leaves unspecified the one side or trimester
+    the message states elsewhere ("cut his L palm" ... "hand lac", "G2P1 at 32w" ...
+    "hypothyroid in pregnancy"), those of PHRASE on that side or in that trimester."""
     hits = _fitting(search.search(phrase, system=system, limit=limit), patient)
-    side = patient.said.side if patient is not None else None
-    if side and hits and leaves_unspecified(patient.said, hits[0].title):
-        sided = _fitting(search.search(f"{side} {phrase}", system=system, limit=limit), patient)
+    said = patient.said if patient is not None else None
+    if said and hits and leaves_unspecified(said, hits[0].title):
+        told = f"{said.side} {phrase}" if said.side else f"{phrase} {said.trimester} trimester"
+        sided = _fitting(search.search(told, system=system, limit=limit), patient)
         if (
             sided
             and sided[0].score >= hits[0].score * SUGGESTION_RELATIVE
@@ -589,7 +595,10 @@ def _antecedents(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[s
 # A title that leaves what the condition is open; "stage 1 through 4, or unspecified CKD"
 # names it.
 _VAGUE_TITLE = re.compile(
-    r"(?<!or )\bunspecified\b|^other\b|\bnot elsewhere classified\b|\bnot specified\b", re.I
+    # "..., unspecified trimester" is vague about the week, not about the condition
+    r"(?<!or )\bunspecified\b(?! trimester)|^other\b|\bnot elsewhere classified\b"
+    r"|\bnot specified\b",
+    re.I,
 )
 _RESIDUAL = re.compile(r"^other\b|\bother specified\b", re.I)
 _SHORT = 2  # words up to which a phrase is read as pointing back at a fuller one
