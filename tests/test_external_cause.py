@@ -114,7 +114,14 @@ def test_a_named_injury_stays_first(search: CodeSearch) -> None:
     assert "W54.0XXA" in codes
 
 
-@pytest.mark.parametrize("text", ["finger slammed in car door", "struck by driver side airbag"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "finger slammed in car door",
+        "struck by driver side airbag",
+        "DOT physical for a truck driver",  # a job, no accident and nobody hurt
+    ],
+)
 def test_a_vehicle_alone_is_no_transport_accident(
     resolver: ExternalCauseResolver, text: str
 ) -> None:

@@ -96,6 +96,13 @@ def test_a_pregnancys_weeks_and_a_ventilations_days_are_kept() -> None:
     assert "3 days" in read_cues("on the vent x 3 days").text
 
 
+def test_a_transplant_told_as_history_is_its_status() -> None:
+    # Z94.0 kidney transplant status, not a history of kidney disease (Z87.44-)
+    assert read_cues("hx of kidney transplant").text.startswith("kidney transplant status")
+    assert read_cues("s/p liver transplant 2019").text.startswith("liver transplant status")
+    assert "status" not in read_cues("hx of kidney transplant rejection").text
+
+
 def test_gestational_diabetes_is_read_by_its_control() -> None:
     # I.C.15.g: the O24.4- code says how it is controlled; insulin is no Z79.4 beside it
     assert "insulin controlled" in read_cues("GDM on insulin").text

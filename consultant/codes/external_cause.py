@@ -320,8 +320,10 @@ class ExternalCauseResolver:
             reading.vehicle = "car"
         if reading.vehicle is None and reading.role != "pedestrian":
             return None
-        if reading.role is None and reading.counterpart is None and not accident:
-            return None  # "finger slammed in car door": a vehicle, but no accident
+        if reading.counterpart is None and not accident and not _hurt(text):
+            # "finger slammed in car door": a vehicle, but no accident; "DOT physical for
+            # a truck driver": a job
+            return None
         if self._has(tokens, "nontraffic"):
             reading.traffic = "nontraffic"
         elif self._has(tokens, "traffic"):
@@ -657,6 +659,14 @@ _MAX_SCORED = 300
 def _injury_named(text: str) -> bool:
     """Whether TEXT names the injury itself (its nature, or the side it is on)."""
     return names_injury(text) or stated(text).side is not None
+
+
+def _hurt(text: str) -> bool:
+    """Whether TEXT tells someone was hurt: an injury named, or injured in so many words."""
+    return _injury_named(text) or _INJURED.search(text) is not None
+
+
+_INJURED = re.compile(r"\b(?:injur\w*|hurt|trauma\w*|wounded)\b", re.I)
 
 
 def names_injury(text: str) -> bool:

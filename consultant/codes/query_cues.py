@@ -139,6 +139,13 @@ _CONVERTED = re.compile(
 )
 
 # Past conditions: the history code, not the active one.
+# "hx of kidney transplant", "s/p liver transplant": the organ's transplant status (Z94),
+# not a history of its disease (Z85-Z87)
+_TRANSPLANTED = re.compile(
+    r"\b(?:h/o|hx(?:\s+of)?|history\s+of|s/p|status\s+post)\s+(?:an?\s+)?((?:[\w-]+\s+){1,2})"
+    r"transplant(?:ation|ed)?\b(?!\s+(?:rejection|failure|infection|complication))",
+    re.I,
+)
 _HISTORY = re.compile(
     r"\b(?:former|ex-|quit|stopped(?!\s+(?:taking|using|his|her|their|the|all|it)\b)|past|previous|prior"
     r"|remote(?!\s+(?:patient|physiologic|therapeutic|monitor\w*|access|visit|care)))\s*(?=\w)"
@@ -272,6 +279,7 @@ def read_cues(text: str) -> Cues:
         for pattern, controlled in _CONTROLLED_BY:
             text = pattern.sub(controlled, text)
     text = _CONVERTED.sub(" ", text)
+    text = _TRANSPLANTED.sub(r" \1transplant status ", text)
     rewritten = _NEGATIONS.sub(" without ", text)
     rewritten = _FAMILY.sub(" family history of ", rewritten)
     rewritten = _RELATIVE_HAD.sub(" family history of ", rewritten)
