@@ -102,6 +102,10 @@ def test_dose_fit_prefers_the_exact_amount_then_a_multiple() -> None:
         ("flu shot admin G code", "G0008"),
         ("Welcome to Medicare visit", "G0402"),
         ("screening colonoscopy average risk Medicare", "G0121"),
+        # the office's collection of a screening Pap, not the laboratory's reading
+        ("screening pap smear collection medicare", "Q0091"),
+        # a bare "15 min" is the unit: not the "per visit" code
+        ("home health aide visit 15 min", "G0156"),
     ],
 )
 def test_services_by_their_words(search: CodeSearch, text: str, code: str) -> None:
@@ -125,6 +129,7 @@ def test_services_offered_among_the_first(search: CodeSearch) -> None:
         ("diabetic test strips", "A4253"),
         ("TENS unit 4 lead", "E0730"),
         ("bariatric w/c for a 400 lb pt", "K0007"),
+        ("insulin syringes", "A4206"),  # 1 cc or less
     ],
 )
 def test_dme_by_item_and_feature(search: CodeSearch, text: str, code: str) -> None:

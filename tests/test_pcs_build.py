@@ -893,6 +893,8 @@ def test_a_status_builds_only_when_pcs_is_asked_for(builder: PcsBuilder) -> None
     assert builder.build("ESRD on HD", asked=True)[0].code.startswith("5A1D")
     # a transplant's rejection is a complication (T86.11), no transplantation done
     assert builder.build("kidney transplant rejection") == []
+    # a supply's "replacement" is no root operation (A7032)
+    assert builder.build("nasal cushion replacement for CPAP") == []
 
 
 def test_a_thing_alone_is_built_once_an_act_or_site_is_named(builder: PcsBuilder) -> None:

@@ -97,6 +97,10 @@ def test_a_stated_billing_unit_rules_out_another() -> None:
     assert contradicts(hourly, "Nursing care, in the home, by registered nurse, per diem")
     assert not contradicts(hourly, "Nursing care, in the home; by registered nurse, per hour")
     quarter = stated("home health aide visit per 15 min")
-    assert contradicts(quarter, "Home health aide or certified nurse assistant, per visit") is False
+    assert contradicts(quarter, "Home health aide or certified nurse assistant, per visit")
     assert contradicts(quarter, "Nursing care, in the home, by registered nurse, per diem")
     assert stated("home health aide visit").period is None
+    # coders write the unit bare ("..., 15 min"); a range of minutes is no unit
+    assert stated("skilled nursing visit by LPN, 15 min").period == "15 minutes"
+    assert stated("tobacco cessation counseling 3-10 min").period is None
+    assert stated("nursing visit, per visit").period == "visit"

@@ -79,8 +79,9 @@ _OBSTETRIC = re.compile(
 # The unit a service is billed by, as coders write it and as HCPCS titles do: a home
 # health visit "per 15 min" is not the "per diem" or "per hour" code beside it.
 _PERIOD = (
-    ("15 minutes", re.compile(r"\b(?:per|each|every|x|/)\s*(?:15|fifteen)\s*-?\s*min", re.I)),
-    ("30 minutes", re.compile(r"\b(?:per|each|every|x|/)\s*(?:30|thirty)\s*-?\s*min", re.I)),
+    ("15 minutes", re.compile(r"(?<![\d-])(?:15|fifteen)\s*-?\s*min", re.I)),
+    ("30 minutes", re.compile(r"(?<![\d-])(?:30|thirty)\s*-?\s*min", re.I)),
+    ("visit", re.compile(r"\b(?:per|each|a|/)\s*visit\b", re.I)),
     ("hour", re.compile(r"\b(?:per|each|every|an|/)\s*(?:hour|hr)\b|\bhourly\b", re.I)),
     ("day", re.compile(r"\bper\s*(?:diem|day)\b|\bdaily rate\b", re.I)),
     ("month", re.compile(r"\b(?:per|each|a|/)\s*(?:calendar\s+)?month\b|\bmonthly\b", re.I)),
@@ -89,6 +90,7 @@ _PERIOD = (
 _TITLE_PERIOD = (
     ("15 minutes", re.compile(r"\b(?:per|each)\s+15\s+minutes\b", re.I)),
     ("30 minutes", re.compile(r"\b(?:per|each)\s+30\s+minutes\b", re.I)),
+    ("visit", re.compile(r"\bper\s+visit\b", re.I)),
     ("hour", re.compile(r"\b(?:per|each)\s+hour\b", re.I)),
     ("day", re.compile(r"\bper\s+(?:diem|day)\b", re.I)),
     ("month", re.compile(r"\b(?:per|each)\s+(?:calendar\s+)?month\b", re.I)),
