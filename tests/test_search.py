@@ -543,6 +543,42 @@ def test_an_adverse_effects_manifestation_is_the_drugs_where_the_tabular_has_one
     assert manifestation in codes[:2]
 
 
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [
+        ("digoxin toxicity", "T46.0X5A"),  # tells no effect: no "drug-induced cataract"
+        ("infusion reaction to Remicade", "T45.1X5A"),  # not "drug induced acute dystonia"
+        ("humira injection site reaction", "T45.1X5A"),  # not a stress fracture
+    ],
+)
+def test_an_adverse_effects_manifestation_is_one_its_own_words_find(
+    search: CodeSearch, text: str, drug: str
+) -> None:
+    hits = search.search(text, limit=3)
+    assert hits[0].code == drug
+    assert all(hit.code.startswith("T") or hit.score < 0.7 for hit in hits)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("dizziness from gabapentin", "T42.6X5A"),  # the Table's "Anticonvulsant, specified"
+        ("missed doses of Keppra", "T42.6X6A"),
+        ("pregabalin overdose, intentional", "T42.6X2A"),
+        ("rash from levofloxacin", "T36.8X5A"),
+    ],
+)
+def test_a_drug_the_table_does_not_list_is_read_as_its_class(
+    search: CodeSearch, text: str, code: str
+) -> None:
+    assert code in [hit.code for hit in search.search(text, limit=2)]
+
+
+def test_a_drugs_class_is_no_word_of_the_phrase(search: CodeSearch) -> None:
+    # the class entry is read only for a poisoning, adverse effect or underdosing
+    assert first(search, "on gabapentin for neuropathy") == "G62.9"
+
+
 def test_a_system_cue_keeps_other_systems_out(search: CodeSearch) -> None:
     hits = search.search("J code for Toradol", limit=10)
     assert hits and {h.system for h in hits} == {HCPCS}

@@ -97,8 +97,21 @@ _NO_EFFECT = re.compile(r"^T(?:3[6-9]|[45]\d|6[0-5])\.|^T78\.8|^T8[0-8]|^S")
 # A manifestation whose title says a drug caused it, preferred by this much for an adverse
 # effect's phrase.
 _DRUG_EFFECT = 0.2
+_EFFECTS_READ = 10  # an effect's own words' hits the manifestation is chosen among
+# Words of how a drug was involved, which name no effect.
+_EFFECT_WORDS = frozenset(
+    stem(word)
+    for word in re.findall(
+        r"\S+",
+        "reaction reactions effect effects side adverse toxicity toxic due from after to of"
+        " with caused induced allergic allergy sensitivity intolerance started starting"
+        " taking took on",
+    )
+)
 _BY_DRUGS = re.compile(
-    r"\bdue to drugs?\b|\bdrug[- ]induced\b|\bdue to drugs and medicaments", re.I
+    r"\bdue to drugs?\b|\bdrug[- ]induced\b|\bdue to drugs and medicaments"
+    r"|\bdrug or chemical induced\b",
+    re.I,
 )
 # A Table of Drugs entry for a query that names no poisoning, adverse effect or underdosing.
 _NO_COLUMN = 0.5
@@ -395,10 +408,30 @@ class CodeSearch:
         if len(searches) > 1 and cell is not None and cell.endswith("adverse effect"):
             # I.C.19.e.5(a): the effect is coded first, then the T-code; the phrase's best
             # code for the effect belongs beside the adverse effect's.
+            # the effect the phrase tells in its own words, as they alone find it: "digoxin
+            # toxicity" tells none, "infusion reaction to Remicade" no acute dystonia
+            dropped = _stems(cell) | _EFFECT_WORDS
+            told = " ".join(
+                w
+                for w in re.findall(r"[a-z]+", cues.text.lower())
+                if stem(w) not in dropped and data.drugs.substance_in(w) is None
+            )
+            found = (
+                {hit.code for hit in self.search(told, system=ICD10CM, limit=_EFFECTS_READ)}
+                if told
+                else set()
+            )
+            # ...or a drug's own form of it ("Drug-induced hypoglycemia", E16.0)
+            words = _stems(told)
             effects = [
                 kv
                 for kv in found_by[0].items()
-                if kv[0][0] == ICD10CM and not _NO_EFFECT.match(kv[0][1])
+                if kv[0][0] == ICD10CM
+                and not _NO_EFFECT.match(kv[0][1])
+                and (
+                    kv[0][1] in found
+                    or (_BY_DRUGS.search(kv[1][2]) is not None and bool(_stems(kv[1][2]) & words))
+                )
             ]
             if effects and best:
                 # a manifestation the tabular names as a drug's ("Hypotension due to drugs",
@@ -594,6 +627,7 @@ class _Synonyms:
     equivalents: dict[str, frozenset[str]]  # stem -> stems that mean the same
     emphasis: dict[str, float]  # stem -> weight factor
     implied: dict[str, frozenset[str]]  # stem -> stems an entry may add at no cost
+    drug_readings: dict[str, list[str]]  # terms, and drugs as the Table's class entries
 
 
 @lru_cache(maxsize=1)
@@ -627,6 +661,8 @@ def _synonyms() -> _Synonyms:
             stem(w): frozenset(t for said in words for t in analyze(said))
             for w, words in data.get("implied", {}).items()
         },
+        drug_readings=terms
+        | {" ".join(_words(key)): [value] for key, value in data.get("drug_classes", {}).items()},
     )
 
 
@@ -758,7 +794,7 @@ class _SearchData:
         self._idfs: dict[str | None, dict[str, float]] = {}
         self._costs: dict[str | None, dict[str, float]] = {}
         self._corrections: dict[str, str] = {}
-        self.drugs = DrugTable(conn, self.synonyms.terms)
+        self.drugs = DrugTable(conn, self.synonyms.drug_readings)
         self.pcs = PcsBuilder(conn)
         self.external = ExternalCauseResolver(conn)
         self.long_term = LongTermUse(self.drugs.generic, self.drugs.poisonings)
@@ -1311,3 +1347,7 @@ def _shares(expansion: str, words: int) -> dict[str, float]:
         return {}
     factor = (words + _SHARED * (len(stems) - words)) / len(stems)
     return dict.fromkeys(stems, factor)
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}
