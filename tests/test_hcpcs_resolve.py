@@ -52,6 +52,9 @@ def test_route_picks_the_injection_over_the_tablet(search: CodeSearch) -> None:
     found = codes(search, "zofran 4 mg IV push")
     assert found[0] == "J2405"
     assert "S0119" not in found[:1]  # ondansetron, oral, 4 mg
+    # an IV dose is not the intraocular implant (C9034), nor is an intraocular one IV
+    assert codes(search, "dexamethasone 10mg IV")[0] == "J1100"
+    assert codes(search, "dexamethasone intraocular")[0] == "C9034"
 
 
 def test_a_code_added_since_the_hcpcs_file_is_found_by_its_short_descriptor(

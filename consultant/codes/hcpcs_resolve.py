@@ -115,6 +115,7 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "oral": ("oral", "po", "orally", "tablet", "tablets", "capsule", "capsules"),
     "inhalation": ("inhalation", "inhaled", "neb", "nebulizer", "nebulized", "respules"),
     "intravitreal": ("intravitreal",),
+    "intraocular": ("intraocular", "ophthalmic"),
     "intrathecal": ("intrathecal",),
     "intra-articular": ("intra-articular", "intraarticular"),
     "intradermal": ("intradermal", "id"),
