@@ -103,6 +103,9 @@ def test_laterality_and_stage_pick_the_code(search: CodeSearch, text: str, code:
         # how long since is no code's word
         ("R scaphoid fx, 5 months out, nonunion", "S62.001K"),
         ("adverse effect of amoxicillin", "T36.0X5A"),
+        # a cast changed or taken off is care after active treatment (I.C.19.a)
+        ("R distal radius fx, cast removal visit", "S52.501D"),
+        ("R distal radius fx, cast change", "S52.501D"),
     ],
 )
 def test_encounter_words_pick_the_seventh_character(
@@ -572,6 +575,11 @@ def test_a_drug_the_table_does_not_list_is_read_as_its_class(
     search: CodeSearch, text: str, code: str
 ) -> None:
     assert code in [hit.code for hit in search.search(text, limit=2)]
+
+
+def test_a_tendon_torn_by_injury_is_its_strain(search: CodeSearch) -> None:
+    assert first(search, "Achilles tendon rupture L") == "S86.012A"
+    assert first(search, "nontraumatic tendon rupture L ankle") == "M66.872"
 
 
 def test_a_drugs_class_is_no_word_of_the_phrase(search: CodeSearch) -> None:

@@ -40,7 +40,8 @@ _ENCOUNTERS = (
         "subsequent",
         re.compile(
             r"\b(?:subsequent|f/u|follow[\s-]?up|recheck|routine healing|delayed healing"
-            r"|nonunion|non-union|malunion|cast change|suture removal|healing)\b",
+            r"|nonunion|non-union|malunion|cast (?:change|removal|removed|off)|cast check"
+            r"|suture removal|sutures? removed|staples? removed|staple removal|healing)\b",
             re.I,
         ),
     ),
