@@ -798,3 +798,22 @@ def test_a_pregnant_patients_condition_is_answered_in_her_trimester(
     )
     answer = _only_answer(run(raw, store, templates), "code_for")
     assert answer["answer"].startswith("Use O99.283")  # third trimester, from the weeks
+
+
+def test_questions_in_a_list_read_their_own_items(
+    store: CodeStore, templates: jinja2.Environment
+) -> None:
+    # each bullet asks about its own visit; the case is told before the list, and "PCS"
+    # beside a concussion is the syndrome, not ICD-10-PCS
+    raw = (
+        b"Subject: concussion from ladder - initial, f/u, and later PCS\n\n"
+        b"52 y/o M fell off a step ladder in his garage, hit head, +LOC ~2 min. Seen in "
+        b'our office 8/31: "concussion with brief LOC".\n\n'
+        b"- Codes for the 8/31 visit incl. external cause?\n"
+        b"- He comes back 9/14 for recheck, symptoms improving. Same code w/ what 7th "
+        b"character?\n"
+    )
+    result = run(raw, store, templates)
+    codes = _only_answer(result, "code_for")["codes"]
+    assert codes[:1] == ["S06.0X1A"] and "W11.XXXA" in codes
+    assert _only_answer(result, "seventh_character")["codes"][:1] == ["S06.0X1D"]

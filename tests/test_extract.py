@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from consultant.codes.modifiers import modifier_info
 from consultant.codes.store import CodeStore
-from consultant.drafting.extract import clinical_phrases, extract, listed_parts, mask_non_codes
+from consultant.drafting.extract import (
+    clinical_phrases,
+    extract,
+    item_of,
+    listed_parts,
+    mask_non_codes,
+)
 from consultant.mail.message import read_mail
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -604,3 +610,17 @@ def test_identifiers_and_addresses_never_become_codes(
     store: CodeStore, template: str, noise: str
 ) -> None:
     only_the_real_codes(store, template, noise)
+
+
+def test_a_list_item_is_its_own_questions_case() -> None:
+    text = (
+        "Fell off a ladder, concussion.\n\n"
+        "- Codes for the first visit?\n"
+        "- He comes back for a recheck. Which 7th character?\n"
+        "- Later PCS, how do I code that?"
+    )
+    first = text.index("Codes")
+    assert item_of(text, first - 2, first + 24) == (first, text.index("\n- He"))
+    recheck = text.index("Which")
+    assert text[slice(*item_of(text, recheck, recheck + 20))].startswith("He comes back")
+    assert item_of(text, 0, 10) is None  # the case before the list is in none

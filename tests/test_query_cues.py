@@ -19,6 +19,11 @@ from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
         ("dx code and HCPCS code for a nebulizer", None),  # two systems: neither
         ("type 2 diabetes with CKD", None),
         ("the angioedema or the drug code?", None),  # a J-code to some, a T-code to others
+        ("Is there a code for the wandering?", None),  # an article, not an A code
+        ("which A code for the ostomy supplies?", HCPCS),
+        # beside a concussion, "PCS" is the post-concussion syndrome
+        ("concussion from ladder - initial, f/u, and later PCS", None),
+        ("ICD-10-PCS for the craniotomy after his concussion", ICD10PCS),
     ],
 )
 def test_system_cue(text: str, system: str | None) -> None:
@@ -94,6 +99,10 @@ def test_how_long_a_condition_lasted_names_no_code(text: str, kept: str) -> None
 def test_a_pregnancys_weeks_and_a_ventilations_days_are_kept() -> None:
     assert "32 weeks" in read_cues("GDM at 32 weeks").text
     assert "3 days" in read_cues("on the vent x 3 days").text
+
+
+def test_a_post_concussion_pcs_is_read_as_the_syndrome() -> None:
+    assert "postconcussional syndrome" in read_cues("PCS after a concussion in May").text
 
 
 def test_a_transplant_told_as_history_is_its_status() -> None:

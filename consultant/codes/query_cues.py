@@ -37,7 +37,8 @@ _SYSTEM_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         HCPCS,
         re.compile(
-            r"\bhcpcs\b|\blevel\s+ii\b|\b[jgqeakl][\s-]?codes?\b|\bdme\s+codes?\b"
+            # "an A code" is HCPCS; "is there a code for ..." is not
+            r"\bhcpcs\b|\blevel\s+ii\b|\b(?:[jgqekl]|(?-i:A))[\s-]?codes?\b|\bdme\s+codes?\b"
             r"|\bsupply\s+codes?\b",
             re.I,
         ),
@@ -231,7 +232,27 @@ class Cues:
 def system_cue(text: str) -> str | None:
     """The code system TEXT asks for by name ("dx code", "PCS", "J code"), if exactly one."""
     named = {system for system, pattern in _SYSTEM_CUES if pattern.search(text)}
+    if ICD10PCS in named and post_concussion(text):
+        named.discard(ICD10PCS)
     return named.pop() if len(named) == 1 else None
+
+
+# "PCS" beside a concussion is the post-concussion syndrome (F07.81), not ICD-10-PCS.
+_BARE_PCS = re.compile(r"(?<![-\w])pcs\b", re.I)
+_CONCUSSION = re.compile(r"\b(?:concuss\w*|post[- ]?concuss\w*|tbi|head injur\w*)", re.I)
+
+
+def post_concussion(text: str) -> bool:
+    """Whether TEXT's "PCS" is the post-concussion syndrome: said beside a concussion, and
+    never as "ICD-10-PCS"."""
+    return bool(_BARE_PCS.search(text) and _CONCUSSION.search(text)) and not re.search(
+        r"icd-?10-?pcs", text, re.I
+    )
+
+
+def spell_out_pcs(text: str) -> str:
+    """TEXT with a post-concussion "PCS" written as the syndrome, which names no code set."""
+    return _BARE_PCS.sub("postconcussional syndrome", text) if post_concussion(text) else text
 
 
 # A service billed by the unit of time, trip or session ("per 15 min", "each visit",
@@ -261,6 +282,7 @@ _HERE_FOR = re.compile(
 
 @lru_cache(maxsize=4096)  # a search reads its phrase's cues, and so do its specifics
 def read_cues(text: str) -> Cues:
+    text = spell_out_pcs(text)
     system = system_cue(text)
     timed = _TIMED.search(text) or (_QUARTER_HOURS.search(text) and not _UNCONSCIOUS.search(text))
     if system is not None:

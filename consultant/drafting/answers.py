@@ -30,7 +30,13 @@ from consultant.codes.systems import (
     compact,
 )
 from consultant.drafting.cases import encounter_words
-from consultant.drafting.extract import CodeMention, names_clinical_words, paragraph_of
+from consultant.drafting.extract import (
+    LIST_ITEM,
+    CodeMention,
+    item_of,
+    names_clinical_words,
+    paragraph_of,
+)
 from consultant.drafting.findings import Finding, pair_edits
 from consultant.drafting.guidelines import (
     COMBINATION,
@@ -175,7 +181,6 @@ _NEXT_QUESTION = re.compile(
     r"|is|are|can|do|does|should|would|will|when|where)\s)",
     re.I,
 )
-_LIST_ITEM = re.compile(r"(?:^|\n)\s*(?:[-*\u2022]|\d{1,2}[.)]|[a-z][.)])\s+", re.I)
 # Words of a question that name no condition ("what are the codes for the ulcer")
 _ASKING = frozenset(
     re.findall(
@@ -249,7 +254,7 @@ def _unwrapped(text: str) -> str:
         line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
         after = text[match.end() : match.end() + 8].lstrip(" \t")
         wrapped = after[:1].islower() or after[:1] == "(" or len(line) >= _WRAPPED
-        return " " if wrapped and not _LIST_ITEM.match(text, match.start()) else "\n"
+        return " " if wrapped and not LIST_ITEM.match(text, match.start()) else "\n"
 
     return _WRAP.sub(join, text)
 
@@ -418,9 +423,8 @@ def _item(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the case a question asks about: its paragraph, or within it the list
     item ("- Dr. Ames bills 93010 twice - what modifier goes on the 2nd one?") up to the
     question's end."""
-    first, _ = paragraph_of(text, start, end)
-    items = [m.end() for m in _LIST_ITEM.finditer(text, first, start)]
-    return (items[-1] if items else first), end
+    item = item_of(text, start, end)
+    return (item[0] if item else paragraph_of(text, start, end)[0]), end
 
 
 def _paragraph(text: str, start: int, end: int) -> str:

@@ -157,12 +157,14 @@ def case_phrase(
     span: tuple[int, int],
     mentions: Sequence[CodeMention],
     phrases_in: Callable[[tuple[int, int]], list[str]],
+    encounter: str | None = None,
 ) -> str | None:
     """The search phrase for the case at SPAN of TEXT: the injury code it names, read as its
     title without the encounter, else the injury its opening words tell, followed by the
-    case's encounter words. None when the case tells no encounter (a search of its phrases
-    finds its code then) or no injury. PHRASES_IN gives the clinical phrases of a span."""
-    words = encounter_words(text[slice(*span)])
+    case's encounter words (or ENCOUNTER's, where another part of the message tells it).
+    None when the case tells no encounter (a search of its phrases finds its code then) or
+    no injury. PHRASES_IN gives the clinical phrases of a span."""
+    words = encounter or encounter_words(text[slice(*span)])
     if not words:
         return None
     named = [

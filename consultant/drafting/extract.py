@@ -503,6 +503,23 @@ def _paragraph(masked: str, token: _Token) -> str:
     return masked[max(first, token.start - _NEAR) : min(last, token.end + _NEAR)]
 
 
+# A list item's marker at a line's start: "- ", "* ", "2) ", "b. "
+LIST_ITEM = re.compile(r"(?:^|\n)\s*(?:[-*\u2022]|\d{1,2}[.)]|[a-z][.)])\s+", re.I)
+
+
+def item_of(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span of the list item holding TEXT[START:END], from its marker's end to the next
+    item or its paragraph's end ("- He comes back 9/14 for recheck. Same code w/ what 7th
+    character?"); None when the question is in no list."""
+    first, last = paragraph_of(text, start, end)
+    # the question may begin with its own marker ("- Codes for ...?")
+    markers = [m for m in LIST_ITEM.finditer(text, max(first - 1, 0), end) if m.start() <= start]
+    if not markers:
+        return None
+    after = LIST_ITEM.search(text, max(end, markers[-1].end()), last)
+    return markers[-1].end(), after.start() if after else last
+
+
 def paragraph_of(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the paragraph holding TEXT[START:END]: a question's context ("Pt has
     CKD 4 and HTN. What codes should we use?")."""

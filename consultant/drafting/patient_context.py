@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from consultant.codes.query_cues import spell_out_pcs
 from consultant.codes.specifics import Stated, contradicts, stated
 from consultant.codes.systems import ICD10CM, ICD10PCS
 
@@ -82,7 +83,7 @@ def read_context(text: str) -> PatientContext:
         pregnant=pregnant,
         newborn=bool(_NEWBORN.search(text)),
         sex=sex,
-        inpatient=bool(_INPATIENT.search(text)),
+        inpatient=bool(_INPATIENT.search(spell_out_pcs(text))),
         said=Stated(
             whole.side, whole.diabetes_type, None, trimester=whole.trimester if pregnant else None
         ),

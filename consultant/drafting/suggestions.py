@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
+from consultant.codes.external_cause import names_injury
 from consultant.codes.query_cues import drug_column
 from consultant.codes.search import MIN_SCORE, CodeSearch, SearchHit
 from consultant.codes.search_index import stem
@@ -27,10 +28,17 @@ from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
 from consultant.drafting.answers import code_questions, question_kind, questions
-from consultant.drafting.cases import asked_of_each, case_phrase, case_spans, named_case
+from consultant.drafting.cases import (
+    asked_of_each,
+    case_phrase,
+    case_spans,
+    encounter_words,
+    named_case,
+)
 from consultant.drafting.extract import (
     Extraction,
     clinical_phrases,
+    item_of,
     paragraph_of,
     phrase_parts,
 )
@@ -81,10 +89,8 @@ def search_phrases(
                 asked[start, end] = told
                 cased.update(told if seventh else ())
                 continue
-        if (
-            kind == "seventh_character"
-            and not cases
-            and (told := _case_before(search, question, extraction, blanks, start, end))
+        if kind == "seventh_character" and (
+            told := _case_before(search, question, extraction, blanks, start, end)
         ):
             asked[start, end] = [told]
             cased.add(told)
@@ -133,7 +139,20 @@ def _case_before(
         told = (span[0], min(span[1], start))
         return clinical_phrases(extraction, [*blanks, *_outside([told], len(question))])
 
-    return case_phrase(search, question, (first, end), extraction.codes, before)
+    found = case_phrase(search, question, (first, end), extraction.codes, before)
+    item = item_of(question, start, end)
+    if found is None and first > 0 and item is not None:
+        # "- He comes back 9/14 for recheck. Same code w/ what 7th character?": the list
+        # item tells the encounter, the case told before the list the injury
+        told = encounter_words(question[item[0] : end])
+        quoted = [m.span() for m in _QUOTED.finditer(question, 0, item[0])]
+        phrases = clinical_phrases(
+            extraction, [*blanks, *_outside(quoted or [(0, item[0])], len(question))]
+        )
+        found = told and case_phrase(
+            search, question, (0, end), extraction.codes, lambda _: phrases, encounter=told
+        )
+    return found or None
 
 
 def _meant(search: CodeSearch, phrase: str, said: Sequence[str]) -> list[str]:
@@ -183,7 +202,9 @@ def _narrative(
 def _told(
     question: str, extraction: Extraction, blanks: list[tuple[int, int]], start: int, end: int
 ) -> tuple[int, int]:
-    first, last = paragraph_of(question, start, end)
+    # a question in a list ("- Codes for the 8/31 visit?") reads its own item, not the
+    # next items' tellings, which are other questions' cases
+    first, last = item_of(question, start, end) or paragraph_of(question, start, end)
     asked = [(a, b) for a, b in questions(question) if first <= a < last]
     told = clinical_phrases(
         extraction, [*blanks, *asked, *_outside([(first, last)], len(question))]
@@ -270,6 +291,9 @@ def suggest(
                 and ((h.system, h.code) not in named or phrase in told)
                 and (h.score >= _NAMED_PLACE or not _BESIDE_INJURY.match(h.code))
                 and (column or not _DRUG_INVOLVED.match(h.code))
+                # an injury of no named region for a phrase naming no injury ("purple
+                # intact skin") is a stray reading
+                and not (_NOWHERE.match(h.code) and not names_injury(phrase))
             ],
             phrase,
             patient,
@@ -644,6 +668,7 @@ _OBSTETRIC = re.compile(r"^O(?:09|[1-5]\d|60|8[0-2]|9[4-9A])")
 _GESTATION_WEEKS = re.compile(r"^Z3A")
 _INJURY = re.compile(r"^S\d")
 _HURT = re.compile(r"^[ST]\d")  # injuries, burns, poisonings, effects of external causes
+_NOWHERE = re.compile(r"^T14\.")  # an injury of unspecified body region
 # How an injury happened: accidents, assaults, self-harm (V00-X99), place, activity and
 # status (Y92, Y93, Y99)
 _CAUSE_OF_INJURY = re.compile(r"^(?:[VWX]\d|Y9[239])")
