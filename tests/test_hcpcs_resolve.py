@@ -142,5 +142,8 @@ def test_dme_by_item_and_feature(search: CodeSearch, text: str, code: str) -> No
 def test_a_diagnosis_phrase_keeps_its_diagnosis_first(search: CodeSearch) -> None:
     # J3420 covers "B12" but not "deficiency": the vitamin deficiency leads.
     assert codes(search, "B12 deficiency")[0].startswith("E53")
+    # "(for ESRD on dialysis)" says whom a drug is for: the condition names no drug
+    assert codes(search, "ESRD on dialysis")[0] == "N18.6"
+    assert codes(search, "Retacrit non-ESRD")[0] == "Q5106"  # "(for non-esrd use)" decides
     # the PCS builder read an administration: the procedure leads
     assert codes(search, "intrathecal methotrexate")[0] == "3E0R305"

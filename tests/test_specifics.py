@@ -91,6 +91,14 @@ def test_a_pregnancy_code_needs_a_pregnancy() -> None:
     )
 
 
+def test_a_title_saying_not_what_the_question_asserts_is_ruled_out() -> None:
+    said = stated("migraine without aura, intractable")
+    assert contradicts(said, "Migraine without aura, not intractable, without status migrainosus")
+    assert not contradicts(said, "Migraine without aura, intractable, without status migrainosus")
+    # "not elsewhere classified" denies nothing
+    assert not contradicts(stated("intractable migraine"), "Migraine, not elsewhere classified")
+
+
 def test_a_stated_billing_unit_rules_out_another() -> None:
     hourly = stated("RN nursing care in the home per hour")
     assert hourly.period == "hour"

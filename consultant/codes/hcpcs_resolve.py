@@ -197,7 +197,11 @@ _DRUG_NEUTRAL = frozenset(
 )
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _HEAD = re.compile(r"[,;:(]")
-_USED_WITH = re.compile(r"\b(?:for use with|used with|for use in|for use on)\b", re.I)
+# ...and the patients a drug is given to: "ESRD on dialysis" asks for no epoetin, where
+# "(for non-ESRD use)" still tells two epoetin codes apart
+_USED_WITH = re.compile(
+    r"\b(?:for use with|used with|for use in|for use on)\b|\((?=for esrd on dialysis\))", re.I
+)
 _CONTEXT = 0.6  # a phrase word only the item's "used with" part has: an accessory
 _HEAD_EXTRA = 2.0  # an unasked word of the item's name costs this many times more
 _NUMBER_WORDS = {

@@ -82,8 +82,10 @@ _ELAPSED = re.compile(
 # fever); "at 32 weeks" is a pregnancy's week, and a ventilation's days are its duration
 # axis (pcs_build.py).
 _LASTED = re.compile(
-    r"\b(?:(?:for|x|over|the|past|last|since)\s+)+(?:about\s+|approx\.?\s+|nearly\s+|~\s*)?"
-    r"\d+(?:\.\d+)?\s*-?\s*(?:d|days?|wks?|weeks?|mos?|months?|yrs?|years?)\b",
+    r"\b(?:(?:for|over|the|past|last|since)\s+)+(?:about\s+|approx\.?\s+|nearly\s+|~\s*)?"
+    r"\d+(?:\.\d+)?\s*-?\s*(?:d|days?|wks?|weeks?|mos?|months?|yrs?|years?)\b"
+    # "x 6 wks" of a drug is a course taken long term (Z79.2), "x 3 days" a symptom's time
+    r"|\bx\s*\d+\s*-?\s*(?:d|days?)\b",
     re.I,
 )
 _KEPT_DAYS = re.compile(r"\b(?:vent\w*|intubat\w*|ecmo|bipap|cpap|mechanical)\b", re.I)
