@@ -895,6 +895,10 @@ def test_a_status_builds_only_when_pcs_is_asked_for(builder: PcsBuilder) -> None
     assert builder.build("kidney transplant rejection") == []
     # a supply's "replacement" is no root operation (A7032)
     assert builder.build("nasal cushion replacement for CPAP") == []
+    # a consult before a procedure, or a test before one, is the visit's reason (Z30.09,
+    # Z01.810), no procedure done
+    assert builder.build("vasectomy consult") == []
+    assert builder.build("pre-op EKG") == []
 
 
 def test_a_thing_alone_is_built_once_an_act_or_site_is_named(builder: PcsBuilder) -> None:

@@ -577,6 +577,19 @@ def test_a_drug_the_table_does_not_list_is_read_as_its_class(
     assert code in [hit.code for hit in search.search(text, limit=2)]
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("counseling for weight loss", "Z71.3"),  # not the abnormal weight loss
+        ("vasectomy consult", "Z30.09"),
+        ("pre-op EKG", "Z01.810"),
+        ("post-op follow up visit, no complications", "Z09"),
+    ],
+)
+def test_a_visits_reason_is_its_encounter_code(search: CodeSearch, text: str, code: str) -> None:
+    assert first(search, text) == code
+
+
 def test_a_tendon_torn_by_injury_is_its_strain(search: CodeSearch) -> None:
     assert first(search, "Achilles tendon rupture L") == "S86.012A"
     assert first(search, "nontraumatic tendon rupture L ankle") == "M66.872"
