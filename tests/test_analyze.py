@@ -397,9 +397,9 @@ def test_labelled_emails_noise_and_facts_do_not_regress(
             named |= {s["code"] for s in result["suggestions"]}
             text = " ".join(a["answer"] for a in answered)
             held += bool(answered) and all(c in named or c in text for c in fact["codes"])
-    # Achieved: 28 of 174 drafts with an irrelevant suggestion, 212 of 413 facts held.
-    assert noisy <= 28
-    assert held >= 209
+    # Achieved: 26 of 174 drafts with an irrelevant suggestion, 223 of 413 facts held.
+    assert noisy <= 26
+    assert held >= 220
 
 
 # --- suggestions judged against the whole message ---------------------------------------
