@@ -584,6 +584,9 @@ def test_a_drug_the_table_does_not_list_is_read_as_its_class(
         ("vasectomy consult", "Z30.09"),
         ("pre-op EKG", "Z01.810"),
         ("post-op follow up visit, no complications", "Z09"),
+        # a first pregnancy's supervision has its own codes; the weeks give the trimester
+        ("routine prenatal visit, first pregnancy, 12 weeks", "Z34.01"),
+        ("routine prenatal visit 20 weeks", "Z34.92"),
     ],
 )
 def test_a_visits_reason_is_its_encounter_code(search: CodeSearch, text: str, code: str) -> None:
