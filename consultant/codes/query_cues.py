@@ -92,7 +92,7 @@ _KEPT_DAYS = re.compile(r"\b(?:vent\w*|intubat\w*|ecmo|bipap|cpap|mechanical)\b"
 
 # Gestational diabetes is coded by how it is controlled, and Z79.4 is not coded beside it
 # (Official Guidelines I.C.15.g): "GDM on insulin" is O24.414, no long-term use.
-_GESTATIONAL_DIABETES = re.compile(r"\bgestational\s+(?:diabetes|dm)\b|\bgdm\b", re.I)
+GESTATIONAL_DIABETES = re.compile(r"\bgestational\s+(?:diabetes|dm)\b|\bgdm\b", re.I)
 _CONTROLLED_BY = (
     (
         re.compile(
@@ -299,7 +299,7 @@ def read_cues(text: str) -> Cues:
         text = _LASTED.sub(" ", text)
     text = _OUT_FOR.sub(_out_for, text)
     text = _AGE_AT.sub(" ", text)
-    if _GESTATIONAL_DIABETES.search(text) and not re.search(r"\bcontrolled\b", text, re.I):
+    if GESTATIONAL_DIABETES.search(text) and not re.search(r"\bcontrolled\b", text, re.I):
         for pattern, controlled in _CONTROLLED_BY:
             text = pattern.sub(controlled, text)
     text = _CONVERTED.sub(" ", text)

@@ -51,6 +51,7 @@ from consultant.codes.search_index import (
     analyze,
     analyzed_index_is_current,
     stem,
+    stems,
     unpack,
     update_analyzed_index,
 )
@@ -410,7 +411,7 @@ class CodeSearch:
             # code for the effect belongs beside the adverse effect's.
             # the effect the phrase tells in its own words, as they alone find it: "digoxin
             # toxicity" tells none, "infusion reaction to Remicade" no acute dystonia
-            dropped = _stems(cell) | _EFFECT_WORDS
+            dropped = stems(cell) | _EFFECT_WORDS
             told = " ".join(
                 w
                 for w in re.findall(r"[a-z]+", cues.text.lower())
@@ -422,7 +423,7 @@ class CodeSearch:
                 else set()
             )
             # ...or a drug's own form of it ("Drug-induced hypoglycemia", E16.0)
-            words = _stems(told)
+            words = stems(told)
             effects = [
                 kv
                 for kv in found_by[0].items()
@@ -430,7 +431,7 @@ class CodeSearch:
                 and not _NO_EFFECT.match(kv[0][1])
                 and (
                     kv[0][1] in found
-                    or (_BY_DRUGS.search(kv[1][2]) is not None and bool(_stems(kv[1][2]) & words))
+                    or (_BY_DRUGS.search(kv[1][2]) is not None and bool(stems(kv[1][2]) & words))
                 )
             ]
             if effects and best:
@@ -782,11 +783,11 @@ class _SearchData:
         self.words = list(self.vocabulary)
         # "hiv" -> the stems of "human immunodeficiency virus", as the titles spell it out.
         self.spelled_out: dict[str, list[str]] = {}
-        for abbreviation, stems, _ in conn.execute(
+        for abbreviation, spelled, _ in conn.execute(
             "SELECT abbreviation, stems, SUM(count) AS n FROM search_abbreviations"
             " GROUP BY abbreviation, stems ORDER BY n"
         ):
-            self.spelled_out[abbreviation] = stems.split()
+            self.spelled_out[abbreviation] = spelled.split()
         self._tree: dict[str, _Node] | None = None
         self._sevenths: dict[str, list[tuple[str, str]]] = {}
         self._titles: dict[Key, tuple[str, bool] | None] = {}
@@ -1347,7 +1348,3 @@ def _shares(expansion: str, words: int) -> dict[str, float]:
         return {}
     factor = (words + _SHARED * (len(stems) - words)) / len(stems)
     return dict.fromkeys(stems, factor)
-
-
-def _stems(text: str) -> set[str]:
-    return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}

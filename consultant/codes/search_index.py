@@ -520,6 +520,11 @@ _VOWEL_CONSONANT = re.compile(r"[aeiouy]+[^aeiouy]+")  # Porter's measure, near 
 _EPITHETS = frozenset({"pneumoniae", "influenzae"})
 
 
+def stems(text: str) -> set[str]:
+    """The stems of TEXT's words, as the search compares them."""
+    return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}
+
+
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     # "-itis" names an inflammation: "esophagitis" must not become "esophageal"; an

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from consultant.codes.query_cues import GESTATIONAL_DIABETES
 from consultant.codes.store import CodeInfo, CodeStore
 from consultant.codes.systems import BILLABLE, ICD10CM, INVALID, compact
 from consultant.drafting.findings import Finding, note_references
@@ -721,7 +722,7 @@ def _diabetes_medication(case: _Case) -> list[Finding]:
 def _gestational_diabetes(case: _Case) -> list[Finding]:
     """I.C.15.g: gestational diabetes on insulin is O24.414, with no Z79.4 beside it."""
     named = case.named(["O24.4"])
-    if not named and not _GESTATIONAL_DIABETES.search(case.text):
+    if not named and not GESTATIONAL_DIABETES.search(case.text):
         return []
     kinds = case.words.medications
     # insulin, with or without other drugs, is the insulin-controlled code (I.C.15.g)
@@ -737,9 +738,6 @@ def _gestational_diabetes(case: _Case) -> list[Finding]:
         message = f"No Z79.4 beside gestational diabetes: {message}"
     codes = [*control, *(["Z79.4"] if insulin else [])]
     return [case.finding(GUIDELINE, "gestational_diabetes", codes, message)]
-
-
-_GESTATIONAL_DIABETES = re.compile(r"\bgestational\s+(?:diabetes|dm)\b|\bgdm\b", re.I)
 
 
 # --- sequencing: manifestations, poisonings, external causes -------------------------------

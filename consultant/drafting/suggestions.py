@@ -23,7 +23,7 @@ from types import MappingProxyType
 from consultant.codes.external_cause import names_injury
 from consultant.codes.query_cues import drug_column
 from consultant.codes.search import MIN_SCORE, CodeSearch, SearchHit
-from consultant.codes.search_index import stem
+from consultant.codes.search_index import stem, stems
 from consultant.codes.specifics import leaves_unspecified, says_less
 from consultant.codes.store import CodeInfo
 from consultant.codes.systems import HCPCS, ICD10CM, ICD10PCS
@@ -403,7 +403,7 @@ def _fuller(
         # "doc read" -> "Dyslexia and alexia", "came in" -> ...: a few words whose best
         # code's title says none of them, and which point at nothing said, are no phrase
         return []
-    words = {w for w in _stems(phrase) if len(w) > 3} if fuller or not short else set()
+    words = {w for w in stems(phrase) if len(w) > 3} if fuller or not short else set()
     found = []
     for other in fuller or [other for other in said if other != phrase]:
         other_hits = _fitting(search.search(other, system=system, limit=limit), patient)
@@ -413,7 +413,7 @@ def _fuller(
         if not other_hits or (not fuller and _VAGUE_TITLE.search(other_hits[0].title)):
             continue  # another phrase stands in for this one only by being specific
         chapter = short and hits and other_hits[0].code[0] == hits[0].code[0]
-        if chapter or words & _stems(other_hits[0].title):
+        if chapter or words & stems(other_hits[0].title):
             found.append(other_hits)
     if not found:
         return hits
@@ -433,7 +433,7 @@ def _holds(search: CodeSearch, phrase: str, hit: SearchHit) -> bool:
     operation."""
     if hit.system == ICD10PCS or (hit.system == HCPCS and search.names_drug(phrase)):
         return True
-    title = _stems(hit.title)
+    title = stems(hit.title)
     return any(concept & title for concept in search.concepts(phrase))
 
 
@@ -457,12 +457,12 @@ def _pruned(kept: list[SearchHit], phrase: str, patient: PatientContext | None) 
     if not kept:
         return kept
     lead = kept[0]
-    asked = _stems(phrase)
-    lead_words = _stems(lead.title)
+    asked = stems(phrase)
+    lead_words = stems(lead.title)
     side = patient.said if patient is not None and patient.said.side else None
     pruned = [lead]
     for hit in kept[1:]:
-        words = _stems(hit.title)
+        words = stems(hit.title)
         if (lead_words < words or hit.code[:5] == lead.code[:5]) and not (
             words - lead_words
         ) & asked:
@@ -479,10 +479,6 @@ def _pruned(kept: list[SearchHit], phrase: str, patient: PatientContext | None) 
 
 def _open(title: str) -> bool:
     return bool(_VAGUE_TITLE.search(title) or _RESIDUAL.search(title))
-
-
-def _stems(text: str) -> set[str]:
-    return {stem(word) for word in re.findall(r"[a-z]+", text.lower())}
 
 
 def _surely_told(search: CodeSearch, phrases: list[str], quoted: bool = False) -> list[str]:
